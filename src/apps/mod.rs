@@ -1,0 +1,1 @@
+//! Call applications: state machines the engine steps once per block.

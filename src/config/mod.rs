@@ -1,0 +1,131 @@
+//! Configuration: the TOML schema, loading with file:line:col errors, validation and reload.
+//!
+//! `telvox.toml` names everything else; relative paths resolve against the directory of the file that
+//! names them, so a copy of `etc/` runs anywhere. The hardware map defaults to the embedded sim card
+//! (`hw/sim.toml`), the prompts to the directory this binary was built or installed with.
+
+pub mod pattern;
+mod load;
+
+pub use load::{check_file, load_file, ConfigError, Diagnostic, Severity};
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use crate::hw::{Law, Role};
+
+/// The hardware map compiled into the binary: the sim card's default (one E1 span of 30 trunks).
+pub const EMBEDDED_SIM_MAP: &str = include_str!("../../hw/sim.toml");
+/// Where prompts live when the config does not say: set at build time by install.sh
+/// (`TELVOX_VOICE_DIR=/usr/share/telvox/voice`), else the source tree's `voice/`.
+pub const DEFAULT_VOICE_DIR: &str = match option_env!("TELVOX_VOICE_DIR") {
+    Some(dir) => dir,
+    None => concat!(env!("CARGO_MANIFEST_DIR"), "/voice"),
+};
+
+/// A fully loaded, validated configuration. Paths are absolute.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Config {
+    /// The file this was loaded from (absolute).
+    pub source: PathBuf,
+    /// Sockets and the pid file.
+    pub run_dir: PathBuf,
+    /// Database and stored files.
+    pub data_dir: PathBuf,
+    /// Prompt sets, one subdirectory per language (`en`, `zh`, ...).
+    pub voice_dir: PathBuf,
+    /// SCHED_FIFO + mlockall for the card and channel threads when permitted.
+    pub realtime: bool,
+    /// `tracing` filter directive, e.g. `info` or `telvox=debug`.
+    pub log: String,
+    /// Upper bound on any call's length; the engine hangs up politely when reached.
+    pub max_call_seconds: u32,
+    pub sim: SimConfig,
+    pub hw: HwMap,
+    /// Dialled number (exact, or an Asterisk-style `_` pattern) → flow name.
+    pub numbers: BTreeMap<String, String>,
+    pub linetest: LineTestConfig,
+}
+
+/// `[sim]`: how the simulated card is clocked and reached.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SimConfig {
+    pub clock: SimClock,
+    /// The far-end socket; default `<run_dir>/sim.sock`.
+    pub socket: PathBuf,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SimClock {
+    /// The card ticks every 20 ms of wall time.
+    Realtime,
+    /// The card ticks when every party in a call has delivered its block: deterministic, as fast as
+    /// the CPU allows.
+    Lockstep,
+}
+
+/// The hardware map (`hw/*.toml`): which card, its spans, and how the sim routes dialled numbers.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HwMap {
+    /// Where the map came from: a path, or `<embedded hw/sim.toml>`.
+    pub source: String,
+    pub card: CardKind,
+    pub spans: Vec<SpanConfig>,
+    /// Ring cadence the sim card plays to a trunk: on, off.
+    pub ring_on_ms: u32,
+    pub ring_off_ms: u32,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CardKind {
+    Sim,
+    Dahdi,
+}
+
+/// One span of the hardware map.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SpanConfig {
+    /// 1-based, in file order.
+    pub span: u16,
+    pub name: String,
+    pub law: Law,
+    pub channels: u16,
+    pub role: Role,
+    /// Dialled numbers the (simulated) network routes to this span: exact numbers or `_` patterns.
+    pub numbers: Vec<String>,
+}
+
+/// `[linetest]`: the built-in diagnostic flow.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LineTestConfig {
+    pub language: String,
+    pub answer_after_rings: u32,
+    pub max_digits: u32,
+    pub timeout_ms: u32,
+}
+
+impl Default for LineTestConfig {
+    fn default() -> Self {
+        Self { language: "en".into(), answer_after_rings: 1, max_digits: 16, timeout_ms: 5000 }
+    }
+}
+
+impl Config {
+    pub fn ctl_socket(&self) -> PathBuf {
+        self.run_dir.join("ctl.sock")
+    }
+
+    pub fn pid_file(&self) -> PathBuf {
+        self.run_dir.join("telvox.pid")
+    }
+
+    pub fn db_path(&self) -> PathBuf {
+        self.data_dir.join("telvox.db")
+    }
+
+    pub fn total_channels(&self) -> usize {
+        self.hw.spans.iter().map(|s| s.channels as usize).sum()
+    }
+}

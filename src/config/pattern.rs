@@ -1,0 +1,1 @@
+//! Asterisk-style number patterns.

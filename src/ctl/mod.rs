@@ -1,0 +1,1 @@
+//! The control socket: server in the daemon, client in the CLI.

@@ -1,0 +1,1 @@
+//! Wires card, engine, store and control socket into the running daemon.

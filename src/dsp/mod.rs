@@ -1,0 +1,1 @@
+//! Signal processing: G.711, DTMF, tones, and the spandsp FFI wrapper.

@@ -1,0 +1,1 @@
+//! The simulated card and PSTN (DESIGN.md §3, §4).

@@ -1,0 +1,1 @@
+//! Prompt sets: 8 kHz mono WAVs, memory-mapped once and shared by every channel.
