@@ -18,7 +18,11 @@ impl<const N: usize> FixedStr<N> {
     pub const fn new() -> Self {
         #[allow(clippy::let_unit_value)]
         let _ = Self::CAPACITY_FITS_U8;
-        Self { len: 0, truncated: false, bytes: [0; N] }
+        Self {
+            len: 0,
+            truncated: false,
+            bytes: [0; N],
+        }
     }
 
     /// Copies `s`, cutting it at the last char boundary that fits.

@@ -4,6 +4,7 @@
 //! are leaves that `daemon` wires together.
 
 pub mod apps;
+pub mod cli;
 pub mod config;
 pub mod ctl;
 pub mod daemon;
@@ -13,3 +14,4 @@ pub mod fixed;
 pub mod hw;
 pub mod store;
 pub mod voice;
+pub mod wav;

@@ -1,1 +1,209 @@
-fn main() {}
+//! `telvox`: the daemon and its command-line interface.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+use telvox::cli::{self, simcall::SimCallOptions};
+use telvox::ctl::client;
+use telvox::store::CallFilter;
+
+/// The configuration used when neither --config nor TELVOX_CONFIG says otherwise.
+const DEFAULT_CONFIG: &str = "/etc/telvox/telvox.toml";
+
+#[derive(Parser)]
+#[command(
+    name = "telvox",
+    version,
+    about = "Call-centre telephony daemon: IVR, call log, sim card and DAHDI"
+)]
+struct Cli {
+    /// The configuration file (default: $TELVOX_CONFIG, else /etc/telvox/telvox.toml).
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the daemon.
+    Daemon {
+        /// Stay in the foreground (systemd, containers, tests). Without it telvox detaches and logs
+        /// to <data_dir>/telvox.log.
+        #[arg(long)]
+        foreground: bool,
+    },
+    /// Uptime, spans, channels, calls today and the health counters.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Every channel and what it is doing.
+    Channels {
+        #[arg(long)]
+        json: bool,
+    },
+    /// The call log, newest first (read straight from the database: works with the daemon stopped).
+    Calls {
+        /// today, an age (30m, 2h, 7d), a date (2026-11-22) or a local time (2026-11-22 08:30).
+        #[arg(long)]
+        since: Option<String>,
+        /// Only calls whose caller number contains this.
+        #[arg(long)]
+        caller: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stream live call events as JSON lines.
+    Events,
+    /// Re-read the configuration for new calls (calls in progress keep theirs).
+    Reload,
+    /// Configuration tools.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+    /// Act as a far-end party on the simulated card.
+    Sim {
+        #[command(subcommand)]
+        command: SimCommand,
+    },
+    /// Load a daemon with concurrent sim calls and measure it.
+    Bench(cli::bench::BenchArgs),
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Validate a configuration offline and print every problem (default: the --config file).
+    Check { file: Option<PathBuf> },
+}
+
+#[derive(Subcommand)]
+enum SimCommand {
+    /// Dial NUMBER, press keys as DTMF audio when the prompt pauses, save what was heard.
+    Call {
+        number: String,
+        /// The calling number sent with the call.
+        #[arg(long, default_value = "1000")]
+        from: String,
+        /// Keys to press (0-9 * # A-D).
+        #[arg(long, default_value = "")]
+        keys: String,
+        /// Tone length of each key.
+        #[arg(long, default_value_t = 60)]
+        key_ms: u32,
+        /// Silence between keys.
+        #[arg(long, default_value_t = 60)]
+        key_gap_ms: u32,
+        /// Press the keys this long after the answer instead of when the prompt pauses.
+        #[arg(long)]
+        keys_at_ms: Option<u32>,
+        /// Save what the caller heard as a WAV file (PCM16, 8 kHz).
+        #[arg(long, value_name = "FILE")]
+        save: Option<PathBuf>,
+        /// Hang up this many seconds after the answer (default: wait for telvox to hang up).
+        #[arg(long, value_name = "S")]
+        hangup_after: Option<f64>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn config_path(cli: &Cli) -> PathBuf {
+    cli.config
+        .clone()
+        .or_else(|| std::env::var_os("TELVOX_CONFIG").map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG))
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let code = match run(&cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("telvox: {e:#}");
+            2
+        }
+    };
+    std::process::exit(code);
+}
+
+fn run(cli: &Cli) -> Result<i32> {
+    let path = config_path(cli);
+    match &cli.command {
+        Command::Daemon { foreground } => telvox::daemon::main(&path, *foreground).map(|_| 0),
+        Command::Status { json } => {
+            let config = cli::load_config(&path)?;
+            cli::print_status(&client::request(&config.ctl_socket(), "status")?, *json);
+            Ok(0)
+        }
+        Command::Channels { json } => {
+            let config = cli::load_config(&path)?;
+            cli::print_channels(&client::request(&config.ctl_socket(), "channels")?, *json);
+            Ok(0)
+        }
+        Command::Calls {
+            since,
+            caller,
+            limit,
+            json,
+        } => {
+            let config = cli::load_config(&path)?;
+            let since_ms = since.as_deref().map(cli::parse_since).transpose()?;
+            let filter = CallFilter {
+                since_ms,
+                caller: caller.clone(),
+                limit: *limit,
+            };
+            cli::calls(&config, &filter, *json).map(|_| 0)
+        }
+        Command::Events => {
+            let config = cli::load_config(&path)?;
+            client::stream_events(&config.ctl_socket(), std::io::stdout().lock()).map(|_| 0)
+        }
+        Command::Reload => {
+            let config = cli::load_config(&path)?;
+            let data = client::request(&config.ctl_socket(), "reload")?;
+            for w in data["warnings"].as_array().into_iter().flatten() {
+                println!("warning: {}", w.as_str().unwrap_or_default());
+            }
+            println!("reloaded {}", path.display());
+            Ok(0)
+        }
+        Command::Config {
+            command: ConfigCommand::Check { file },
+        } => Ok(cli::config_check(file.as_ref().unwrap_or(&path))),
+        Command::Sim { command } => match command {
+            SimCommand::Call {
+                number,
+                from,
+                keys,
+                key_ms,
+                key_gap_ms,
+                keys_at_ms,
+                save,
+                hangup_after,
+                json,
+            } => {
+                let config = cli::load_config(&path)?;
+                let opts = SimCallOptions {
+                    number: number.clone(),
+                    from: from.clone(),
+                    keys: keys.clone(),
+                    key_ms: *key_ms,
+                    key_gap_ms: *key_gap_ms,
+                    keys_at_ms: *keys_at_ms,
+                    save: save.clone(),
+                    hangup_after_s: *hangup_after,
+                    json: *json,
+                };
+                cli::simcall::run(&config, &opts)
+            }
+        },
+        Command::Bench(args) => cli::bench::run(args),
+    }
+}

@@ -1,1 +1,3 @@
-//! Call applications: state machines the engine steps once per block.
+//! Call applications: state machines the engine steps with call events (DESIGN.md §2).
+
+pub mod linetest;

@@ -4,8 +4,8 @@
 //! names them, so a copy of `etc/` runs anywhere. The hardware map defaults to the embedded sim card
 //! (`hw/sim.toml`), the prompts to the directory this binary was built or installed with.
 
-pub mod pattern;
 mod load;
+pub mod pattern;
 
 pub use load::{check_file, load_file, ConfigError, Diagnostic, Severity};
 
@@ -22,6 +22,8 @@ pub const DEFAULT_VOICE_DIR: &str = match option_env!("TELVOX_VOICE_DIR") {
     Some(dir) => dir,
     None => concat!(env!("CARGO_MANIFEST_DIR"), "/voice"),
 };
+/// The flows a `[numbers]` entry may name today (file-defined IVR flows join them later).
+pub const BUILTIN_FLOWS: &[&str] = &["linetest"];
 
 /// A fully loaded, validated configuration. Paths are absolute.
 #[derive(Clone, Debug, PartialEq)]
@@ -108,7 +110,12 @@ pub struct LineTestConfig {
 
 impl Default for LineTestConfig {
     fn default() -> Self {
-        Self { language: "en".into(), answer_after_rings: 1, max_digits: 16, timeout_ms: 5000 }
+        Self {
+            language: "en".into(),
+            answer_after_rings: 1,
+            max_digits: 16,
+            timeout_ms: 5000,
+        }
     }
 }
 

@@ -49,7 +49,13 @@ pub struct CallEvent {
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum EventKind {
     /// A call was offered to (or placed by) a channel. The call-log row is inserted now.
-    CallStart { start_epoch_ms: i64, src: Number, dst: Number, name: Name, flow: Label },
+    CallStart {
+        start_epoch_ms: i64,
+        src: Number,
+        dst: Number,
+        name: Name,
+        flow: Label,
+    },
     /// The call was answered (telvox went off-hook, or the far end answered an outbound call).
     Answer,
     /// The caller pressed a key (DTMF heard on the line).
@@ -57,14 +63,21 @@ pub enum EventKind {
     /// The flow entered a state.
     State { state: Label },
     /// The call is over. The row is completed now.
-    CallEnd { cause: Cause, disposition: Disposition, digits: DigitLog },
+    CallEnd {
+        cause: Cause,
+        disposition: Disposition,
+        digits: DigitLog,
+    },
 }
 
 impl CallEvent {
     /// Start, answer and end make the call log; they are retried until the queue takes them,
     /// where digits and states are dropped (and counted) when the queue is full.
     pub fn is_critical(&self) -> bool {
-        matches!(self.kind, EventKind::CallStart { .. } | EventKind::Answer | EventKind::CallEnd { .. })
+        matches!(
+            self.kind,
+            EventKind::CallStart { .. } | EventKind::Answer | EventKind::CallEnd { .. }
+        )
     }
 
     /// The event's `type` on the `telvox events` stream.

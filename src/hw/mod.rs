@@ -163,6 +163,14 @@ impl Cause {
         }
     }
 
+    /// The cause for a Q.850 value; values telvox does not name become NORMAL_UNSPECIFIED.
+    pub fn from_q850(code: u8) -> Cause {
+        Self::ALL
+            .into_iter()
+            .find(|c| c.q850() == code)
+            .unwrap_or(Cause::NormalUnspecified)
+    }
+
     /// Parses a cause as a far end names it: Asterisk's name (any case), a short alias
     /// (`busy`, `congestion`, `rejected`, `noanswer`, `normal`) or the Q.850 number.
     pub fn parse(text: &str) -> Option<Cause> {
@@ -230,7 +238,11 @@ pub enum Control {
     /// Go on-hook: clear the call, or refuse an offered one, with a cause for digital/sim spans.
     Hangup { cause: Cause },
     /// Seize the line and dial `number` (an outbound call). `Answered` or `Hangup` follows.
-    Dial { number: Number, from: Number, call: CallRef },
+    Dial {
+        number: Number,
+        from: Number,
+        call: CallRef,
+    },
     /// A hook flash toward the far end.
     Flash,
 }
@@ -298,6 +310,10 @@ pub struct CardCounters {
     pub missed_ticks: AtomicU64,
     /// Calls the card refused because every channel on the route was busy.
     pub congestion: AtomicU64,
+    /// Blocks a channel wrote that the card could not take (its queue was full).
+    pub tx_overruns: AtomicU64,
+    /// Blocks the card could not hand a channel thread that had fallen behind.
+    pub rx_overruns: AtomicU64,
 }
 
 /// A plain copy of [`CardCounters`].
@@ -309,6 +325,8 @@ pub struct CardCountersSnapshot {
     pub overflow_bytes: u64,
     pub missed_ticks: u64,
     pub congestion: u64,
+    pub tx_overruns: u64,
+    pub rx_overruns: u64,
 }
 
 impl CardCounters {
@@ -321,6 +339,8 @@ impl CardCounters {
             overflow_bytes: get(&self.overflow_bytes),
             missed_ticks: get(&self.missed_ticks),
             congestion: get(&self.congestion),
+            tx_overruns: get(&self.tx_overruns),
+            rx_overruns: get(&self.rx_overruns),
         }
     }
 }
@@ -333,7 +353,10 @@ mod tests {
     fn causes_parse_by_name_alias_and_number() {
         assert_eq!(Cause::parse("busy"), Some(Cause::UserBusy));
         assert_eq!(Cause::parse("NORMAL_CLEARING"), Some(Cause::NormalClearing));
-        assert_eq!(Cause::parse("normal_circuit_congestion"), Some(Cause::NormalCircuitCongestion));
+        assert_eq!(
+            Cause::parse("normal_circuit_congestion"),
+            Some(Cause::NormalCircuitCongestion)
+        );
         assert_eq!(Cause::parse("21"), Some(Cause::CallRejected));
         assert_eq!(Cause::parse("nonsense"), None);
         for cause in Cause::ALL {

@@ -1,0 +1,206 @@
+//! The `telvox` command-line verbs other than the daemon itself.
+
+pub mod bench;
+pub mod simcall;
+
+use std::path::Path;
+
+use anyhow::{anyhow, bail, Context, Result};
+use serde_json::Value;
+
+use crate::config::{self, Config, Severity};
+use crate::store::{CallFilter, Store};
+
+/// Loads the config a CLI verb needs (to find sockets and files); errors name file:line:col.
+pub fn load_config(path: &Path) -> Result<Config> {
+    config::load_file(path).map_err(|e| {
+        anyhow!(
+            "{}\n(fix the configuration, then try again)",
+            crate::daemon::format_diagnostics(&e.0)
+        )
+    })
+}
+
+/// `telvox config check [F]`: every error and warning, then a verdict. Exit 0 clean, 1 errors.
+pub fn config_check(path: &Path) -> i32 {
+    let (config, diagnostics) = config::check_file(path);
+    for d in &diagnostics {
+        println!("{d}");
+    }
+    let errors = diagnostics
+        .iter()
+        .filter(|d| d.severity == Severity::Error)
+        .count();
+    let warnings = diagnostics.len() - errors;
+    let Some(config) = config else {
+        println!(
+            "{}: {errors} error(s), {warnings} warning(s): not usable",
+            path.display()
+        );
+        return 1;
+    };
+    match crate::daemon::Runtime::build(config) {
+        Ok(rt) => {
+            println!(
+                "{}: OK ({warnings} warning(s)); {} channel(s) on {} span(s), {} number(s), prompts in {}",
+                path.display(),
+                rt.config.total_channels(),
+                rt.config.hw.spans.len(),
+                rt.config.numbers.len(),
+                rt.config.voice_dir.display()
+            );
+            0
+        }
+        Err(e) => {
+            println!("{}: {e:#}", path.display());
+            1
+        }
+    }
+}
+
+pub fn print_status(data: &Value, json: bool) {
+    if json {
+        println!("{data}");
+        return;
+    }
+    let get = |path: &str| data.pointer(path).cloned().unwrap_or(Value::Null);
+    println!(
+        "telvox {} (pid {}), up {} s, config {}",
+        get("/version").as_str().unwrap_or("?"),
+        get("/pid"),
+        get("/uptime_s"),
+        get("/config").as_str().unwrap_or("?")
+    );
+    println!(
+        "sim clock {}, {} reload(s)",
+        get("/clock").as_str().unwrap_or("?"),
+        get("/reloads")
+    );
+    if let Some(spans) = data.get("spans").and_then(Value::as_array) {
+        for s in spans {
+            println!(
+                "  span {}: {} — {} {} channel(s), {}",
+                s["span"],
+                s["name"].as_str().unwrap_or(""),
+                s["channels"],
+                s["role"].as_str().unwrap_or(""),
+                s["law"].as_str().unwrap_or("")
+            );
+        }
+    }
+    println!(
+        "channels: {} total, {} idle, {} ringing, {} up, {} down",
+        get("/channels/total"),
+        get("/channels/idle"),
+        get("/channels/ringing"),
+        get("/channels/up"),
+        get("/channels/down")
+    );
+    println!(
+        "calls: {} today, {} since start",
+        get("/calls_today"),
+        get("/calls_since_start")
+    );
+    println!(
+        "blocks: {} late, {} dropped, {} underruns; {} missed ticks; {} congested calls; {} dropped events",
+        get("/counters/late_blocks"),
+        get("/counters/dropped_blocks"),
+        get("/counters/underruns"),
+        get("/counters/missed_ticks"),
+        get("/counters/congestion"),
+        get("/counters/dropped_events")
+    );
+}
+
+pub fn print_channels(data: &Value, json: bool) {
+    if json {
+        println!("{data}");
+        return;
+    }
+    println!("{:<8} {:<8} {:<24} {:>6}", "CHANNEL", "STATE", "CALL", "CALLS");
+    for c in data.as_array().into_iter().flatten() {
+        println!(
+            "{:<8} {:<8} {:<24} {:>6}",
+            c["channel"].as_str().unwrap_or(""),
+            c["state"].as_str().unwrap_or(""),
+            c["uniqueid"].as_str().unwrap_or("-"),
+            c["calls"]
+        );
+    }
+}
+
+/// Parses `--since`: `today`, a relative age (`90s`, `30m`, `2h`, `7d`), a date (`2026-11-22`) or a
+/// local date and time (`2026-11-22 08:30[:00]`). Returns epoch ms.
+pub fn parse_since(text: &str) -> Result<i64> {
+    use chrono::{Local, NaiveDate, NaiveDateTime, TimeZone};
+    let text = text.trim();
+    let now = Local::now();
+    if text == "today" {
+        let midnight = now
+            .date_naive()
+            .and_hms_opt(0, 0, 0)
+            .ok_or_else(|| anyhow!("no midnight today"))?;
+        return local_ms(midnight);
+    }
+    if let Some(unit) = text.chars().last().filter(|c| "smhd".contains(*c)) {
+        if let Ok(n) = text[..text.len() - 1].parse::<i64>() {
+            let secs = n * match unit {
+                's' => 1,
+                'm' => 60,
+                'h' => 3600,
+                _ => 86_400,
+            };
+            return Ok(now.timestamp_millis() - secs * 1000);
+        }
+    }
+    if let Ok(date) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+        return local_ms(date.and_hms_opt(0, 0, 0).ok_or_else(|| anyhow!("bad date"))?);
+    }
+    for format in [
+        "%Y-%m-%d %H:%M:%S",
+        "%Y-%m-%d %H:%M",
+        "%Y-%m-%dT%H:%M:%S",
+        "%Y-%m-%dT%H:%M",
+    ] {
+        if let Ok(t) = NaiveDateTime::parse_from_str(text, format) {
+            return local_ms(t);
+        }
+    }
+    fn local_ms(t: chrono::NaiveDateTime) -> Result<i64> {
+        Local
+            .from_local_datetime(&t)
+            .earliest()
+            .map(|t| t.timestamp_millis())
+            .ok_or_else(|| anyhow!("that local time does not exist"))
+    }
+    bail!("--since \"{text}\": expected today, an age like 30m / 2h / 7d, a date like 2026-11-22, or 2026-11-22 08:30")
+}
+
+/// `telvox calls`: reads the call log directly (works with the daemon stopped).
+pub fn calls(config: &Config, filter: &CallFilter, json: bool) -> Result<()> {
+    let store = Store::open_readonly(&config.db_path())?;
+    let rows = store.calls(filter).context("reading the call log")?;
+    if json {
+        println!("{}", serde_json::to_string(&rows)?);
+        return Ok(());
+    }
+    println!(
+        "{:<20} {:<24} {:<14} {:<8} {:<6} {:>5} {:>5} {:<12} {}",
+        "UNIQUEID", "START", "SRC", "DST", "CHAN", "DUR", "BILL", "DISPOSITION", "DIGITS"
+    );
+    for r in &rows {
+        println!(
+            "{:<20} {:<24} {:<14} {:<8} {:<6} {:>5} {:>5} {:<12} {}",
+            r.uniqueid,
+            r.start,
+            r.src,
+            r.dst,
+            r.channel,
+            r.duration.map_or("-".into(), |d| d.to_string()),
+            r.billsec.map_or("-".into(), |d| d.to_string()),
+            r.disposition.as_deref().unwrap_or("(up)"),
+            r.digits
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,137 @@
+//! The interface between the engine and call applications (`apps/`): an application is a state
+//! machine the engine steps with call events; it acts on the call only through [`CallCx`].
+
+use std::sync::Arc;
+
+use crate::fixed::{DigitLog, Label};
+use crate::hw::{CallInfo, CallRef, Cause, ChanId};
+use crate::voice::Prompt;
+
+use super::clock::SampleTimer;
+use super::player::PromptPlayer;
+
+/// What an application is told about a call when it is created.
+#[derive(Clone, Copy, Debug)]
+pub struct CallSetup {
+    pub call: CallRef,
+    pub chan: ChanId,
+    pub info: CallInfo,
+}
+
+/// A call application. Every method runs on the channel thread: it must not block, lock, log or
+/// allocate (allocate in `AppFactory::create`, which runs when the call is offered).
+pub trait App: Send {
+    /// The flow's name, for the call log.
+    fn flow(&self) -> Label;
+    /// The call was just offered (before the first ring).
+    fn on_offered(&mut self, _cx: &mut CallCx) {}
+    /// A ring burst began; `rings` counts them from 1.
+    fn on_ring(&mut self, _cx: &mut CallCx, _rings: u32) {}
+    /// telvox is now off-hook: audio flows both ways.
+    fn on_answered(&mut self, _cx: &mut CallCx) {}
+    /// The caller pressed a key. Playback has already stopped if barge-in was on.
+    fn on_digit(&mut self, _cx: &mut CallCx, _digit: char) {}
+    /// The last queued prompt finished playing (or was stopped by barge-in).
+    fn on_prompts_done(&mut self, _cx: &mut CallCx) {}
+    /// The timer armed with [`CallCx::set_timer_ms`] expired.
+    fn on_timer(&mut self, _cx: &mut CallCx) {}
+}
+
+/// Makes the application for an offered call; None refuses the call (no flow for that number).
+pub trait AppFactory: Send + Sync {
+    fn create(&self, setup: &CallSetup) -> Option<Box<dyn App>>;
+}
+
+/// What an application asked of the line during one step; the engine carries it out after writing
+/// the block, so the caller hears the last block before a hangup.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct LineRequests {
+    pub answer: bool,
+    pub hangup: Option<Cause>,
+}
+
+/// The call as an application sees it.
+pub struct CallCx<'a> {
+    pub(crate) setup: &'a CallSetup,
+    pub(crate) now_samples: u64,
+    pub(crate) answered: bool,
+    pub(crate) player: &'a mut PromptPlayer,
+    pub(crate) timer: &'a mut SampleTimer,
+    pub(crate) digits: &'a DigitLog,
+    pub(crate) requests: &'a mut LineRequests,
+    pub(crate) states: &'a mut StateLog,
+}
+
+/// States entered during one step, reported as events by the engine (bounded: a step that enters
+/// more than this many states is a flow bug, and the excess is not reported).
+#[derive(Default)]
+pub(crate) struct StateLog {
+    pub entered: [Label; 4],
+    pub len: usize,
+}
+
+impl CallCx<'_> {
+    pub fn setup(&self) -> &CallSetup {
+        self.setup
+    }
+
+    /// Samples since the call was offered.
+    pub fn now_samples(&self) -> u64 {
+        self.now_samples
+    }
+
+    pub fn is_answered(&self) -> bool {
+        self.answered
+    }
+
+    /// Every key pressed so far in this call.
+    pub fn digits(&self) -> &DigitLog {
+        self.digits
+    }
+
+    /// Go off-hook.
+    pub fn answer(&mut self) {
+        if !self.answered {
+            self.requests.answer = true;
+        }
+    }
+
+    /// Clear the call.
+    pub fn hangup(&mut self, cause: Cause) {
+        self.requests.hangup.get_or_insert(cause);
+    }
+
+    /// Queue a prompt; false when the play queue is full.
+    pub fn play(&mut self, prompt: &Arc<Prompt>) -> bool {
+        self.player.enqueue(prompt)
+    }
+
+    pub fn stop_playback(&mut self) {
+        self.player.stop();
+    }
+
+    pub fn set_barge_in(&mut self, enabled: bool) {
+        self.player.set_barge_in(enabled);
+    }
+
+    pub fn is_playing(&self) -> bool {
+        self.player.is_playing()
+    }
+
+    /// Arms the call's timer `ms` from now (replacing any earlier deadline).
+    pub fn set_timer_ms(&mut self, ms: u64) {
+        self.timer.arm(self.now_samples, ms);
+    }
+
+    pub fn cancel_timer(&mut self) {
+        self.timer.cancel();
+    }
+
+    /// Records that the flow entered `state` (a `state` event and a step in the call's path).
+    pub fn enter_state(&mut self, state: &str) {
+        if self.states.len < self.states.entered.len() {
+            self.states.entered[self.states.len] = Label::from_str_truncating(state);
+            self.states.len += 1;
+        }
+    }
+}

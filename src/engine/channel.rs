@@ -1,0 +1,417 @@
+//! The channel thread: one per channel, paced by the card. Per block: read → decode → DTMF → app
+//! step → mix → encode → write (DESIGN.md §1). Everything a call needs is allocated when the call is
+//! offered; the per-block path allocates nothing, takes no lock and does not log.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::dsp::g711;
+use crate::dsp::spandsp::SpandspDtmfRx;
+use crate::fixed::{DigitLog, Label};
+use crate::hw::{
+    Block, CallInfo, CallRef, Cause, ChanEvent, Channel, Control, Law, ReadOutcome, BLOCK_SAMPLES,
+    SAMPLE_RATE_HZ,
+};
+
+use super::app::{App, AppFactory, CallCx, CallSetup, LineRequests, StateLog};
+use super::clock::SampleTimer;
+use super::events::{CallEvent, Disposition, EventKind};
+use super::player::{PlayStatus, PromptPlayer};
+use super::sink::{EventQueue, EventSink};
+use super::status::{ChanState, ChanStatus};
+
+/// Hands out call ids: `epoch_s.seq`, with `seq` continuing from the call log across restarts.
+#[derive(Debug)]
+pub struct CallIds {
+    next_seq: AtomicU64,
+}
+
+impl CallIds {
+    pub fn starting_after(last_seq: u64) -> Self {
+        Self {
+            next_seq: AtomicU64::new(last_seq + 1),
+        }
+    }
+
+    pub fn next(&self, epoch_s: u64) -> CallRef {
+        CallRef {
+            epoch_s,
+            seq: self.next_seq.fetch_add(1, Ordering::Relaxed),
+        }
+    }
+}
+
+/// What every channel thread shares.
+#[derive(Clone)]
+pub struct EngineShared {
+    pub events: Arc<EventQueue>,
+    pub factory: Arc<dyn AppFactory>,
+    pub call_ids: Arc<CallIds>,
+    /// Upper bound on a call's length, read when each call is offered.
+    pub max_call_seconds: Arc<AtomicU64>,
+}
+
+/// Steps the app's requests and events at most this often per block, so a flow that keeps asking
+/// for more work cannot spin the thread.
+const MAX_APP_ROUNDS: usize = 4;
+
+struct ActiveCall {
+    setup: CallSetup,
+    app: Option<Box<dyn App>>,
+    samples: u64,
+    rings: u32,
+    answered: bool,
+    player: PromptPlayer,
+    timer: SampleTimer,
+    digits: DigitLog,
+    max_samples: u64,
+}
+
+/// The state one channel thread owns.
+pub struct ChannelRunner {
+    chan: Box<dyn Channel>,
+    law: Law,
+    status: Arc<ChanStatus>,
+    sink: EventSink,
+    shared: EngineShared,
+    dtmf: SpandspDtmfRx,
+    rx: Block,
+    tx: Block,
+    lin_in: [i16; BLOCK_SAMPLES],
+    lin_out: [i16; BLOCK_SAMPLES],
+    call: Option<ActiveCall>,
+    /// Line actions the app asked for, carried out after the current block is written.
+    pending: LineRequests,
+}
+
+impl ChannelRunner {
+    pub fn new(
+        chan: Box<dyn Channel>,
+        status: Arc<ChanStatus>,
+        shared: EngineShared,
+    ) -> Result<Self, crate::dsp::DspError> {
+        let law = chan.law();
+        Ok(Self {
+            law,
+            status,
+            sink: EventSink::new(shared.events.clone()),
+            shared,
+            dtmf: SpandspDtmfRx::new()?,
+            rx: [law.silence_byte(); BLOCK_SAMPLES],
+            tx: [law.silence_byte(); BLOCK_SAMPLES],
+            lin_in: [0; BLOCK_SAMPLES],
+            lin_out: [0; BLOCK_SAMPLES],
+            call: None,
+            pending: LineRequests::default(),
+            chan,
+        })
+    }
+
+    /// Runs until the card closes the channel.
+    pub fn run(mut self) {
+        loop {
+            let outcome = match self.chan.read(&mut self.rx) {
+                Ok(o) => o,
+                Err(_) => {
+                    self.status.errors.fetch_add(1, Ordering::Relaxed);
+                    ReadOutcome::Closed
+                }
+            };
+            match outcome {
+                ReadOutcome::Audio => self.on_block(),
+                ReadOutcome::Event(ev) => self.on_event(ev),
+                ReadOutcome::Closed => break,
+            }
+        }
+        self.end_call(Cause::NetworkOutOfOrder, false);
+        self.status.set(ChanState::Down, None);
+        self.sink.flush_backlog();
+    }
+
+    fn on_event(&mut self, event: ChanEvent) {
+        match event {
+            ChanEvent::Offered(info) => self.offer(info),
+            ChanEvent::RingBegin => {
+                if let Some(call) = self.call.as_mut() {
+                    call.rings += 1;
+                }
+                self.with_app(|app, cx, rings| app.on_ring(cx, rings));
+            }
+            ChanEvent::Answered => self.mark_answered(),
+            ChanEvent::Hangup(cause) => self.far_end_cleared(cause),
+            ChanEvent::RingEnd | ChanEvent::Flash | ChanEvent::Alarm(_) => {}
+        }
+        self.carry_out_requests();
+    }
+
+    fn offer(&mut self, info: CallInfo) {
+        if self.call.is_some() {
+            // The card offers only idle channels; a second offer would be a card bug. Keep the call.
+            return;
+        }
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+        let call = self.shared.call_ids.next(now.as_secs());
+        let setup = CallSetup {
+            call,
+            chan: self.chan.id(),
+            info,
+        };
+        let app = self.shared.factory.create(&setup);
+        let flow = app.as_ref().map(|a| a.flow()).unwrap_or_default();
+        let max_seconds = self.shared.max_call_seconds.load(Ordering::Relaxed);
+        self.call = Some(ActiveCall {
+            setup,
+            app,
+            samples: 0,
+            rings: 0,
+            answered: false,
+            player: PromptPlayer::new(),
+            timer: SampleTimer::default(),
+            digits: DigitLog::new(),
+            max_samples: max_seconds * SAMPLE_RATE_HZ as u64,
+        });
+        self.status.set(ChanState::Ringing, Some(call));
+        self.status.calls.fetch_add(1, Ordering::Relaxed);
+        let start_epoch_ms = now.as_millis() as i64;
+        let kind = EventKind::CallStart {
+            start_epoch_ms,
+            src: info.from,
+            dst: info.to,
+            name: info.name,
+            flow,
+        };
+        self.emit(kind);
+        if self.call.as_ref().is_some_and(|c| c.app.is_none()) {
+            // No flow answers this number: refuse it as the network would an unallocated number.
+            self.hang_up(Cause::Unallocated);
+            return;
+        }
+        self.with_app(|app, cx, _| app.on_offered(cx));
+    }
+
+    fn on_block(&mut self) {
+        self.sink.flush_backlog();
+        if self.call.is_none() {
+            // Idle or refused: keep the card's clock fed with silence (one write per read, always).
+            self.tx = [self.law.silence_byte(); BLOCK_SAMPLES];
+            self.write_tx();
+            return;
+        }
+        g711::decode_block(self.law, &self.rx, &mut self.lin_in);
+        self.advance_clock();
+        self.detect_digits();
+        self.fire_timer();
+        self.mix_and_encode();
+        self.write_tx();
+        self.carry_out_requests();
+        self.enforce_max_call_time();
+    }
+
+    fn advance_clock(&mut self) {
+        if let Some(call) = self.call.as_mut() {
+            call.samples += BLOCK_SAMPLES as u64;
+        }
+    }
+
+    fn detect_digits(&mut self) {
+        self.dtmf.process(&self.lin_in);
+        // spandsp reports at most a few digits per block; the bound keeps the loop finite anyway.
+        for _ in 0..8 {
+            let Some(digit) = self.dtmf.take_digit() else {
+                break;
+            };
+            self.on_digit(digit);
+        }
+    }
+
+    fn on_digit(&mut self, digit: char) {
+        let Some(call) = self.call.as_mut() else {
+            return;
+        };
+        if !call.answered {
+            return;
+        }
+        call.digits.push(digit);
+        if call.player.barge_in() && call.player.is_playing() {
+            call.player.stop();
+        }
+        self.emit(EventKind::Digit { digit });
+        self.with_app(|app, cx, _| app.on_digit(cx, digit));
+    }
+
+    fn fire_timer(&mut self) {
+        let fired = self.call.as_mut().is_some_and(|c| c.timer.fire(c.samples));
+        if fired {
+            self.with_app(|app, cx, _| app.on_timer(cx));
+        }
+    }
+
+    fn mix_and_encode(&mut self) {
+        self.lin_out = [0; BLOCK_SAMPLES];
+        let status = match self.call.as_mut() {
+            Some(call) if call.answered => call.player.mix_into(&mut self.lin_out),
+            _ => PlayStatus::Idle,
+        };
+        g711::encode_block(self.law, &self.lin_out, &mut self.tx);
+        if status == PlayStatus::Finished {
+            self.with_app(|app, cx, _| app.on_prompts_done(cx));
+        }
+    }
+
+    fn write_tx(&mut self) {
+        if self.chan.write(&self.tx).is_err() {
+            self.status.errors.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn enforce_max_call_time(&mut self) {
+        let over = self.call.as_ref().is_some_and(|c| c.samples >= c.max_samples);
+        if over {
+            self.emit(EventKind::State {
+                state: Label::from_str_truncating("max_call_time"),
+            });
+            self.hang_up(Cause::NormalClearing);
+        }
+    }
+
+    /// Runs one app callback with a [`CallCx`], then reports the states it entered.
+    fn with_app(&mut self, step: impl FnOnce(&mut dyn App, &mut CallCx, u32)) {
+        let Some(call) = self.call.as_mut() else {
+            return;
+        };
+        let Some(mut app) = call.app.take() else {
+            return;
+        };
+        let mut requests = std::mem::take(&mut self.pending);
+        let mut states = StateLog::default();
+        {
+            let mut cx = CallCx {
+                setup: &call.setup,
+                now_samples: call.samples,
+                answered: call.answered,
+                player: &mut call.player,
+                timer: &mut call.timer,
+                digits: &call.digits,
+                requests: &mut requests,
+                states: &mut states,
+            };
+            step(app.as_mut(), &mut cx, call.rings);
+        }
+        call.app = Some(app);
+        self.pending = requests;
+        for state in &states.entered[..states.len] {
+            self.emit(EventKind::State { state: *state });
+        }
+    }
+
+    fn carry_out_requests(&mut self) {
+        for _ in 0..MAX_APP_ROUNDS {
+            let requests = std::mem::take(&mut self.pending);
+            if let Some(cause) = requests.hangup {
+                return self.hang_up(cause);
+            }
+            if !requests.answer {
+                return;
+            }
+            self.answer();
+        }
+    }
+
+    fn answer(&mut self) {
+        let Some(call) = self.call.as_mut() else {
+            return;
+        };
+        if call.answered {
+            return;
+        }
+        let control = Control::Answer {
+            call: call.setup.call,
+        };
+        if self.chan.control(control).is_err() {
+            self.status.errors.fetch_add(1, Ordering::Relaxed);
+        }
+        self.mark_answered();
+    }
+
+    fn mark_answered(&mut self) {
+        let Some(call) = self.call.as_mut() else {
+            return;
+        };
+        if call.answered {
+            return;
+        }
+        call.answered = true;
+        self.status.set(ChanState::Up, Some(call.setup.call));
+        self.emit(EventKind::Answer);
+        self.with_app(|app, cx, _| app.on_answered(cx));
+    }
+
+    /// telvox clears the call: on-hook toward the line, then the call-log end.
+    fn hang_up(&mut self, cause: Cause) {
+        if self.call.is_none() {
+            return;
+        }
+        if self.chan.control(Control::Hangup { cause }).is_err() {
+            self.status.errors.fetch_add(1, Ordering::Relaxed);
+        }
+        self.end_call(cause, false);
+    }
+
+    /// The far end cleared first: log it, then go on-hook so the line is free again.
+    fn far_end_cleared(&mut self, cause: Cause) {
+        if self.call.is_none() {
+            return;
+        }
+        self.end_call(cause, true);
+        if self
+            .chan
+            .control(Control::Hangup {
+                cause: Cause::NormalClearing,
+            })
+            .is_err()
+        {
+            self.status.errors.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn end_call(&mut self, cause: Cause, far_end: bool) {
+        let Some(call) = self.call.take() else { return };
+        let disposition = if call.answered {
+            Disposition::Answered
+        } else if call.app.is_none() {
+            Disposition::Failed
+        } else if far_end && cause == Cause::UserBusy {
+            Disposition::Busy
+        } else {
+            Disposition::NoAnswer
+        };
+        self.pending = LineRequests::default();
+        self.sink.emit(CallEvent {
+            call: call.setup.call,
+            chan: call.setup.chan,
+            at_sample: call.samples,
+            kind: EventKind::CallEnd {
+                cause,
+                disposition,
+                digits: call.digits,
+            },
+        });
+        self.status.set(ChanState::Idle, None);
+        // Dropping the app and the player's prompt handles frees no prompt memory (the set owns it).
+        drop(call);
+    }
+
+    fn emit(&mut self, kind: EventKind) {
+        let Some(call) = self.call.as_ref() else {
+            return;
+        };
+        let event = CallEvent {
+            call: call.setup.call,
+            chan: call.setup.chan,
+            at_sample: call.samples,
+            kind,
+        };
+        self.sink.emit(event);
+    }
+}

@@ -1,0 +1,960 @@
+//! The sim card thread: the simulated card and the PSTN behind it in one loop.
+//!
+//! Each tick it takes one 20 ms block from every far-end party in a call and hands it to the channel
+//! thread as that channel's next `read()`, and forwards the block each channel thread wrote for the
+//! previous tick to its party. Signalling (offer, rings, answer, clear) rides on the same sockets,
+//! ordered with the audio, so a channel thread sees events exactly where DAHDI would put them.
+//!
+//! Clocks: `Realtime` ticks on a timerfd every 20 ms and drains every socket at the tick, so a party
+//! message waits at most one tick (as on a real line). `Lockstep` ticks as soon as every channel has
+//! answered the last block and every party in a call has its next block queued: deterministic and as
+//! fast as the CPU allows.
+
+use std::collections::{HashMap, VecDeque};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use nix::errno::Errno;
+use nix::sys::epoll::{Epoll, EpollEvent, EpollFlags, EpollTimeout};
+use nix::sys::socket::{recv, send, MsgFlags};
+use nix::sys::timerfd::TimerFd;
+
+use super::protocol::{self as proto, DaemonOp, PartyMessage, PartyOp, MAX_MESSAGE_BYTES};
+use super::wire::{self, Wire, WIRE_MAX};
+use super::{Clock, RouteFn};
+use crate::fixed::{Name, Number};
+use crate::hw::{
+    Block, CallInfo, CallRef, CardCounters, Cause, ChanEvent, ChanId, Control, Law, Role, SpanInfo,
+    BLOCKS_PER_SECOND, BLOCK_SAMPLES,
+};
+
+/// Audio a party may queue ahead of the card: 2 s. Beyond it, bytes are dropped and counted.
+const PARTY_AUDIO_CAP_BYTES: usize = 16_000;
+/// Controls a party may queue behind its audio.
+const PARTY_CONTROL_CAP: usize = 64;
+/// Far-end connections at once; more are told so and closed.
+const MAX_PARTIES: usize = 8192;
+/// Messages read from one party per drain, so a flooding party cannot starve the others.
+const DRAIN_BUDGET_MESSAGES: usize = 256;
+/// Blocks written ahead by a channel thread that the card keeps; older ones are dropped.
+const TXQ_BLOCKS: usize = 4;
+/// The simulated exchange gives up on an unanswered call after this long, as real ones do.
+const RING_TIMEOUT_TICKS: u32 = 120 * BLOCKS_PER_SECOND;
+
+const TOKEN_STOP: u64 = 0;
+const TOKEN_LISTENER: u64 = 1;
+const TOKEN_TIMER: u64 = 2;
+const TOKEN_SLOT: u64 = 1 << 32;
+const TOKEN_PARTY: u64 = 2 << 32;
+
+/// What a channel is doing, from the card's side.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    /// On-hook, nothing offered: no audio flows.
+    Idle,
+    /// A call from a party is offered and ringing; `ticks` counts from the offer.
+    Ringing { ticks: u32 },
+    /// The channel dialled a registered party, which has not answered yet.
+    Alerting,
+    /// Both ends connected.
+    Connected,
+    /// The far end is gone; waiting for the channel thread to go on-hook.
+    Clearing,
+}
+
+struct Slot {
+    id: ChanId,
+    law: Law,
+    role: Role,
+    fd: OwnedFd,
+    phase: Phase,
+    party: Option<usize>,
+    /// Blocks handed to the channel thread that it has not answered with a write yet.
+    tx_owed: u32,
+    /// Whether this slot was sent a block on the last tick (so a missing reply is a late block).
+    fed_last_tick: bool,
+    txq: VecDeque<Block>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum PartyCall {
+    Idle,
+    /// Dialled into the card; ringing.
+    Dialing(usize),
+    /// telvox is calling this party.
+    Alerting(usize),
+    InCall(usize),
+}
+
+struct Party {
+    fd: OwnedFd,
+    call: PartyCall,
+    registered: Option<String>,
+    /// Audio queued for the card, in the law of the slot the party is connected to.
+    audio: VecDeque<u8>,
+    /// Audio bytes accepted since the call connected / consumed by ticks: controls wait behind them.
+    accepted_total: u64,
+    consumed_total: u64,
+    /// Controls queued behind audio, each with the audio position it takes effect at.
+    controls: VecDeque<(u64, PartyOp)>,
+    /// The party closed its socket; it leaves once its queue is played out.
+    closed: bool,
+}
+
+impl Party {
+    fn new(fd: OwnedFd) -> Self {
+        Self {
+            fd,
+            call: PartyCall::Idle,
+            registered: None,
+            audio: VecDeque::with_capacity(PARTY_AUDIO_CAP_BYTES),
+            accepted_total: 0,
+            consumed_total: 0,
+            controls: VecDeque::new(),
+            closed: false,
+        }
+    }
+
+    fn in_call_slot(&self) -> Option<usize> {
+        match self.call {
+            PartyCall::InCall(slot) => Some(slot),
+            _ => None,
+        }
+    }
+
+    fn reset_audio(&mut self) {
+        self.audio.clear();
+        self.controls.clear();
+        self.accepted_total = 0;
+        self.consumed_total = 0;
+    }
+
+    /// Lockstep: the card may tick once this party has its next block (or something that ends it).
+    fn ready_for_tick(&self) -> bool {
+        self.closed || !self.controls.is_empty() || self.audio.len() >= BLOCK_SAMPLES
+    }
+}
+
+pub(super) struct CardThread {
+    clock: Clock,
+    epoll: Epoll,
+    listener: socket2::Socket,
+    /// Registered in epoll; kept only so the descriptor stays open while the loop runs.
+    _stop: OwnedFd,
+    timer: Option<TimerFd>,
+    slots: Vec<Slot>,
+    spans: Vec<SpanInfo>,
+    parties: Vec<Option<Party>>,
+    free_parties: Vec<usize>,
+    registry: HashMap<String, usize>,
+    route: RouteFn,
+    ring_on_ticks: u32,
+    ring_cycle_ticks: u32,
+    counters: Arc<CardCounters>,
+    seq_for_outbound: u64,
+    wbuf: [u8; WIRE_MAX],
+    rbuf: Box<[u8; MAX_MESSAGE_BYTES + 1]>,
+    abuf: [u8; 1 + BLOCK_SAMPLES],
+}
+
+pub(super) struct CardSetup {
+    pub clock: Clock,
+    pub listener: socket2::Socket,
+    pub stop: OwnedFd,
+    pub slot_fds: Vec<(ChanId, Law, Role, OwnedFd)>,
+    pub spans: Vec<SpanInfo>,
+    pub route: RouteFn,
+    pub ring_on_ms: u32,
+    pub ring_off_ms: u32,
+    pub counters: Arc<CardCounters>,
+}
+
+fn ms_to_ticks(ms: u32) -> u32 {
+    (ms / (1000 / BLOCKS_PER_SECOND)).max(1)
+}
+
+impl CardThread {
+    pub(super) fn new(setup: CardSetup) -> nix::Result<Self> {
+        let epoll = Epoll::new(nix::sys::epoll::EpollCreateFlags::EPOLL_CLOEXEC)?;
+        epoll.add(&setup.stop, EpollEvent::new(EpollFlags::EPOLLIN, TOKEN_STOP))?;
+        epoll.add(
+            &setup.listener,
+            EpollEvent::new(EpollFlags::EPOLLIN, TOKEN_LISTENER),
+        )?;
+        let timer = match setup.clock {
+            Clock::Realtime => Some(start_tick_timer()?),
+            Clock::Lockstep => None,
+        };
+        if let Some(t) = &timer {
+            epoll.add(t.as_fd(), EpollEvent::new(EpollFlags::EPOLLIN, TOKEN_TIMER))?;
+        }
+        let slots: Vec<Slot> = setup
+            .slot_fds
+            .into_iter()
+            .map(|(id, law, role, fd)| Slot {
+                id,
+                law,
+                role,
+                fd,
+                phase: Phase::Idle,
+                party: None,
+                tx_owed: 0,
+                fed_last_tick: false,
+                txq: VecDeque::with_capacity(TXQ_BLOCKS),
+            })
+            .collect();
+        // Lockstep must hear a channel's reply the moment it is written; realtime reads them at
+        // the tick instead, which saves one wakeup per channel per block.
+        if setup.clock == Clock::Lockstep {
+            for (i, slot) in slots.iter().enumerate() {
+                epoll.add(
+                    &slot.fd,
+                    EpollEvent::new(EpollFlags::EPOLLIN, TOKEN_SLOT + i as u64),
+                )?;
+            }
+        }
+        let ring_on_ticks = ms_to_ticks(setup.ring_on_ms);
+        Ok(Self {
+            clock: setup.clock,
+            epoll,
+            listener: setup.listener,
+            _stop: setup.stop,
+            timer,
+            slots,
+            spans: setup.spans,
+            parties: Vec::new(),
+            free_parties: Vec::new(),
+            registry: HashMap::new(),
+            route: setup.route,
+            ring_on_ticks,
+            ring_cycle_ticks: ring_on_ticks + ms_to_ticks(setup.ring_off_ms),
+            counters: setup.counters,
+            seq_for_outbound: 0,
+            wbuf: [0; WIRE_MAX],
+            rbuf: Box::new([0; MAX_MESSAGE_BYTES + 1]),
+            abuf: [0; 1 + BLOCK_SAMPLES],
+        })
+    }
+
+    /// Runs until the stop eventfd is written.
+    pub(super) fn run(mut self) {
+        let mut events = vec![EpollEvent::empty(); 256];
+        loop {
+            if self.clock == Clock::Lockstep && self.any_active() && self.lockstep_ready() {
+                self.tick();
+                continue;
+            }
+            let n = match self.epoll.wait(&mut events, EpollTimeout::NONE) {
+                Ok(n) => n,
+                Err(Errno::EINTR) => continue,
+                Err(e) => {
+                    tracing::error!("sim card: epoll failed: {e}; the card stops");
+                    break;
+                }
+            };
+            for ev in &events[..n] {
+                match ev.data() {
+                    TOKEN_STOP => {
+                        self.shut_down();
+                        return;
+                    }
+                    TOKEN_LISTENER => self.accept_parties(),
+                    TOKEN_TIMER => self.on_timer(),
+                    token if token >= TOKEN_PARTY => self.drain_party((token - TOKEN_PARTY) as usize),
+                    token => self.drain_slot((token - TOKEN_SLOT) as usize),
+                }
+            }
+        }
+        self.shut_down();
+    }
+
+    fn on_timer(&mut self) {
+        let expirations = match &self.timer {
+            Some(t) => read_expirations(t),
+            None => return,
+        };
+        if expirations > 1 {
+            self.counters
+                .missed_ticks
+                .fetch_add(expirations - 1, Ordering::Relaxed);
+        }
+        for party in 0..self.parties.len() {
+            self.drain_party(party);
+        }
+        for slot in 0..self.slots.len() {
+            self.drain_slot(slot);
+        }
+        self.tick();
+    }
+
+    fn any_active(&self) -> bool {
+        self.slots.iter().any(|s| s.phase != Phase::Idle)
+    }
+
+    fn lockstep_ready(&self) -> bool {
+        self.slots.iter().all(|s| s.tx_owed == 0)
+            && self
+                .parties
+                .iter()
+                .flatten()
+                .all(|p| p.in_call_slot().is_none() || p.ready_for_tick())
+    }
+
+    // ---- the tick ------------------------------------------------------------------------------
+
+    fn tick(&mut self) {
+        self.counters.ticks.fetch_add(1, Ordering::Relaxed);
+        for index in 0..self.parties.len() {
+            self.apply_due_controls(index);
+        }
+        for index in 0..self.slots.len() {
+            self.tick_slot(index);
+        }
+    }
+
+    fn tick_slot(&mut self, index: usize) {
+        let phase = self.slots[index].phase;
+        if phase == Phase::Idle {
+            self.slots[index].fed_last_tick = false;
+            return;
+        }
+        self.forward_tx(index);
+        if let Phase::Ringing { ticks } = phase {
+            if !self.ring_cadence(index, ticks) {
+                return;
+            }
+        }
+        let mut block = [self.slots[index].law.silence_byte(); BLOCK_SAMPLES];
+        if phase == Phase::Connected {
+            if let Some(p) = self.slots[index].party {
+                self.take_party_block(p, &mut block);
+            }
+        }
+        self.feed_slot(index, &block);
+    }
+
+    /// Hands the channel's last written block to its party (or counts it late).
+    fn forward_tx(&mut self, index: usize) {
+        let slot = &mut self.slots[index];
+        let tx = slot.txq.pop_front();
+        if tx.is_none() && slot.fed_last_tick {
+            self.counters.late_blocks.fetch_add(1, Ordering::Relaxed);
+        }
+        if slot.phase != Phase::Connected {
+            return;
+        }
+        let Some(p) = slot.party else { return };
+        let block = tx.unwrap_or([slot.law.silence_byte(); BLOCK_SAMPLES]);
+        self.abuf[0] = proto::MSG_AUDIO;
+        self.abuf[1..].copy_from_slice(&block);
+        let abuf = self.abuf;
+        self.send_to_party(p, &abuf, true);
+    }
+
+    /// Plays the ring cadence; false when the exchange gave up on the call.
+    fn ring_cadence(&mut self, index: usize, ticks: u32) -> bool {
+        if ticks >= RING_TIMEOUT_TICKS {
+            self.release_from_network(index, Cause::NoAnswer);
+            return false;
+        }
+        let in_cycle = ticks % self.ring_cycle_ticks;
+        if in_cycle == 0 {
+            self.send_event(index, &ChanEvent::RingBegin);
+        } else if in_cycle == self.ring_on_ticks {
+            self.send_event(index, &ChanEvent::RingEnd);
+        }
+        self.slots[index].phase = Phase::Ringing { ticks: ticks + 1 };
+        true
+    }
+
+    /// The network clears a call it could not complete: both sides are told.
+    fn release_from_network(&mut self, index: usize, cause: Cause) {
+        if let Some(p) = self.slots[index].party.take() {
+            self.tell_party(
+                p,
+                DaemonOp::Hangup {
+                    cause: cause.name().into(),
+                },
+            );
+            self.set_party_idle(p);
+        }
+        self.slots[index].phase = Phase::Clearing;
+        self.send_event(index, &ChanEvent::Hangup(cause));
+    }
+
+    fn feed_slot(&mut self, index: usize, block: &Block) {
+        let len = wire::put_audio(&mut self.wbuf, block);
+        let slot = &mut self.slots[index];
+        match send(
+            slot.fd.as_raw_fd(),
+            &self.wbuf[..len],
+            MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_NOSIGNAL,
+        ) {
+            Ok(_) => {
+                slot.tx_owed += 1;
+                slot.fed_last_tick = true;
+            }
+            Err(_) => {
+                // The channel thread is far behind (its socket is full) or gone: DAHDI would overrun.
+                self.counters.rx_overruns.fetch_add(1, Ordering::Relaxed);
+                slot.fed_last_tick = false;
+            }
+        }
+    }
+
+    /// Takes the party's next block, stopping short of a queued control (which then applies at the
+    /// next tick) and filling the rest with silence.
+    fn take_party_block(&mut self, p: usize, block: &mut Block) {
+        let Some(party) = self.parties[p].as_mut() else {
+            return;
+        };
+        let until_control = party
+            .controls
+            .front()
+            .map_or(u64::MAX, |(pos, _)| pos.saturating_sub(party.consumed_total));
+        let take = party.audio.len().min(BLOCK_SAMPLES).min(until_control as usize);
+        for (dst, src) in block.iter_mut().zip(party.audio.drain(..take)) {
+            *dst = src;
+        }
+        party.consumed_total += take as u64;
+        if take < BLOCK_SAMPLES && party.controls.is_empty() && !party.closed {
+            self.counters.underruns.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn apply_due_controls(&mut self, p: usize) {
+        loop {
+            let Some(party) = self.parties[p].as_mut() else {
+                return;
+            };
+            match party.controls.front() {
+                Some((pos, _)) if *pos <= party.consumed_total => {}
+                _ => break,
+            }
+            let Some((_, op)) = party.controls.pop_front() else {
+                break;
+            };
+            self.apply_party_op(p, op);
+        }
+        let Some(party) = self.parties[p].as_ref() else {
+            return;
+        };
+        if party.closed && party.controls.is_empty() && party.audio.is_empty() {
+            self.remove_party(p);
+        }
+    }
+
+    // ---- channel side --------------------------------------------------------------------------
+
+    fn drain_slot(&mut self, index: usize) {
+        let mut block = [0u8; BLOCK_SAMPLES];
+        loop {
+            let fd = self.slots[index].fd.as_raw_fd();
+            let n = match recv(fd, &mut self.wbuf, MsgFlags::MSG_DONTWAIT) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => n,
+            };
+            match wire::decode(&self.wbuf[..n], &mut block) {
+                Some(Wire::Audio) => self.take_tx(index, &block),
+                Some(Wire::Control(control)) => self.apply_control(index, control),
+                Some(Wire::Event(_)) | None => {}
+            }
+        }
+    }
+
+    fn take_tx(&mut self, index: usize, block: &Block) {
+        let slot = &mut self.slots[index];
+        slot.tx_owed = slot.tx_owed.saturating_sub(1);
+        if slot.phase == Phase::Idle {
+            return;
+        }
+        if slot.txq.len() == TXQ_BLOCKS {
+            slot.txq.pop_front();
+            self.counters.tx_overruns.fetch_add(1, Ordering::Relaxed);
+        }
+        slot.txq.push_back(*block);
+    }
+
+    fn apply_control(&mut self, index: usize, control: Control) {
+        match control {
+            Control::Answer { call } => self.channel_answers(index, call),
+            Control::Hangup { cause } => self.channel_hangs_up(index, cause),
+            Control::Dial { number, from, call } => self.channel_dials(index, number, from, call),
+            // The sim protocol has no flash toward a party; a flash on a trunk is simply absorbed.
+            Control::Flash => {}
+        }
+    }
+
+    fn channel_answers(&mut self, index: usize, call: CallRef) {
+        let slot = &mut self.slots[index];
+        if !matches!(slot.phase, Phase::Ringing { .. }) {
+            return;
+        }
+        slot.phase = Phase::Connected;
+        let channel = slot.id.to_string();
+        if let Some(p) = slot.party {
+            if let Some(party) = self.parties[p].as_mut() {
+                party.call = PartyCall::InCall(index);
+                party.reset_audio();
+            }
+            self.tell_party(
+                p,
+                DaemonOp::Answered {
+                    call: call.to_string(),
+                    channel,
+                },
+            );
+        }
+    }
+
+    fn channel_hangs_up(&mut self, index: usize, cause: Cause) {
+        let slot = &mut self.slots[index];
+        slot.phase = Phase::Idle;
+        slot.txq.clear();
+        if let Some(p) = slot.party.take() {
+            self.tell_party(
+                p,
+                DaemonOp::Hangup {
+                    cause: cause.name().into(),
+                },
+            );
+            self.set_party_idle(p);
+        }
+    }
+
+    fn channel_dials(&mut self, index: usize, number: Number, from: Number, call: CallRef) {
+        if self.slots[index].phase != Phase::Idle {
+            return;
+        }
+        self.seq_for_outbound += 1;
+        let target = self.registry.get(number.as_str()).copied();
+        let callee = target.filter(|&p| {
+            self.parties[p]
+                .as_ref()
+                .is_some_and(|x| x.call == PartyCall::Idle)
+        });
+        let slot = &mut self.slots[index];
+        match callee {
+            Some(p) => {
+                slot.phase = Phase::Alerting;
+                slot.party = Some(p);
+                if let Some(party) = self.parties[p].as_mut() {
+                    party.call = PartyCall::Alerting(index);
+                }
+                let op = DaemonOp::Incoming {
+                    call: call.to_string(),
+                    from: from.as_str().into(),
+                    to: number.as_str().into(),
+                };
+                self.tell_party(p, op);
+            }
+            None => {
+                slot.phase = Phase::Clearing;
+                let cause = if target.is_some() {
+                    Cause::UserBusy
+                } else {
+                    Cause::Unallocated
+                };
+                self.send_event(index, &ChanEvent::Hangup(cause));
+            }
+        }
+    }
+
+    fn send_event(&mut self, index: usize, event: &ChanEvent) {
+        let len = wire::put_event(&mut self.wbuf, event);
+        let fd = self.slots[index].fd.as_raw_fd();
+        // Events are tiny and the channel thread reads continuously; a failure means it has gone.
+        let _ = send(
+            fd,
+            &self.wbuf[..len],
+            MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_NOSIGNAL,
+        );
+    }
+
+    // ---- party side ----------------------------------------------------------------------------
+
+    fn accept_parties(&mut self) {
+        loop {
+            let fd = match self.listener.accept() {
+                Ok((sock, _)) if sock.set_nonblocking(true).is_ok() => OwnedFd::from(sock),
+                Ok(_) => continue,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) if e.raw_os_error() == Some(libc::ECONNABORTED) => continue,
+                Err(_) => return,
+            };
+            let active = self.parties.len() - self.free_parties.len();
+            if active >= MAX_PARTIES {
+                let msg = proto::encode_control(&DaemonOp::Error {
+                    message: format!("too many far-end connections (limit {MAX_PARTIES})"),
+                });
+                let _ = send(
+                    fd.as_raw_fd(),
+                    &msg,
+                    MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_NOSIGNAL,
+                );
+                continue;
+            }
+            let index = match self.free_parties.pop() {
+                Some(i) => i,
+                None => {
+                    self.parties.push(None);
+                    self.parties.len() - 1
+                }
+            };
+            if self.clock == Clock::Lockstep {
+                let ev = EpollEvent::new(EpollFlags::EPOLLIN, TOKEN_PARTY + index as u64);
+                if self.epoll.add(&fd, ev).is_err() {
+                    self.free_parties.push(index);
+                    continue;
+                }
+            }
+            self.parties[index] = Some(Party::new(fd));
+        }
+    }
+
+    fn drain_party(&mut self, p: usize) {
+        for _ in 0..DRAIN_BUDGET_MESSAGES {
+            let Some(party) = self.parties[p].as_ref() else {
+                return;
+            };
+            if party.closed {
+                return;
+            }
+            let fd = party.fd.as_raw_fd();
+            let flags = MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_TRUNC;
+            match recv(fd, &mut self.rbuf[..], flags) {
+                Ok(0) => return self.party_vanished(p),
+                Ok(n) if n > self.rbuf.len() => self.tell_party(
+                    p,
+                    DaemonOp::Error {
+                        message: format!("message of {n} bytes is too long (limit {MAX_MESSAGE_BYTES})"),
+                    },
+                ),
+                Ok(n) => self.party_message(p, n),
+                Err(Errno::EAGAIN) => return,
+                Err(Errno::EINTR) => continue,
+                Err(_) => return self.party_vanished(p),
+            }
+        }
+    }
+
+    fn party_message(&mut self, p: usize, len: usize) {
+        let rbuf = std::mem::replace(&mut self.rbuf, Box::new([0; MAX_MESSAGE_BYTES + 1]));
+        match proto::parse_party_message(&rbuf[..len]) {
+            Ok(PartyMessage::Audio(audio)) => self.party_audio(p, audio),
+            Ok(PartyMessage::Control(op)) => self.party_control(p, op),
+            Err(message) => self.tell_party(p, DaemonOp::Error { message }),
+        }
+        self.rbuf = rbuf;
+    }
+
+    fn party_audio(&mut self, p: usize, audio: &[u8]) {
+        let Some(party) = self.parties[p].as_mut() else {
+            return;
+        };
+        // Audio outside a call has nowhere to go (a real line carries nothing before the answer).
+        if party.in_call_slot().is_none() {
+            return;
+        }
+        let room = PARTY_AUDIO_CAP_BYTES - party.audio.len();
+        let take = audio.len().min(room);
+        party.audio.extend(&audio[..take]);
+        party.accepted_total += take as u64;
+        if take < audio.len() {
+            self.counters
+                .overflow_bytes
+                .fetch_add((audio.len() - take) as u64, Ordering::Relaxed);
+        }
+    }
+
+    /// A control from a party in a call waits behind the audio it sent before it; otherwise it
+    /// applies at once.
+    fn party_control(&mut self, p: usize, op: PartyOp) {
+        let Some(party) = self.parties[p].as_mut() else {
+            return;
+        };
+        if party.in_call_slot().is_none() {
+            return self.apply_party_op(p, op);
+        }
+        if party.controls.len() >= PARTY_CONTROL_CAP {
+            let message = format!("too many controls queued behind audio (limit {PARTY_CONTROL_CAP})");
+            return self.tell_party(p, DaemonOp::Error { message });
+        }
+        let pos = party.accepted_total;
+        party.controls.push_back((pos, op));
+    }
+
+    fn party_vanished(&mut self, p: usize) {
+        let Some(party) = self.parties[p].as_mut() else {
+            return;
+        };
+        party.closed = true;
+        if party.in_call_slot().is_some() {
+            // Play out what it sent, then hang up: closing the socket is a hangup (DESIGN.md §4).
+            let pos = party.accepted_total;
+            party.controls.push_back((pos, PartyOp::Hangup));
+            return;
+        }
+        self.apply_party_op(p, PartyOp::Hangup);
+        self.remove_party(p);
+    }
+
+    fn apply_party_op(&mut self, p: usize, op: PartyOp) {
+        let result = match op {
+            PartyOp::Dial { to, from, name, span } => {
+                self.party_dials(p, &to, from.as_deref(), name.as_deref(), span)
+            }
+            PartyOp::Register { number } => self.party_registers(p, number),
+            PartyOp::Answer => self.party_answers(p),
+            PartyOp::Reject { cause } => self.party_rejects(p, cause.as_deref()),
+            PartyOp::Hangup => self.party_hangs_up(p),
+            PartyOp::Flash => self.party_flashes(p),
+        };
+        if let Err(message) = result {
+            let closed = self.parties[p].as_ref().is_some_and(|x| x.closed);
+            if !closed {
+                self.tell_party(p, DaemonOp::Error { message });
+            }
+        }
+    }
+
+    fn party_call(&self, p: usize) -> PartyCall {
+        self.parties[p].as_ref().map_or(PartyCall::Idle, |x| x.call)
+    }
+
+    fn party_dials(
+        &mut self,
+        p: usize,
+        to: &str,
+        from: Option<&str>,
+        name: Option<&str>,
+        span: Option<u16>,
+    ) -> Result<(), String> {
+        if self.party_call(p) != PartyCall::Idle {
+            return Err("this connection already has a call; hang it up first".into());
+        }
+        validate_number("to", to, false)?;
+        validate_number("from", from.unwrap_or(""), true)?;
+        let span = match span {
+            Some(s) if self.spans.iter().any(|x| x.span == s) => Some(s),
+            Some(s) => {
+                return Err(format!(
+                    "no span {s}: this card has spans 1..={}",
+                    self.spans.len()
+                ))
+            }
+            None => (self.route)(to),
+        };
+        let Some(span) = span else {
+            self.tell_party(
+                p,
+                DaemonOp::Hangup {
+                    cause: Cause::Unallocated.name().into(),
+                },
+            );
+            return Ok(());
+        };
+        let Some(index) = self.hunt_free_trunk(span) else {
+            self.counters.congestion.fetch_add(1, Ordering::Relaxed);
+            self.tell_party(
+                p,
+                DaemonOp::Hangup {
+                    cause: Cause::NormalCircuitCongestion.name().into(),
+                },
+            );
+            return Ok(());
+        };
+        let info = CallInfo {
+            from: Number::from_str_truncating(from.unwrap_or("")),
+            to: Number::from_str_truncating(to),
+            name: Name::from_str_truncating(name.unwrap_or("")),
+        };
+        let slot = &mut self.slots[index];
+        slot.phase = Phase::Ringing { ticks: 0 };
+        slot.party = Some(p);
+        slot.txq.clear();
+        if let Some(party) = self.parties[p].as_mut() {
+            party.call = PartyCall::Dialing(index);
+        }
+        self.send_event(index, &ChanEvent::Offered(info));
+        self.tell_party(p, DaemonOp::Ringing);
+        Ok(())
+    }
+
+    /// Lowest free trunk on the span, as DAHDI's ascending group hunt does. A channel whose thread
+    /// still owes a block from its last call is not free yet, so a stale block never leaks in.
+    fn hunt_free_trunk(&self, span: u16) -> Option<usize> {
+        self.slots.iter().position(|s| {
+            s.id.span == span && s.role == Role::Trunk && s.phase == Phase::Idle && s.tx_owed == 0
+        })
+    }
+
+    fn party_registers(&mut self, p: usize, number: String) -> Result<(), String> {
+        validate_number("number", &number, false)?;
+        match self.registry.get(&number) {
+            Some(&owner) if owner != p => return Err(format!("number {number} is already registered")),
+            _ => {}
+        }
+        if let Some(party) = self.parties[p].as_mut() {
+            if let Some(old) = party.registered.replace(number.clone()) {
+                self.registry.remove(&old);
+            }
+        }
+        self.registry.insert(number, p);
+        Ok(())
+    }
+
+    fn party_answers(&mut self, p: usize) -> Result<(), String> {
+        let PartyCall::Alerting(index) = self.party_call(p) else {
+            return Err("no incoming call to answer".into());
+        };
+        if let Some(party) = self.parties[p].as_mut() {
+            party.call = PartyCall::InCall(index);
+            party.reset_audio();
+        }
+        self.slots[index].phase = Phase::Connected;
+        self.send_event(index, &ChanEvent::Answered);
+        Ok(())
+    }
+
+    fn party_rejects(&mut self, p: usize, cause: Option<&str>) -> Result<(), String> {
+        let PartyCall::Alerting(index) = self.party_call(p) else {
+            return Err("no incoming call to reject".into());
+        };
+        let cause = match cause {
+            None => Cause::CallRejected,
+            Some(text) => Cause::parse(text).ok_or_else(|| format!("unknown cause \"{text}\""))?,
+        };
+        self.slots[index].party = None;
+        self.slots[index].phase = Phase::Clearing;
+        self.set_party_idle(p);
+        self.send_event(index, &ChanEvent::Hangup(cause));
+        Ok(())
+    }
+
+    fn party_hangs_up(&mut self, p: usize) -> Result<(), String> {
+        let index = match self.party_call(p) {
+            PartyCall::Idle => return Err("no call to hang up".into()),
+            PartyCall::Dialing(i) | PartyCall::Alerting(i) | PartyCall::InCall(i) => i,
+        };
+        self.slots[index].party = None;
+        self.slots[index].phase = Phase::Clearing;
+        self.set_party_idle(p);
+        self.send_event(index, &ChanEvent::Hangup(Cause::NormalClearing));
+        Ok(())
+    }
+
+    fn party_flashes(&mut self, p: usize) -> Result<(), String> {
+        let PartyCall::InCall(index) = self.party_call(p) else {
+            return Err("no call to flash on".into());
+        };
+        self.send_event(index, &ChanEvent::Flash);
+        Ok(())
+    }
+
+    fn set_party_idle(&mut self, p: usize) {
+        if let Some(party) = self.parties[p].as_mut() {
+            party.call = PartyCall::Idle;
+            party.reset_audio();
+        }
+    }
+
+    fn remove_party(&mut self, p: usize) {
+        let Some(party) = self.parties[p].take() else {
+            return;
+        };
+        if let Some(number) = &party.registered {
+            if self.registry.get(number) == Some(&p) {
+                self.registry.remove(number);
+            }
+        }
+        if self.clock == Clock::Lockstep {
+            let _ = self.epoll.delete(&party.fd);
+        }
+        self.free_parties.push(p);
+    }
+
+    fn tell_party(&mut self, p: usize, op: DaemonOp) {
+        let msg = proto::encode_control(&op);
+        self.send_to_party(p, &msg, false);
+    }
+
+    /// Audio to a party that is not reading is dropped; a control that cannot be delivered means
+    /// the party is gone.
+    fn send_to_party(&mut self, p: usize, msg: &[u8], droppable: bool) {
+        let Some(party) = self.parties[p].as_ref() else {
+            return;
+        };
+        if party.closed {
+            return;
+        }
+        match send(
+            party.fd.as_raw_fd(),
+            msg,
+            MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_NOSIGNAL,
+        ) {
+            Ok(_) => {}
+            Err(Errno::EAGAIN) if droppable => {
+                self.counters
+                    .overflow_bytes
+                    .fetch_add(msg.len() as u64, Ordering::Relaxed);
+            }
+            Err(_) => self.party_vanished(p),
+        }
+    }
+
+    fn shut_down(&mut self) {
+        for p in 0..self.parties.len() {
+            if matches!(
+                self.party_call(p),
+                PartyCall::InCall(_) | PartyCall::Dialing(_) | PartyCall::Alerting(_)
+            ) {
+                self.tell_party(
+                    p,
+                    DaemonOp::Hangup {
+                        cause: Cause::NetworkOutOfOrder.name().into(),
+                    },
+                );
+            }
+        }
+        self.parties.clear();
+        // Dropping the slots closes the card side of every channel: each channel thread reads EOF.
+        self.slots.clear();
+    }
+}
+
+fn validate_number(field: &str, number: &str, empty_ok: bool) -> Result<(), String> {
+    if number.is_empty() && empty_ok {
+        return Ok(());
+    }
+    let valid_chars = number
+        .chars()
+        .all(|c| c.is_ascii_digit() || "*#+ABCDabcd".contains(c));
+    if number.is_empty() || number.len() > 32 || !valid_chars {
+        return Err(format!(
+            "\"{field}\": \"{number}\" is not a number (1 to 32 of 0-9 * # + A-D)"
+        ));
+    }
+    Ok(())
+}
+
+fn start_tick_timer() -> nix::Result<TimerFd> {
+    use nix::sys::time::TimeSpec;
+    use nix::sys::timerfd::{ClockId, Expiration, TimerFlags, TimerSetTimeFlags};
+    let timer = TimerFd::new(
+        ClockId::CLOCK_MONOTONIC,
+        TimerFlags::TFD_NONBLOCK | TimerFlags::TFD_CLOEXEC,
+    )?;
+    let period = TimeSpec::from_duration(std::time::Duration::from_millis(1000 / BLOCKS_PER_SECOND as u64));
+    timer.set(Expiration::Interval(period), TimerSetTimeFlags::empty())?;
+    Ok(timer)
+}
+
+fn read_expirations(timer: &TimerFd) -> u64 {
+    let mut buf = [0u8; 8];
+    match nix::unistd::read(timer.as_fd().as_raw_fd(), &mut buf) {
+        Ok(8) => u64::from_ne_bytes(buf),
+        _ => 0,
+    }
+}

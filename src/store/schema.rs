@@ -1,0 +1,118 @@
+//! The call-log schema and its migrations.
+//!
+//! `PRAGMA user_version` holds how many entries of [`MIGRATIONS`] a database has had applied. Each
+//! entry runs in its own transaction together with the bump of `user_version`, so a crash
+//! mid-migration leaves the database at the previous version, never half-migrated. Entries are
+//! append-only: once released, an entry is never edited — a change to the schema is a new entry.
+
+use std::path::Path;
+
+use rusqlite::{Connection, TransactionBehavior};
+
+use super::StoreError;
+
+/// The schema, one step per entry, oldest first.
+const MIGRATIONS: &[&str] = &[
+    // 1: the call log, the IVR path and digits of each call, and the daemon's heartbeat.
+    r#"
+    CREATE TABLE cdr (
+        id                INTEGER PRIMARY KEY,
+        uniqueid          TEXT UNIQUE NOT NULL,
+        seq               INTEGER NOT NULL,
+        src               TEXT NOT NULL DEFAULT '',
+        dst               TEXT NOT NULL DEFAULT '',
+        clid              TEXT NOT NULL DEFAULT '',
+        channel           TEXT NOT NULL,
+        flow              TEXT NOT NULL DEFAULT '',
+        start             TEXT NOT NULL,
+        answer            TEXT,
+        "end"             TEXT,
+        start_ms          INTEGER NOT NULL,
+        answer_ms         INTEGER,
+        end_ms            INTEGER,
+        duration          INTEGER,
+        billsec           INTEGER,
+        disposition       TEXT,
+        hangup_cause      TEXT,
+        hangup_cause_code INTEGER,
+        digits            TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX cdr_start_ms ON cdr(start_ms);
+    CREATE INDEX cdr_src ON cdr(src);
+    CREATE INDEX cdr_dst ON cdr(dst);
+
+    CREATE TABLE call_path (
+        uniqueid TEXT NOT NULL REFERENCES cdr(uniqueid) ON DELETE CASCADE,
+        idx      INTEGER NOT NULL,
+        state    TEXT NOT NULL,
+        at_ms    INTEGER NOT NULL,
+        PRIMARY KEY (uniqueid, idx)
+    );
+
+    CREATE TABLE call_digits (
+        uniqueid TEXT NOT NULL REFERENCES cdr(uniqueid) ON DELETE CASCADE,
+        idx      INTEGER NOT NULL,
+        digit    TEXT NOT NULL,
+        at_ms    INTEGER NOT NULL,
+        PRIMARY KEY (uniqueid, idx)
+    );
+
+    CREATE TABLE daemon_heartbeat (
+        id    INTEGER PRIMARY KEY CHECK (id = 1),
+        at_ms INTEGER NOT NULL
+    );
+    "#,
+];
+
+/// The schema version this build writes: the number of migrations it knows.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// Brings the database up to [`SCHEMA_VERSION`], one migration per transaction.
+pub(crate) fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
+    loop {
+        // IMMEDIATE takes the write lock before reading the version, so two processes opening the
+        // same file at once cannot both apply the same step.
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let found = user_version(&tx)?;
+        check_not_newer(found, path)?;
+        let Some(step) = usize::try_from(found).ok().and_then(|i| MIGRATIONS.get(i)) else {
+            return Ok(());
+        };
+        tx.execute_batch(step)?;
+        tx.pragma_update(None, "user_version", found + 1)?;
+        tx.commit()?;
+        tracing::info!(version = found + 1, "call log schema migrated");
+    }
+}
+
+/// For a read-only handle: the schema must be exactly the one this build knows, since it cannot
+/// migrate.
+pub(crate) fn check_readable(conn: &Connection, path: &Path) -> Result<(), StoreError> {
+    let found = user_version(conn)?;
+    check_not_newer(found, path)?;
+    if found < SCHEMA_VERSION {
+        return Err(StoreError::SchemaTooOld {
+            path: path.to_owned(),
+            found,
+            known: SCHEMA_VERSION,
+        });
+    }
+    Ok(())
+}
+
+fn user_version(conn: &Connection) -> Result<i64, StoreError> {
+    Ok(conn.pragma_query_value(None, "user_version", |row| row.get(0))?)
+}
+
+/// A newer telvox may have changed meanings this build does not know: writing to it could corrupt
+/// them.
+fn check_not_newer(found: i64, path: &Path) -> Result<(), StoreError> {
+    if found > SCHEMA_VERSION {
+        return Err(StoreError::SchemaTooNew {
+            path: path.to_owned(),
+            found,
+            known: SCHEMA_VERSION,
+        });
+    }
+    Ok(())
+}

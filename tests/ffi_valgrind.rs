@@ -1,0 +1,172 @@
+//! Proves the spandsp FFI wrapper (src/dsp/spandsp.rs) is memory-clean: this binary re-runs its own
+//! ignored workload test under valgrind and requires no invalid access, no uninitialised read and
+//! no definite leak.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Instant;
+
+use telvox::dsp::dtmf_gen::{DtmfConfig, DtmfGenerator};
+use telvox::dsp::g711;
+use telvox::dsp::spandsp::{
+    reference_g711_decode, reference_g711_encode, ReferenceG711, SpandspDtmfRx,
+};
+use telvox::hw::Law;
+
+/// The test valgrind runs; it must match the function name below (`--exact`).
+const WORKLOAD_TEST: &str = "ffi_workload_under_valgrind";
+
+/// A deliberately leaking test, to prove the harness really catches a lost spandsp allocation.
+const LEAK_CANARY_TEST: &str = "ffi_leak_canary";
+
+/// Exit status valgrind uses when it found errors, distinct from a test failure (101).
+const VALGRIND_ERROR_EXIT_CODE: i32 = 97;
+
+/// Receivers created in the workload: enough to expose a per-instance leak or double free,
+/// few enough to finish in seconds under valgrind's ~50x slowdown.
+const RECEIVERS: usize = 100;
+
+const BLOCK_SAMPLES: usize = 160;
+
+fn find_valgrind() -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join("valgrind"))
+        .find(|candidate| candidate.is_file())
+}
+
+/// Runs one test of this binary under valgrind; returns (exit code, stdout, stderr).
+fn run_under_valgrind(test_name: &str) -> (Option<i32>, String, String) {
+    let Some(valgrind) = find_valgrind() else {
+        panic!(
+            "valgrind is not installed (not found on PATH): run ./install.sh, which installs it"
+        );
+    };
+    let this_test_binary = std::env::current_exe().expect("path of this test binary");
+    let started = Instant::now();
+    let output = Command::new(&valgrind)
+        .arg(format!("--error-exitcode={VALGRIND_ERROR_EXIT_CODE}"))
+        .args(["--leak-check=full", "--errors-for-leak-kinds=definite"])
+        .arg(&this_test_binary)
+        .args([
+            "--exact",
+            test_name,
+            "--include-ignored",
+            "--test-threads=1",
+        ])
+        .output()
+        .expect("start valgrind");
+    eprintln!(
+        "valgrind run of {test_name} took {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    (output.status.code(), stdout, stderr)
+}
+
+#[test]
+fn valgrind_finds_no_ffi_errors() {
+    let (code, stdout, stderr) = run_under_valgrind(WORKLOAD_TEST);
+    assert_eq!(
+        code,
+        Some(0),
+        "valgrind reported errors ({VALGRIND_ERROR_EXIT_CODE} = memory errors or leaks)\n\
+         --- stdout ---\n{stdout}\n--- stderr ---\n{stderr}"
+    );
+    // Guard against a renamed workload: a filter matching nothing would also exit 0.
+    assert!(
+        stdout.contains("1 passed"),
+        "the workload test did not run under valgrind:\n{stdout}"
+    );
+}
+
+#[test]
+fn valgrind_catches_a_leaked_receiver() {
+    let (code, stdout, stderr) = run_under_valgrind(LEAK_CANARY_TEST);
+    assert_eq!(
+        code,
+        Some(VALGRIND_ERROR_EXIT_CODE),
+        "a leaked spandsp receiver went unnoticed\n--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}"
+    );
+    assert!(stderr.contains("definitely lost"), "{stderr}");
+}
+
+#[test]
+#[ignore = "run under valgrind by valgrind_catches_a_leaked_receiver; leaks on purpose"]
+fn ffi_leak_canary() {
+    for _ in 0..4 {
+        std::mem::forget(SpandspDtmfRx::new().expect("dtmf rx"));
+    }
+}
+
+#[test]
+#[ignore = "run under valgrind by valgrind_finds_no_ffi_errors"]
+fn ffi_workload_under_valgrind() {
+    let keys = "0123456789*#ABCD";
+    let audio = dtmf_audio(keys);
+    for index in 0..RECEIVERS {
+        let mut rx = SpandspDtmfRx::new().expect("dtmf rx");
+        // Odd-sized pieces so spandsp's internal block boundary falls everywhere.
+        for piece in audio.chunks(97 + index % 64) {
+            rx.process(piece);
+        }
+        let detected: String = std::iter::from_fn(|| rx.take_digit()).collect();
+        assert_eq!(detected, keys, "receiver {index}");
+    }
+    receiver_moves_between_threads(&audio, keys);
+    reference_g711_matches_tables();
+    for law in [Law::Alaw, Law::Ulaw] {
+        for _ in 0..RECEIVERS {
+            drop(ReferenceG711::new(law).expect("g711"));
+        }
+    }
+}
+
+fn dtmf_audio(keys: &str) -> Vec<i16> {
+    let mut generator = DtmfGenerator::new(DtmfConfig::new(Law::Alaw)).expect("generator");
+    generator.queue(keys).expect("queue");
+    let mut audio = Vec::new();
+    let mut block = [0i16; BLOCK_SAMPLES];
+    // Keys plus a few blocks of trailing silence for the receiver to confirm the last key.
+    let mut trailing_blocks = 4;
+    while trailing_blocks > 0 {
+        if !generator.fill(&mut block) {
+            trailing_blocks -= 1;
+        }
+        audio.extend_from_slice(&block);
+    }
+    audio
+}
+
+fn receiver_moves_between_threads(audio: &[i16], keys: &str) {
+    let mut rx = SpandspDtmfRx::new().expect("dtmf rx");
+    let (first, second) = audio.split_at(audio.len() / 2);
+    rx.process(first);
+    let second = second.to_vec();
+    let mut rx = std::thread::spawn(move || {
+        rx.process(&second);
+        rx
+    })
+    .join()
+    .expect("thread");
+    let detected: String = std::iter::from_fn(|| rx.take_digit()).collect();
+    assert_eq!(detected, keys);
+}
+
+fn reference_g711_matches_tables() {
+    let samples: Vec<i16> = (i16::MIN..=i16::MAX).collect();
+    let codes: Vec<u8> = (0..=u8::MAX).collect();
+    for law in [Law::Alaw, Law::Ulaw] {
+        let encoded = reference_g711_encode(law, &samples).expect("encode");
+        assert!(samples
+            .iter()
+            .zip(&encoded)
+            .all(|(&s, &c)| g711::encode(law, s) == c));
+        let decoded = reference_g711_decode(law, &codes).expect("decode");
+        assert!(codes
+            .iter()
+            .zip(&decoded)
+            .all(|(&c, &s)| g711::decode(law, c) == s));
+    }
+}
