@@ -166,7 +166,9 @@ fn run(cli: &Cli) -> Result<i32> {
             client::stream_events(&config.ctl_socket(), std::io::stdout().lock()).map(|_| 0)
         }
         Command::Reload => {
-            let config = cli::load_config(&path)?;
+            let config = cli::load_config(&path).map_err(|e| {
+                e.context("reload not sent: the running daemon keeps its current configuration")
+            })?;
             let data = client::request(&config.ctl_socket(), "reload")?;
             for w in data["warnings"].as_array().into_iter().flatten() {
                 println!("warning: {}", w.as_str().unwrap_or_default());

@@ -459,12 +459,7 @@ fn parse_wav(bytes: &[u8]) -> Result<WavLayout, String> {
 }
 
 /// A chunk telvox skips must still fit in the file, or the file was cut short.
-fn check_skipped_chunk(
-    id: &[u8],
-    pos: usize,
-    size_bytes: usize,
-    file_bytes: usize,
-) -> Result<(), String> {
+fn check_skipped_chunk(id: &[u8], pos: usize, size_bytes: usize, file_bytes: usize) -> Result<(), String> {
     let remaining_bytes = file_bytes - pos - 8;
     if size_bytes > remaining_bytes {
         return Err(format!(
@@ -706,11 +701,7 @@ impl PromptSet {
 }
 
 /// Add a prompt, refusing a second file with the same stem (`a.wav` and `a.WAV`).
-fn insert_unique(
-    prompts: &mut BTreeMap<String, Arc<Prompt>>,
-    prompt: Prompt,
-    errors: &mut Vec<VoiceError>,
-) {
+fn insert_unique(prompts: &mut BTreeMap<String, Arc<Prompt>>, prompt: Prompt, errors: &mut Vec<VoiceError>) {
     if let Some(first) = prompts.get(prompt.name()) {
         let reason = format!(
             "same prompt name '{}' as {} — keep one of them",
@@ -737,9 +728,7 @@ fn wav_paths(dir: &Path) -> Result<Vec<PathBuf>, VoiceError> {
         if paths.len() == MAX_PROMPTS_PER_LANGUAGE {
             return Err(invalid(
                 dir,
-                format!(
-                    "more than {MAX_PROMPTS_PER_LANGUAGE} *.wav files (MAX_PROMPTS_PER_LANGUAGE)"
-                ),
+                format!("more than {MAX_PROMPTS_PER_LANGUAGE} *.wav files (MAX_PROMPTS_PER_LANGUAGE)"),
             ));
         }
         paths.push(path);
@@ -833,10 +822,7 @@ fn language_dirs(voice_dir: &Path) -> Result<Vec<(String, PathBuf)>, VoiceError>
             continue;
         }
         let Some(name) = path.file_name().and_then(|name| name.to_str()) else {
-            return Err(invalid(
-                &path,
-                "directory name is not valid UTF-8 — rename it",
-            ));
+            return Err(invalid(&path, "directory name is not valid UTF-8 — rename it"));
         };
         if name.starts_with('.') {
             continue;
@@ -977,10 +963,7 @@ mod tests {
             for name in LINETEST_PROMPTS {
                 let prompt = set.get(name).unwrap();
                 let len_ms = prompt.len_ms();
-                assert!(
-                    (200..=6000).contains(&len_ms),
-                    "{language}/{name} is {len_ms} ms"
-                );
+                assert!((200..=6000).contains(&len_ms), "{language}/{name} is {len_ms} ms");
             }
         }
     }
@@ -1035,11 +1018,7 @@ mod tests {
     fn ulaw_wav_decodes_to_g711() {
         let codes: Vec<u8> = (0..=255).collect();
         let dir = TempDir::new().unwrap();
-        let path = write(
-            dir.path(),
-            "u.wav",
-            &wav(TAG_ULAW, 1, SAMPLE_RATE_HZ, 8, &codes),
-        );
+        let path = write(dir.path(), "u.wav", &wav(TAG_ULAW, 1, SAMPLE_RATE_HZ, 8, &codes));
         let prompt = Prompt::load(&path).unwrap();
         let expected: Vec<i16> = codes.iter().map(|&c| ulaw_to_linear(c)).collect();
         assert_eq!(read_all(&prompt), expected);
@@ -1177,10 +1156,7 @@ mod tests {
         for (cut_bytes, expected) in cases {
             let message = refusal("cut.wav", &full[..cut_bytes]);
             assert_contains(&message, &[expected]);
-            assert!(
-                message.contains("truncated"),
-                "cut at {cut_bytes}: {message}"
-            );
+            assert!(message.contains("truncated"), "cut at {cut_bytes}: {message}");
         }
     }
 
@@ -1215,10 +1191,7 @@ mod tests {
     #[test]
     fn refuses_not_riff() {
         let message = refusal("notes.wav", b"OggS\0\x02 this is not a wave file at all");
-        assert_contains(
-            &message,
-            &["not a RIFF file (starts with \"OggS\"", SOX_HINT],
-        );
+        assert_contains(&message, &["not a RIFF file (starts with \"OggS\"", SOX_HINT]);
         let mut avi = wav(TAG_PCM, 1, SAMPLE_RATE_HZ, 16, &[0; 2]);
         avi[8..12].copy_from_slice(b"AVI ");
         assert_contains(&refusal("movie.wav", &avi), &["form type is \"AVI \""]);
@@ -1252,13 +1225,9 @@ mod tests {
         let path = write(dir.path(), "long.wav", &bytes);
         // A sparse file: the audio reads as zeros without writing 4.8 MB.
         let file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
-        file.set_len((header_bytes + too_long_bytes) as u64)
-            .unwrap();
+        file.set_len((header_bytes + too_long_bytes) as u64).unwrap();
         let message = Prompt::load(&path).unwrap_err().to_string();
-        assert_contains(
-            &message,
-            &["long.wav: audio is 600.0 s long, the limit is 600 s"],
-        );
+        assert_contains(&message, &["long.wav: audio is 600.0 s long, the limit is 600 s"]);
     }
 
     #[test]
@@ -1288,16 +1257,10 @@ mod tests {
             "good.wav",
             &wav(TAG_ALAW, 1, SAMPLE_RATE_HZ, 8, &[0xD5; 4]),
         );
-        let wide = write(
-            dir.path(),
-            "wide.wav",
-            &wav(TAG_ALAW, 1, 16_000, 8, &[0xD5; 4]),
-        );
+        let wide = write(dir.path(), "wide.wav", &wav(TAG_ALAW, 1, 16_000, 8, &[0xD5; 4]));
         let text = write(dir.path(), "text.wav", b"hello, this is not audio");
         write(dir.path(), "prompts.txt", b"good\tGood.\n");
-        let message = PromptSet::load_dir(dir.path(), "xx")
-            .unwrap_err()
-            .to_string();
+        let message = PromptSet::load_dir(dir.path(), "xx").unwrap_err().to_string();
         assert_contains(
             &message,
             &[
@@ -1350,10 +1313,7 @@ mod tests {
         }
         assert!(!message.contains("welcome"), "{message}");
         let message = voice.check_complete("fr", &["welcome"]).unwrap_err();
-        assert_contains(
-            &message.to_string(),
-            &["no prompt set for language 'fr'", "xx"],
-        );
+        assert_contains(&message.to_string(), &["no prompt set for language 'fr'", "xx"]);
     }
 
     #[test]

@@ -8,9 +8,7 @@ use std::time::Instant;
 
 use telvox::dsp::dtmf_gen::{DtmfConfig, DtmfGenerator};
 use telvox::dsp::g711;
-use telvox::dsp::spandsp::{
-    reference_g711_decode, reference_g711_encode, ReferenceG711, SpandspDtmfRx,
-};
+use telvox::dsp::spandsp::{reference_g711_decode, reference_g711_encode, ReferenceG711, SpandspDtmfRx};
 use telvox::hw::Law;
 
 /// The test valgrind runs; it must match the function name below (`--exact`).
@@ -38,9 +36,7 @@ fn find_valgrind() -> Option<PathBuf> {
 /// Runs one test of this binary under valgrind; returns (exit code, stdout, stderr).
 fn run_under_valgrind(test_name: &str) -> (Option<i32>, String, String) {
     let Some(valgrind) = find_valgrind() else {
-        panic!(
-            "valgrind is not installed (not found on PATH): run ./install.sh, which installs it"
-        );
+        panic!("valgrind is not installed (not found on PATH): run ./install.sh, which installs it");
     };
     let this_test_binary = std::env::current_exe().expect("path of this test binary");
     let started = Instant::now();
@@ -48,12 +44,7 @@ fn run_under_valgrind(test_name: &str) -> (Option<i32>, String, String) {
         .arg(format!("--error-exitcode={VALGRIND_ERROR_EXIT_CODE}"))
         .args(["--leak-check=full", "--errors-for-leak-kinds=definite"])
         .arg(&this_test_binary)
-        .args([
-            "--exact",
-            test_name,
-            "--include-ignored",
-            "--test-threads=1",
-        ])
+        .args(["--exact", test_name, "--include-ignored", "--test-threads=1"])
         .output()
         .expect("start valgrind");
     eprintln!(

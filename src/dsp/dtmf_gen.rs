@@ -248,8 +248,7 @@ impl DtmfGenerator {
         };
         let count = out.len().min(remaining_samples as usize);
         for sample in &mut out[..count] {
-            let value =
-                sine(self.sine_table, self.row_phase) + sine(self.sine_table, self.column_phase);
+            let value = sine(self.sine_table, self.row_phase) + sine(self.sine_table, self.column_phase);
             // The level range keeps the sum inside i16; `as` saturates regardless.
             *sample = (value * self.tone_peak).round() as i16;
             self.row_phase = self.row_phase.wrapping_add(row_step);
@@ -320,10 +319,7 @@ fn sine(table: &[f32; SINE_TABLE_LEN + 1], phase: u32) -> f32 {
 /// Keypad index (row * 4 + column) of `key`; lower-case a-d are accepted as A-D.
 fn keypad_index(key: char) -> Option<u8> {
     let key = u8::try_from(key.to_ascii_uppercase()).ok()?;
-    let index = KEYPAD
-        .iter()
-        .flatten()
-        .position(|&candidate| candidate == key)?;
+    let index = KEYPAD.iter().flatten().position(|&candidate| candidate == key)?;
     // At most 15: the keypad has 16 keys.
     Some(index as u8)
 }
@@ -492,9 +488,7 @@ mod tests {
     #[test]
     fn queue_is_bounded() {
         let mut generator = DtmfGenerator::new(DtmfConfig::new(Law::Alaw)).expect("generator");
-        generator
-            .queue(&"1".repeat(MAX_QUEUED_KEYS - 1))
-            .expect("fits");
+        generator.queue(&"1".repeat(MAX_QUEUED_KEYS - 1)).expect("fits");
         let error = generator.queue("23").unwrap_err();
         assert!(matches!(error, DspError::QueueFull { limit: 64, .. }));
         generator.queue("2").expect("exactly full");

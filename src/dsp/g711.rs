@@ -291,11 +291,7 @@ mod tests {
         for law in LAWS {
             for code in all_codes() {
                 let linear = decode(law, code);
-                assert_eq!(
-                    decode(law, encode(law, linear)),
-                    linear,
-                    "{law:?} {code:#04x}"
-                );
+                assert_eq!(decode(law, encode(law, linear)), linear, "{law:?} {code:#04x}");
             }
         }
     }

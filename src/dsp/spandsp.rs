@@ -38,9 +38,7 @@ impl SpandspDtmfRx {
     pub fn new() -> Result<Self, DspError> {
         // A poisoned lock only means another thread panicked mid-init; the tables are still either
         // untouched or fully written before the flag is set, so carry on.
-        let _guard = DTMF_RX_INIT_LOCK
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let _guard = DTMF_RX_INIT_LOCK.lock().unwrap_or_else(PoisonError::into_inner);
         // SAFETY: a NULL state asks spandsp to allocate a fresh one; a NULL callback with NULL user
         // data selects polling mode (digits are buffered for dtmf_rx_get), so spandsp keeps no
         // pointer into Rust memory.
@@ -130,11 +128,7 @@ impl ReferenceG711 {
 
     /// Encodes `samples` into `codes` (equal lengths).
     pub fn encode(&self, samples: &[i16], codes: &mut [u8]) {
-        assert_eq!(
-            samples.len(),
-            codes.len(),
-            "reference encode: length mismatch"
-        );
+        assert_eq!(samples.len(), codes.len(), "reference encode: length mismatch");
         let pairs = samples
             .chunks(MAX_SAMPLES_PER_CALL)
             .zip(codes.chunks_mut(MAX_SAMPLES_PER_CALL));
@@ -155,11 +149,7 @@ impl ReferenceG711 {
 
     /// Decodes `codes` into `samples` (equal lengths).
     pub fn decode(&self, codes: &[u8], samples: &mut [i16]) {
-        assert_eq!(
-            samples.len(),
-            codes.len(),
-            "reference decode: length mismatch"
-        );
+        assert_eq!(samples.len(), codes.len(), "reference decode: length mismatch");
         let pairs = codes
             .chunks(MAX_SAMPLES_PER_CALL)
             .zip(samples.chunks_mut(MAX_SAMPLES_PER_CALL));

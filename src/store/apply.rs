@@ -76,11 +76,9 @@ impl Store {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let heartbeat_ms: Option<i64> = tx
-            .query_row(
-                "SELECT at_ms FROM daemon_heartbeat WHERE id = 1",
-                [],
-                |row| row.get(0),
-            )
+            .query_row("SELECT at_ms FROM daemon_heartbeat WHERE id = 1", [], |row| {
+                row.get(0)
+            })
             .optional()?;
         let open = open_rows(&tx)?;
         for (uniqueid, row) in &open {
@@ -183,9 +181,8 @@ fn insert_call(tx: &Transaction, uniqueid: &str, call: &NewCall) -> Result<(), S
 }
 
 fn find_call(tx: &Transaction, uniqueid: &str) -> Result<Option<CallRow>, StoreError> {
-    let mut stmt = tx.prepare_cached(
-        "SELECT start_ms, answer_ms, end_ms, digits FROM cdr WHERE uniqueid = ?1",
-    )?;
+    let mut stmt =
+        tx.prepare_cached("SELECT start_ms, answer_ms, end_ms, digits FROM cdr WHERE uniqueid = ?1")?;
     let row = stmt
         .query_row([uniqueid], |row| {
             Ok(CallRow {
@@ -209,12 +206,7 @@ fn set_answer(tx: &Transaction, uniqueid: &str, answer_ms: i64) -> Result<(), St
 }
 
 /// Appends a key to `call_digits` and to the row's `digits`, up to [`MAX_DIGITS_PER_CALL`].
-fn append_digit(
-    tx: &Transaction,
-    uniqueid: &str,
-    digit: char,
-    at_ms: i64,
-) -> Result<(), StoreError> {
+fn append_digit(tx: &Transaction, uniqueid: &str, digit: char, at_ms: i64) -> Result<(), StoreError> {
     let idx = next_idx(
         tx,
         "SELECT COALESCE(MAX(idx) + 1, 0) FROM call_digits WHERE uniqueid = ?1",
@@ -230,23 +222,16 @@ fn append_digit(
     }
     let mut utf8 = [0u8; 4];
     let key = digit.encode_utf8(&mut utf8);
-    let mut insert = tx.prepare_cached(
-        "INSERT INTO call_digits (uniqueid, idx, digit, at_ms) VALUES (?1, ?2, ?3, ?4)",
-    )?;
+    let mut insert =
+        tx.prepare_cached("INSERT INTO call_digits (uniqueid, idx, digit, at_ms) VALUES (?1, ?2, ?3, ?4)")?;
     insert.execute(params![uniqueid, idx, &*key, at_ms])?;
-    let mut update =
-        tx.prepare_cached("UPDATE cdr SET digits = digits || ?2 WHERE uniqueid = ?1")?;
+    let mut update = tx.prepare_cached("UPDATE cdr SET digits = digits || ?2 WHERE uniqueid = ?1")?;
     update.execute(params![uniqueid, &*key])?;
     Ok(())
 }
 
 /// Appends a flow state to `call_path`, up to [`MAX_PATH_ROWS_PER_CALL`].
-fn append_state(
-    tx: &Transaction,
-    uniqueid: &str,
-    state: &str,
-    at_ms: i64,
-) -> Result<(), StoreError> {
+fn append_state(tx: &Transaction, uniqueid: &str, state: &str, at_ms: i64) -> Result<(), StoreError> {
     let idx = next_idx(
         tx,
         "SELECT COALESCE(MAX(idx) + 1, 0) FROM call_path WHERE uniqueid = ?1",
@@ -260,9 +245,8 @@ fn append_state(
         );
         return Ok(());
     }
-    let mut stmt = tx.prepare_cached(
-        "INSERT INTO call_path (uniqueid, idx, state, at_ms) VALUES (?1, ?2, ?3, ?4)",
-    )?;
+    let mut stmt =
+        tx.prepare_cached("INSERT INTO call_path (uniqueid, idx, state, at_ms) VALUES (?1, ?2, ?3, ?4)")?;
     stmt.execute(params![uniqueid, idx, state, at_ms])?;
     Ok(())
 }
@@ -274,12 +258,7 @@ fn next_idx(tx: &Transaction, sql: &str, uniqueid: &str) -> Result<i64, StoreErr
 }
 
 /// Completes the row at the call's end; a repeated end changes nothing.
-fn complete_call(
-    tx: &Transaction,
-    uniqueid: &str,
-    row: &CallRow,
-    end: &Ending,
-) -> Result<(), StoreError> {
+fn complete_call(tx: &Transaction, uniqueid: &str, row: &CallRow, end: &Ending) -> Result<(), StoreError> {
     if row.end_ms.is_some() {
         tracing::debug!(call = %uniqueid, "duplicate call end ignored");
         return Ok(());
@@ -344,12 +323,7 @@ fn interrupted_end_ms(start_ms: i64, heartbeat_ms: Option<i64>, now_ms: i64) -> 
     heartbeat_ms.unwrap_or(start_ms).min(now_ms).max(start_ms)
 }
 
-fn close_interrupted(
-    tx: &Transaction,
-    uniqueid: &str,
-    row: &CallRow,
-    end_ms: i64,
-) -> Result<(), StoreError> {
+fn close_interrupted(tx: &Transaction, uniqueid: &str, row: &CallRow, end_ms: i64) -> Result<(), StoreError> {
     tx.execute(
         r#"UPDATE cdr SET "end" = ?2, end_ms = ?3, duration = ?4, billsec = ?5, disposition = ?6,
                           hangup_cause = NULL, hangup_cause_code = NULL

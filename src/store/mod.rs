@@ -51,20 +51,12 @@ pub enum StoreError {
         "call log {path}: schema version {found} is newer than this telvox knows ({known}): it \
          was written by a newer telvox; upgrade telvox, or move the file aside to start a new log"
     )]
-    SchemaTooNew {
-        path: PathBuf,
-        found: i64,
-        known: i64,
-    },
+    SchemaTooNew { path: PathBuf, found: i64, known: i64 },
     #[error(
         "call log {path}: schema version {found} is older than this telvox reads ({known}): \
          start the daemon once to upgrade it"
     )]
-    SchemaTooOld {
-        path: PathBuf,
-        found: i64,
-        known: i64,
-    },
+    SchemaTooOld { path: PathBuf, found: i64, known: i64 },
     #[error(
         "call log {path}: journal mode is {mode}; WAL is needed so the CLI can read while the \
          daemon writes"
@@ -152,9 +144,7 @@ impl Store {
     pub fn max_seq(&self) -> Result<u64, StoreError> {
         let max: i64 = self
             .conn
-            .query_row("SELECT COALESCE(MAX(seq), 0) FROM cdr", [], |row| {
-                row.get(0)
-            })?;
+            .query_row("SELECT COALESCE(MAX(seq), 0) FROM cdr", [], |row| row.get(0))?;
         // seq is written from a u64 and never negative; a hand-edited negative one counts as none.
         Ok(u64::try_from(max).unwrap_or(0))
     }
@@ -192,8 +182,7 @@ impl Store {
 fn configure_writer(conn: &Connection, path: &Path) -> Result<(), StoreError> {
     conn.busy_timeout(Duration::from_millis(BUSY_TIMEOUT_MS))?;
     // WAL: readers (the CLI) never block the writer and the writer never blocks them.
-    let mode: String =
-        conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))?;
+    let mode: String = conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))?;
     if !mode.eq_ignore_ascii_case("wal") {
         return Err(StoreError::NotWal {
             path: path.to_owned(),

@@ -32,7 +32,7 @@ impl Default for CallFilter {
 
 /// One call-log row as `telvox calls --json` prints it. The field names and their meanings are a
 /// contract other tools rely on: add fields if needed, never rename or remove one.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CallRecord {
     pub uniqueid: String,
     pub src: String,
@@ -88,9 +88,9 @@ impl Store {
 
     /// The states a call's flow went through, in order, each with when it was entered (epoch ms).
     pub fn call_path(&self, uniqueid: &str) -> Result<Vec<(String, i64)>, StoreError> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT state, at_ms FROM call_path WHERE uniqueid = ?1 ORDER BY idx LIMIT ?2",
-        )?;
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT state, at_ms FROM call_path WHERE uniqueid = ?1 ORDER BY idx LIMIT ?2")?;
         let rows = stmt.query_map(rusqlite::params![uniqueid, MAX_PATH_ROWS], |row| {
             Ok((row.get(0)?, row.get(1)?))
         })?;

@@ -74,13 +74,7 @@ fn state(seq: u64, at_sample: u64, name: &str) -> CallEvent {
     )
 }
 
-fn end(
-    seq: u64,
-    at_sample: u64,
-    cause: Cause,
-    disposition: Disposition,
-    digits: &str,
-) -> CallEvent {
+fn end(seq: u64, at_sample: u64, cause: Cause, disposition: Disposition, digits: &str) -> CallEvent {
     let digits = DigitLog::from_str_truncating(digits);
     event(
         seq,
@@ -94,13 +88,7 @@ fn end(
 }
 
 fn hangup(seq: u64, at_sample: u64) -> CallEvent {
-    end(
-        seq,
-        at_sample,
-        Cause::NormalClearing,
-        Disposition::Answered,
-        "",
-    )
+    end(seq, at_sample, Cause::NormalClearing, Disposition::Answered, "")
 }
 
 fn only_call(store: &Store) -> CallRecord {
@@ -125,9 +113,7 @@ fn call_by_id(store: &Store, seq: u64) -> CallRecord {
 fn row_count(store: &Store, table: &str) -> i64 {
     store
         .conn
-        .query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |row| {
-            row.get(0)
-        })
+        .query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |row| row.get(0))
         .expect("count")
 }
 
@@ -243,13 +229,7 @@ fn call_end_digits_fill_in_dropped_digit_events() {
     let (_dir, path) = temp_db();
     let mut store = Store::open(&path).expect("open");
     // Only the first key's event reached the store; the engine's log at the end has all three.
-    let ending = end(
-        1,
-        3 * SECOND,
-        Cause::NormalClearing,
-        Disposition::Answered,
-        "123",
-    );
+    let ending = end(1, 3 * SECOND, Cause::NormalClearing, Disposition::Answered, "123");
     store
         .apply(&[start(1), digit(1, SECOND, '1'), ending])
         .expect("apply");
@@ -286,12 +266,7 @@ fn recover_interrupted_closes_open_rows_at_last_heartbeat() {
     store.heartbeat(START_MS + 30_500).expect("heartbeat");
     let closed_before = call_by_id(&store, 2);
 
-    assert_eq!(
-        store
-            .recover_interrupted(START_MS + 200_000)
-            .expect("recover"),
-        2
-    );
+    assert_eq!(store.recover_interrupted(START_MS + 200_000).expect("recover"), 2);
 
     let cut = call_by_id(&store, 1);
     assert_eq!(cut.end.as_deref(), Some("2026-11-22T22:14:53.623Z"));
@@ -323,12 +298,7 @@ fn recover_interrupted_caps_a_future_heartbeat_at_now() {
     let mut store = Store::open(&path).expect("open");
     store.apply(&[start(1)]).expect("apply");
     store.heartbeat(START_MS + 1_000_000).expect("heartbeat");
-    assert_eq!(
-        store
-            .recover_interrupted(START_MS + 5_000)
-            .expect("recover"),
-        1
-    );
+    assert_eq!(store.recover_interrupted(START_MS + 5_000).expect("recover"), 1);
     assert_eq!(only_call(&store).duration, Some(5));
 }
 
@@ -337,12 +307,7 @@ fn recover_interrupted_without_heartbeat_ends_calls_at_start() {
     let (_dir, path) = temp_db();
     let mut store = Store::open(&path).expect("open");
     store.apply(&[start(1), answer(1, SECOND)]).expect("apply");
-    assert_eq!(
-        store
-            .recover_interrupted(START_MS + 60_000)
-            .expect("recover"),
-        1
-    );
+    assert_eq!(store.recover_interrupted(START_MS + 60_000).expect("recover"), 1);
     let call = only_call(&store);
     assert_eq!((call.duration, call.billsec), (Some(0), Some(0)));
     assert_eq!(call.disposition.as_deref(), Some("INTERRUPTED"));
@@ -411,9 +376,7 @@ fn readonly_handle_reads_while_the_writer_writes() {
     let calls_total = 200u64;
     let writing = std::thread::spawn(move || {
         for seq in 1..=calls_total {
-            writer
-                .apply(&[start(seq), hangup(seq, SECOND)])
-                .expect("apply");
+            writer.apply(&[start(seq), hangup(seq, SECOND)]).expect("apply");
         }
         writer
     });
@@ -429,10 +392,7 @@ fn readonly_handle_reads_while_the_writer_writes() {
         seen = now;
     }
     let _writer = writing.join().expect("writer thread");
-    assert_eq!(
-        reader.calls(&filter).expect("read").len() as u64,
-        calls_total
-    );
+    assert_eq!(reader.calls(&filter).expect("read").len() as u64, calls_total);
     assert!(
         reader.heartbeat(START_MS).is_err(),
         "a read-only handle cannot write"
@@ -665,16 +625,9 @@ fn store_thread_drains_every_event_before_exit() {
     }
     drop(tx);
     let stats = handle.join().expect("store thread");
+    assert_eq!((stats.events_received, stats.events_applied), (10_000, 10_000));
     assert_eq!(
-        (stats.events_received, stats.events_applied),
-        (10_000, 10_000)
-    );
-    assert_eq!(
-        (
-            stats.events_dropped,
-            stats.events_skipped,
-            stats.events_pending
-        ),
+        (stats.events_dropped, stats.events_skipped, stats.events_pending),
         (0, 0, 0)
     );
 
@@ -703,8 +656,7 @@ fn store_thread_keeps_events_and_retries_while_the_database_is_locked() {
 
     let counters = Arc::new(StoreCounters::default());
     let (tx, rx) = crossbeam::channel::unbounded();
-    let handle =
-        spawn_store_thread_with_counters(store, rx, 60_000, Arc::clone(&counters)).expect("spawn");
+    let handle = spawn_store_thread_with_counters(store, rx, 60_000, Arc::clone(&counters)).expect("spawn");
     tx.send(start(1)).expect("send");
     tx.send(hangup(1, 2 * SECOND)).expect("send");
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -712,11 +664,7 @@ fn store_thread_keeps_events_and_retries_while_the_database_is_locked() {
         assert!(Instant::now() < deadline, "the locked write never failed");
         std::thread::sleep(Duration::from_millis(10));
     }
-    assert_eq!(
-        counters.snapshot().events_pending,
-        2,
-        "failed events stay queued"
-    );
+    assert_eq!(counters.snapshot().events_pending, 2, "failed events stay queued");
 
     blocker.execute_batch("COMMIT").expect("unlock");
     drop(tx);

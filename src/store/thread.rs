@@ -113,8 +113,7 @@ pub fn spawn_store_thread_with_counters(
     heartbeat_every_ms: u64,
     counters: Arc<StoreCounters>,
 ) -> std::io::Result<JoinHandle<StoreStats>> {
-    let heartbeat_every =
-        Duration::from_millis(heartbeat_every_ms.clamp(HEARTBEAT_MIN_MS, HEARTBEAT_MAX_MS));
+    let heartbeat_every = Duration::from_millis(heartbeat_every_ms.clamp(HEARTBEAT_MIN_MS, HEARTBEAT_MAX_MS));
     let writer = Writer::new(store, events, heartbeat_every, counters);
     std::thread::Builder::new()
         .name("store".into())

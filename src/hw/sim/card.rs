@@ -123,11 +123,15 @@ impl Party {
         }
     }
 
+    /// Forgets queued audio at a call boundary. Controls queued behind that audio (a hangup followed
+    /// at once by a new dial) are kept, in order, and now wait for nothing.
     fn reset_audio(&mut self) {
         self.audio.clear();
-        self.controls.clear();
         self.accepted_total = 0;
         self.consumed_total = 0;
+        for (pos, _) in &mut self.controls {
+            *pos = 0;
+        }
     }
 
     /// Lockstep: the card may tick once this party has its next block (or something that ends it).
@@ -344,10 +348,14 @@ impl CardThread {
         if slot.phase != Phase::Connected {
             return;
         }
-        let Some(p) = slot.party else { return };
         let block = tx.unwrap_or([slot.law.silence_byte(); BLOCK_SAMPLES]);
+        self.send_block_to_party(index, &block);
+    }
+
+    fn send_block_to_party(&mut self, index: usize, block: &Block) {
+        let Some(p) = self.slots[index].party else { return };
         self.abuf[0] = proto::MSG_AUDIO;
-        self.abuf[1..].copy_from_slice(&block);
+        self.abuf[1..].copy_from_slice(block);
         let abuf = self.abuf;
         self.send_to_party(p, &abuf, true);
     }
@@ -428,8 +436,11 @@ impl CardThread {
             let Some(party) = self.parties[p].as_mut() else {
                 return;
             };
+            // A control waits behind the audio sent before it only while that audio is still
+            // going somewhere, i.e. while the party is in a call.
+            let not_in_call = party.in_call_slot().is_none();
             match party.controls.front() {
-                Some((pos, _)) if *pos <= party.consumed_total => {}
+                Some((pos, _)) if not_in_call || *pos <= party.consumed_total => {}
                 _ => break,
             }
             let Some((_, op)) = party.controls.pop_front() else {
@@ -509,6 +520,13 @@ impl CardThread {
     }
 
     fn channel_hangs_up(&mut self, index: usize, cause: Cause) {
+        // The caller hears every block written before the on-hook (the end of "goodbye"), then
+        // the hangup: flush what the channel queued ahead of the control.
+        if self.slots[index].phase == Phase::Connected {
+            while let Some(block) = self.slots[index].txq.pop_front() {
+                self.send_block_to_party(index, &block);
+            }
+        }
         let slot = &mut self.slots[index];
         slot.phase = Phase::Idle;
         slot.txq.clear();
@@ -520,6 +538,8 @@ impl CardThread {
                 },
             );
             self.set_party_idle(p);
+            // Controls it queued behind its audio (a new dial) now apply at once.
+            self.apply_due_controls(p);
         }
     }
 
@@ -674,7 +694,7 @@ impl CardThread {
         let Some(party) = self.parties[p].as_mut() else {
             return;
         };
-        if party.in_call_slot().is_none() {
+        if party.in_call_slot().is_none() && party.controls.is_empty() {
             return self.apply_party_op(p, op);
         }
         if party.controls.len() >= PARTY_CONTROL_CAP {
@@ -857,6 +877,10 @@ impl CardThread {
         if let Some(party) = self.parties[p].as_mut() {
             party.call = PartyCall::Idle;
             party.reset_audio();
+            // A hangup or flash queued for the call that just ended has nothing left to act on.
+            party
+                .controls
+                .retain(|(_, op)| !matches!(op, PartyOp::Hangup | PartyOp::Flash));
         }
     }
 

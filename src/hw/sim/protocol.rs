@@ -153,7 +153,8 @@ mod tests {
 
     #[test]
     fn parses_every_documented_op() {
-        let dial = parse_party_message(&control(r#"{"op":"dial","to":"8000","from":"13800138000"}"#));
+        let msg = control(r#"{"op":"dial","to":"8000","from":"13800138000"}"#);
+        let dial = parse_party_message(&msg);
         assert_eq!(
             dial,
             Ok(PartyMessage::Control(PartyOp::Dial {
