@@ -384,7 +384,7 @@ fn start_card(config: &Config) -> Result<SimCard> {
                 .filter_map(move |n| NumberPattern::parse(n).ok().map(|p| (p, s.span)))
         })
         .collect();
-    let route = Box::new(move |number: &str| best_match(routes.iter().map(|(p, s)| (p, *s)), number));
+    let route = Box::new(move |number: &str| trunk_group(&routes, number));
     let clock = match config.sim.clock {
         SimClock::Realtime => Clock::Realtime,
         SimClock::Lockstep => Clock::Lockstep,
@@ -396,16 +396,28 @@ fn start_card(config: &Config) -> Result<SimCard> {
         clock,
         socket: config.sim.socket.clone(),
         route,
-        card_thread_setup: config.realtime.then_some(make_current_thread_realtime as fn()),
+        card_thread_setup: config.realtime.then_some(make_card_thread_realtime as fn()),
     };
     Ok(SimCard::start(spec)?)
 }
 
-fn spawn_channels(
-    card: &mut SimCard,
-    shared: &EngineShared,
-    realtime: bool,
-) -> Result<(Vec<JoinHandle<()>>, Vec<Arc<ChanStatus>>)> {
+/// The channel threads, and the status each one publishes.
+type ChannelThreads = (Vec<JoinHandle<()>>, Vec<Arc<ChanStatus>>);
+
+/// The spans a number reaches: every span whose most specific matching entry is the best match
+/// overall (spans listing the same number or pattern are one trunk group), in span order.
+pub fn trunk_group(routes: &[(NumberPattern, u16)], number: &str) -> Vec<u16> {
+    let Some(best) = best_match(routes.iter().map(|(p, _)| (p, p)), number) else {
+        return Vec::new();
+    };
+    let best = best.canonical();
+    let mut spans: Vec<u16> =
+        routes.iter().filter(|(p, _)| p.matches(number) && p.canonical() == best).map(|(_, s)| *s).collect();
+    spans.dedup();
+    spans
+}
+
+fn spawn_channels(card: &mut SimCard, shared: &EngineShared, realtime: bool) -> Result<ChannelThreads> {
     let mut threads = Vec::new();
     let mut statuses = Vec::new();
     for chan in card.take_channels() {
@@ -417,7 +429,7 @@ fn spawn_channels(
             .stack_size(CHANNEL_THREAD_STACK_BYTES)
             .spawn(move || {
                 if realtime {
-                    make_current_thread_realtime();
+                    make_current_thread_realtime(CHANNEL_FIFO_PRIORITY);
                 }
                 runner.run()
             })
@@ -430,11 +442,20 @@ fn spawn_channels(
 
 static RT_WARNED: AtomicBool = AtomicBool::new(false);
 
+/// SCHED_FIFO priorities: the card thread stands in for the card's interrupt, so it sits above the
+/// channel threads it wakes and is never preempted by them mid-tick.
+const CARD_FIFO_PRIORITY: u8 = 60;
+const CHANNEL_FIFO_PRIORITY: u8 = 50;
+
+fn make_card_thread_realtime() {
+    make_current_thread_realtime(CARD_FIFO_PRIORITY);
+}
+
 /// SCHED_FIFO for the calling thread when permitted; one warning otherwise (DESIGN.md §5).
-pub fn make_current_thread_realtime() {
+pub fn make_current_thread_realtime(fifo_priority: u8) {
     use thread_priority::{RealtimeThreadSchedulePolicy, ThreadPriority, ThreadSchedulePolicy};
     let policy = ThreadSchedulePolicy::Realtime(RealtimeThreadSchedulePolicy::Fifo);
-    let priority = ThreadPriority::Crossplatform(50u8.try_into().unwrap_or_default());
+    let priority = ThreadPriority::Crossplatform(fifo_priority.try_into().unwrap_or_default());
     let result = thread_priority::set_thread_priority_and_policy(
         thread_priority::thread_native_id(),
         priority,

@@ -66,6 +66,8 @@ pub struct BenchResult {
     pub underruns: u64,
     pub missed_ticks: u64,
     pub dropped_events: u64,
+    /// Calls the card refused because every channel was busy (callers then retry).
+    pub congestion: u64,
     /// Daemon CPU over the window, as a percentage of one core.
     pub cpu_percent: f64,
     pub cpu_percent_per_channel: f64,
@@ -310,6 +312,7 @@ fn run_once(args: &BenchArgs, channels: usize) -> Result<BenchResult> {
         underruns: delta("underruns"),
         missed_ticks: delta("missed_ticks"),
         dropped_events: delta("dropped_events"),
+        congestion: delta("congestion"),
         cpu_percent,
         cpu_percent_per_channel: cpu_percent / channels as f64,
         channel_seconds,

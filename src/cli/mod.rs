@@ -185,8 +185,8 @@ pub fn calls(config: &Config, filter: &CallFilter, json: bool) -> Result<()> {
         return Ok(());
     }
     println!(
-        "{:<20} {:<24} {:<14} {:<8} {:<6} {:>5} {:>5} {:<12} {}",
-        "UNIQUEID", "START", "SRC", "DST", "CHAN", "DUR", "BILL", "DISPOSITION", "DIGITS"
+        "{:<20} {:<24} {:<14} {:<8} {:<6} {:>5} {:>5} {:<12} DIGITS",
+        "UNIQUEID", "START", "SRC", "DST", "CHAN", "DUR", "BILL", "DISPOSITION"
     );
     for r in &rows {
         println!(

@@ -100,6 +100,9 @@ struct Party {
     controls: VecDeque<(u64, PartyOp)>,
     /// The party closed its socket; it leaves once its queue is played out.
     closed: bool,
+    /// Ticks after the answer in which missing audio is not an underrun: the party learns of the
+    /// answer during a tick and cannot have sent for it yet.
+    connect_grace_ticks: u8,
 }
 
 impl Party {
@@ -113,6 +116,7 @@ impl Party {
             consumed_total: 0,
             controls: VecDeque::new(),
             closed: false,
+            connect_grace_ticks: 0,
         }
     }
 
@@ -126,6 +130,7 @@ impl Party {
     /// Forgets queued audio at a call boundary. Controls queued behind that audio (a hangup followed
     /// at once by a new dial) are kept, in order, and now wait for nothing.
     fn reset_audio(&mut self) {
+        self.connect_grace_ticks = 2;
         self.audio.clear();
         self.accepted_total = 0;
         self.consumed_total = 0;
@@ -265,8 +270,8 @@ impl CardThread {
                     }
                     TOKEN_LISTENER => self.accept_parties(),
                     TOKEN_TIMER => self.on_timer(),
-                    token if token >= TOKEN_PARTY => self.drain_party((token - TOKEN_PARTY) as usize),
-                    token => self.drain_slot((token - TOKEN_SLOT) as usize),
+                    token if token >= TOKEN_PARTY => self.drain_party((token - TOKEN_PARTY) as usize, false),
+                    token => self.drain_slot((token - TOKEN_SLOT) as usize, false),
                 }
             }
         }
@@ -284,10 +289,10 @@ impl CardThread {
                 .fetch_add(expirations - 1, Ordering::Relaxed);
         }
         for party in 0..self.parties.len() {
-            self.drain_party(party);
+            self.drain_party(party, true);
         }
         for slot in 0..self.slots.len() {
-            self.drain_slot(slot);
+            self.drain_slot(slot, true);
         }
         self.tick();
     }
@@ -426,7 +431,9 @@ impl CardThread {
             *dst = src;
         }
         party.consumed_total += take as u64;
-        if take < BLOCK_SAMPLES && party.controls.is_empty() && !party.closed {
+        let in_grace = party.connect_grace_ticks > 0;
+        party.connect_grace_ticks = party.connect_grace_ticks.saturating_sub(1);
+        if take < BLOCK_SAMPLES && party.controls.is_empty() && !party.closed && !in_grace {
             self.counters.underruns.fetch_add(1, Ordering::Relaxed);
         }
     }
@@ -458,9 +465,15 @@ impl CardThread {
 
     // ---- channel side --------------------------------------------------------------------------
 
-    fn drain_slot(&mut self, index: usize) {
+    /// Reads what a channel thread wrote. `until_settled` (realtime) stops as soon as the block it
+    /// owes has arrived, instead of paying one more `recv` to learn the socket is empty; a control
+    /// written after that block is read at the next tick, 20 ms later, as a card would latch it.
+    fn drain_slot(&mut self, index: usize, until_settled: bool) {
         let mut block = [0u8; BLOCK_SAMPLES];
         loop {
+            if until_settled && self.slots[index].tx_owed == 0 && self.slots[index].phase != Phase::Idle {
+                return;
+            }
             let fd = self.slots[index].fd.as_raw_fd();
             let n = match recv(fd, &mut self.wbuf, MsgFlags::MSG_DONTWAIT) {
                 Ok(0) | Err(_) => return,
@@ -633,12 +646,19 @@ impl CardThread {
         }
     }
 
-    fn drain_party(&mut self, p: usize) {
+    /// Reads what a party sent. `until_settled` (realtime) stops once a party in a call has two
+    /// blocks queued — enough for this tick and the next — saving the `recv` that finds the socket
+    /// empty; the rest is read at the next tick.
+    fn drain_party(&mut self, p: usize, until_settled: bool) {
         for _ in 0..DRAIN_BUDGET_MESSAGES {
             let Some(party) = self.parties[p].as_ref() else {
                 return;
             };
             if party.closed {
+                return;
+            }
+            let settled = party.in_call_slot().is_some() && party.audio.len() >= 2 * BLOCK_SAMPLES;
+            if until_settled && settled {
                 return;
             }
             let fd = party.fd.as_raw_fd();
@@ -660,31 +680,22 @@ impl CardThread {
     }
 
     fn party_message(&mut self, p: usize, len: usize) {
-        let rbuf = std::mem::replace(&mut self.rbuf, Box::new([0; MAX_MESSAGE_BYTES + 1]));
-        match proto::parse_party_message(&rbuf[..len]) {
-            Ok(PartyMessage::Audio(audio)) => self.party_audio(p, audio),
-            Ok(PartyMessage::Control(op)) => self.party_control(p, op),
-            Err(message) => self.tell_party(p, DaemonOp::Error { message }),
-        }
-        self.rbuf = rbuf;
-    }
-
-    fn party_audio(&mut self, p: usize, audio: &[u8]) {
-        let Some(party) = self.parties[p].as_mut() else {
-            return;
+        let control = match proto::parse_party_message(&self.rbuf[..len]) {
+            Ok(PartyMessage::Audio(audio)) => {
+                // Straight from the receive buffer into the party's queue: no copy, no allocation.
+                let party = self.parties[p].as_mut();
+                let dropped = party.map_or(0, |party| queue_party_audio(party, audio));
+                if dropped > 0 {
+                    self.counters.overflow_bytes.fetch_add(dropped as u64, Ordering::Relaxed);
+                }
+                return;
+            }
+            Ok(PartyMessage::Control(op)) => Ok(op),
+            Err(message) => Err(message),
         };
-        // Audio outside a call has nowhere to go (a real line carries nothing before the answer).
-        if party.in_call_slot().is_none() {
-            return;
-        }
-        let room = PARTY_AUDIO_CAP_BYTES - party.audio.len();
-        let take = audio.len().min(room);
-        party.audio.extend(&audio[..take]);
-        party.accepted_total += take as u64;
-        if take < audio.len() {
-            self.counters
-                .overflow_bytes
-                .fetch_add((audio.len() - take) as u64, Ordering::Relaxed);
+        match control {
+            Ok(op) => self.party_control(p, op),
+            Err(message) => self.tell_party(p, DaemonOp::Error { message }),
         }
     }
 
@@ -756,26 +767,18 @@ impl CardThread {
         }
         validate_number("to", to, false)?;
         validate_number("from", from.unwrap_or(""), true)?;
-        let span = match span {
-            Some(s) if self.spans.iter().any(|x| x.span == s) => Some(s),
+        let spans = match span {
+            Some(s) if self.spans.iter().any(|x| x.span == s) => vec![s],
             Some(s) => {
-                return Err(format!(
-                    "no span {s}: this card has spans 1..={}",
-                    self.spans.len()
-                ))
+                return Err(format!("no span {s}: this card has spans 1..={}", self.spans.len()));
             }
             None => (self.route)(to),
         };
-        let Some(span) = span else {
-            self.tell_party(
-                p,
-                DaemonOp::Hangup {
-                    cause: Cause::Unallocated.name().into(),
-                },
-            );
+        if spans.is_empty() {
+            self.tell_party(p, DaemonOp::Hangup { cause: Cause::Unallocated.name().into() });
             return Ok(());
-        };
-        let Some(index) = self.hunt_free_trunk(span) else {
+        }
+        let Some(index) = self.hunt_free_trunk(&spans) else {
             self.counters.congestion.fetch_add(1, Ordering::Relaxed);
             self.tell_party(
                 p,
@@ -802,11 +805,14 @@ impl CardThread {
         Ok(())
     }
 
-    /// Lowest free trunk on the span, as DAHDI's ascending group hunt does. A channel whose thread
+    /// Lowest free trunk on the first span of the group that has one, as DAHDI's ascending group
+    /// hunt does. A channel whose thread
     /// still owes a block from its last call is not free yet, so a stale block never leaks in.
-    fn hunt_free_trunk(&self, span: u16) -> Option<usize> {
-        self.slots.iter().position(|s| {
-            s.id.span == span && s.role == Role::Trunk && s.phase == Phase::Idle && s.tx_owed == 0
+    fn hunt_free_trunk(&self, spans: &[u16]) -> Option<usize> {
+        spans.iter().find_map(|&span| {
+            self.slots.iter().position(|s| {
+                s.id.span == span && s.role == Role::Trunk && s.phase == Phase::Idle && s.tx_owed == 0
+            })
         })
     }
 
@@ -946,6 +952,19 @@ impl CardThread {
         // Dropping the slots closes the card side of every channel: each channel thread reads EOF.
         self.slots.clear();
     }
+}
+
+/// Queues a party's audio for the card; returns how many bytes did not fit (dropped).
+fn queue_party_audio(party: &mut Party, audio: &[u8]) -> usize {
+    // Audio outside a call has nowhere to go (a real line carries nothing before the answer).
+    if party.in_call_slot().is_none() {
+        return 0;
+    }
+    let room = PARTY_AUDIO_CAP_BYTES - party.audio.len();
+    let take = audio.len().min(room);
+    party.audio.extend(&audio[..take]);
+    party.accepted_total += take as u64;
+    audio.len() - take
 }
 
 fn validate_number(field: &str, number: &str, empty_ok: bool) -> Result<(), String> {

@@ -32,8 +32,9 @@ pub enum Clock {
     Lockstep,
 }
 
-/// Which span a dialled number reaches (the simulated network's routing); None = unallocated.
-pub type RouteFn = Box<dyn Fn(&str) -> Option<u16> + Send>;
+/// Which spans a dialled number reaches, in hunt order (the simulated network's routing: spans that
+/// list the same number or pattern form one trunk group); empty = unallocated.
+pub type RouteFn = Box<dyn Fn(&str) -> Vec<u16> + Send>;
 
 /// Everything the sim card needs to start.
 pub struct SimSpec {
