@@ -411,8 +411,11 @@ pub fn trunk_group(routes: &[(NumberPattern, u16)], number: &str) -> Vec<u16> {
         return Vec::new();
     };
     let best = best.canonical();
-    let mut spans: Vec<u16> =
-        routes.iter().filter(|(p, _)| p.matches(number) && p.canonical() == best).map(|(_, s)| *s).collect();
+    let mut spans: Vec<u16> = routes
+        .iter()
+        .filter(|(p, _)| p.matches(number) && p.canonical() == best)
+        .map(|(_, s)| *s)
+        .collect();
     spans.dedup();
     spans
 }
@@ -581,11 +584,14 @@ pub fn main(config_path: &Path, foreground: bool) -> Result<()> {
 }
 
 fn init_logging(filter: &str) {
+    use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_new(filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Colour only for a person at a terminal: journald and the detached log file get plain text.
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
         .try_init();
 }
@@ -602,4 +608,22 @@ fn detach(log: &Path) -> Result<()> {
     nix::unistd::daemon(true, false).context("cannot detach")?;
     nix::unistd::dup2(file.as_raw_fd(), 2).context("cannot redirect stderr to the log")?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn routes(entries: &[(&str, u16)]) -> Vec<(NumberPattern, u16)> {
+        entries.iter().map(|(p, s)| (NumberPattern::parse(p).unwrap(), *s)).collect()
+    }
+
+    #[test]
+    fn spans_sharing_the_best_route_form_one_trunk_group_in_span_order() {
+        let r = routes(&[("_X.", 1), ("_X.", 2), ("_8XXX", 3), ("_x.", 4), ("8999", 5)]);
+        assert_eq!(trunk_group(&r, "12345"), vec![1, 2, 4], "equivalent patterns are one group");
+        assert_eq!(trunk_group(&r, "8000"), vec![3], "a more specific pattern wins alone");
+        assert_eq!(trunk_group(&r, "8999"), vec![5], "an exact number beats every pattern");
+        assert!(trunk_group(&routes(&[("_8XXX", 1)]), "12").is_empty(), "no route: unallocated");
+    }
 }

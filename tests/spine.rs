@@ -570,3 +570,121 @@ fn sigterm_ends_calls_cleanly_and_logs_them() {
     );
     assert!(calls[0]["end"].is_string());
 }
+
+#[test]
+fn a_ulaw_t1_span_carries_the_call_in_ulaw() {
+    let daemon = TestDaemon::prepare(|c| c.replace("[sim]", "hw = \"t1.toml\"\n[sim]"));
+    let t1 = "card = \"sim\"\n[[span]]\nname = \"T1\"\nlaw = \"ulaw\"\nchannels = 24\nrole = \"trunk\"\nnumbers = [\"_X.\"]\n";
+    std::fs::write(daemon.dir.path().join("t1.toml"), t1).unwrap();
+    let daemon = daemon.launch();
+    let status = daemon.cli_json(&["status", "--json"]);
+    assert_eq!(status["spans"][0]["law"], "ulaw");
+    assert_eq!(status["channels"]["total"], 24);
+    let mut party = daemon.party();
+    let keys = key_blocks_in("42#", Law::Ulaw);
+    let keys_at = opening_blocks() + 5;
+    let silence = [Law::Ulaw.silence_byte(); BLOCK_SAMPLES];
+    let outcome = run_call(&mut party, &dial("8999", "1"), Duration::from_secs(20), |b, _| {
+        Some(
+            b.checked_sub(keys_at)
+                .and_then(|k| keys.get(k).copied())
+                .unwrap_or(silence),
+        )
+    })
+    .unwrap();
+    let mut from = 0;
+    for name in ["welcome", "you-entered", "digit-4", "digit-2", "goodbye"] {
+        let audio = prompt_encoded("en", name, Law::Ulaw);
+        from = find(&outcome.heard, &audio, from).unwrap_or_else(|| panic!("{name} not heard in µ-law"))
+            + audio.len();
+    }
+    let calls = daemon.wait_calls("the call", |c| c.len() == 1 && c[0]["end"].is_string());
+    assert_eq!(calls[0]["digits"], "42#");
+}
+
+#[test]
+fn config_check_prints_every_problem_with_its_place() {
+    let daemon = TestDaemon::prepare(|c| {
+        let c = set_key(&c, "clock", "\"fast\"");
+        let c = set_key(&c, "max_digits", "0");
+        c.replace("[numbers]", "[numbers]\n\"7777\" = \"nosuchflow\"")
+    });
+    let out = std::process::Command::new(BIN)
+        .args(["config", "check"])
+        .arg(&daemon.config)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "errors exit 1");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let errors: Vec<&str> = stdout.lines().filter(|l| l.contains(": error: ")).collect();
+    assert_eq!(
+        errors.len(),
+        3,
+        "all three problems, not just the first:\n{stdout}"
+    );
+    for want in ["sim.clock", "max_digits", "nosuchflow"] {
+        assert!(
+            errors
+                .iter()
+                .any(|l| l.contains(want) && l.contains("telvox.toml:")),
+            "{want}:\n{stdout}"
+        );
+    }
+    let good = TestDaemon::prepare(|c| c);
+    let out = std::process::Command::new(BIN)
+        .args(["config", "check"])
+        .arg(&good.config)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("OK"));
+}
+
+#[test]
+fn daemon_without_foreground_detaches_logs_to_data_dir_and_stops_on_sigterm() {
+    let daemon = TestDaemon::prepare(|c| c);
+    let out = std::process::Command::new(BIN)
+        .args(["daemon", "--config"])
+        .arg(&daemon.config)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "the launching process returns at once: {out:?}"
+    );
+    let pid_file = daemon.dir.path().join("run/telvox.pid");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !(pid_file.exists() && daemon.cli(&["status", "--json"]).status.success()) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "detached daemon never came up"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let pid: i32 = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    // A second daemon on the same run_dir refuses to start.
+    let second = std::process::Command::new(BIN)
+        .args(["daemon", "--foreground", "--config"])
+        .arg(&daemon.config)
+        .output()
+        .unwrap();
+    assert!(!second.status.success());
+    assert!(String::from_utf8_lossy(&second.stderr).contains("another telvox daemon is running"));
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::SIGTERM).unwrap();
+    while pid_file.exists() {
+        assert!(
+            std::time::Instant::now() < deadline + Duration::from_secs(10),
+            "did not stop"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let log = std::fs::read_to_string(daemon.dir.path().join("data/telvox.log")).unwrap();
+    assert!(
+        log.contains("telvox running") && log.contains("stopping"),
+        "{log}"
+    );
+}

@@ -266,15 +266,20 @@ pub fn silence() -> Block {
 
 /// DTMF keys pre-rendered as A-law blocks (60 ms on, 60 ms off, -10 dBm0 per tone).
 pub fn key_blocks(keys: &str) -> Vec<Block> {
+    key_blocks_in(keys, Law::Alaw)
+}
+
+/// DTMF keys pre-rendered in `law`.
+pub fn key_blocks_in(keys: &str, law: Law) -> Vec<Block> {
     use telvox::dsp::dtmf_gen::{DtmfConfig, DtmfGenerator};
-    let mut gen = DtmfGenerator::new(DtmfConfig::new(Law::Alaw)).expect("dtmf");
+    let mut gen = DtmfGenerator::new(DtmfConfig::new(law)).expect("dtmf");
     gen.queue(keys).expect("keys");
     let mut out = Vec::new();
     while !gen.is_idle() {
         let mut lin = [0i16; BLOCK_SAMPLES];
         gen.fill(&mut lin);
         let mut block = [0u8; BLOCK_SAMPLES];
-        telvox::dsp::g711::encode_block(Law::Alaw, &lin, &mut block);
+        telvox::dsp::g711::encode_block(law, &lin, &mut block);
         out.push(block);
     }
     out
@@ -310,6 +315,11 @@ pub fn call_with_keys(
 
 /// A prompt's audio as it goes out on an A-law line.
 pub fn prompt_alaw(language: &str, name: &str) -> Vec<u8> {
+    prompt_encoded(language, name, Law::Alaw)
+}
+
+/// A prompt's audio as it goes out on a line in `law`.
+pub fn prompt_encoded(language: &str, name: &str, law: Law) -> Vec<u8> {
     let path = Path::new(REPO)
         .join("voice")
         .join(language)
@@ -317,9 +327,7 @@ pub fn prompt_alaw(language: &str, name: &str) -> Vec<u8> {
     let prompt = telvox::voice::Prompt::load(&path).expect("prompt");
     let mut lin = vec![0i16; prompt.len_samples()];
     prompt.read_linear(0, &mut lin);
-    lin.iter()
-        .map(|&s| telvox::dsp::g711::encode(Law::Alaw, s))
-        .collect()
+    lin.iter().map(|&s| telvox::dsp::g711::encode(law, s)).collect()
 }
 
 /// Where `needle` first occurs in `hay` at or after `from`.

@@ -571,6 +571,7 @@ impl CardThread {
         match callee {
             Some(p) => {
                 slot.phase = Phase::Alerting;
+                slot.fed_last_tick = false;
                 slot.party = Some(p);
                 if let Some(party) = self.parties[p].as_mut() {
                     party.call = PartyCall::Alerting(index);
@@ -686,7 +687,9 @@ impl CardThread {
                 let party = self.parties[p].as_mut();
                 let dropped = party.map_or(0, |party| queue_party_audio(party, audio));
                 if dropped > 0 {
-                    self.counters.overflow_bytes.fetch_add(dropped as u64, Ordering::Relaxed);
+                    self.counters
+                        .overflow_bytes
+                        .fetch_add(dropped as u64, Ordering::Relaxed);
                 }
                 return;
             }
@@ -770,12 +773,20 @@ impl CardThread {
         let spans = match span {
             Some(s) if self.spans.iter().any(|x| x.span == s) => vec![s],
             Some(s) => {
-                return Err(format!("no span {s}: this card has spans 1..={}", self.spans.len()));
+                return Err(format!(
+                    "no span {s}: this card has spans 1..={}",
+                    self.spans.len()
+                ));
             }
             None => (self.route)(to),
         };
         if spans.is_empty() {
-            self.tell_party(p, DaemonOp::Hangup { cause: Cause::Unallocated.name().into() });
+            self.tell_party(
+                p,
+                DaemonOp::Hangup {
+                    cause: Cause::Unallocated.name().into(),
+                },
+            );
             return Ok(());
         }
         let Some(index) = self.hunt_free_trunk(&spans) else {
@@ -795,6 +806,8 @@ impl CardThread {
         };
         let slot = &mut self.slots[index];
         slot.phase = Phase::Ringing { ticks: 0 };
+        // A new call: the last block the previous call's thread owed is not this call's late block.
+        slot.fed_last_tick = false;
         slot.party = Some(p);
         slot.txq.clear();
         if let Some(party) = self.parties[p].as_mut() {
