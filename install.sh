@@ -167,7 +167,9 @@ fi
 step "Build (cargo build --release --locked)"
 cd "$SRC"
 # The prompt directory is baked into the binary (DEFAULT_VOICE_DIR in src/config/mod.rs).
-as_builder env TELVOX_VOICE_DIR="$VOICE_DEST" "$CARGO" build --release --locked
+if ! as_builder env TELVOX_VOICE_DIR="$VOICE_DEST" "$CARGO" build --release --locked; then
+    die "the build failed (errors above); nothing was installed"
+fi
 BUILT="${CARGO_TARGET_DIR:-$SRC/target}/release/telvox"
 [ -x "$BUILT" ] || die "the build finished but $BUILT is missing"
 note "built $BUILT"
@@ -326,12 +328,10 @@ fi
 if "$BIN_DEST" --config "$CONFIG" status >/dev/null 2>&1; then
     die "a telvox daemon started by hand is already running on $CONFIG: stop it (kill -TERM \$(cat $RUN/telvox.pid)) and run the demo again"
 fi
-if ! systemd_running; then
-    # What systemd's RuntimeDirectory= would make.
-    install -d -m 0750 -o root -g telvox "$RUN"
-fi
+# What systemd's RuntimeDirectory= makes (systemd removed it if it just stopped the service).
+install -d -m 0750 -o root -g telvox "$RUN"
 DEMO_LOG="$(mktemp /tmp/telvox-demo-daemon.XXXXXX.log)"
-NO_COLOR=1 "$BIN_DEST" daemon --foreground --config "$CONFIG" </dev/null >"$DEMO_LOG" 2>&1 &
+"$BIN_DEST" daemon --foreground --config "$CONFIG" </dev/null >"$DEMO_LOG" 2>&1 &
 DEMO_PID=$!
 note "telvox daemon --foreground --config $CONFIG (pid $DEMO_PID, log $DEMO_LOG)"
 if ! wait_ready "$DEMO_PID"; then

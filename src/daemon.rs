@@ -615,15 +615,33 @@ mod tests {
     use super::*;
 
     fn routes(entries: &[(&str, u16)]) -> Vec<(NumberPattern, u16)> {
-        entries.iter().map(|(p, s)| (NumberPattern::parse(p).unwrap(), *s)).collect()
+        entries
+            .iter()
+            .map(|(p, s)| (NumberPattern::parse(p).unwrap(), *s))
+            .collect()
     }
 
     #[test]
     fn spans_sharing_the_best_route_form_one_trunk_group_in_span_order() {
         let r = routes(&[("_X.", 1), ("_X.", 2), ("_8XXX", 3), ("_x.", 4), ("8999", 5)]);
-        assert_eq!(trunk_group(&r, "12345"), vec![1, 2, 4], "equivalent patterns are one group");
-        assert_eq!(trunk_group(&r, "8000"), vec![3], "a more specific pattern wins alone");
-        assert_eq!(trunk_group(&r, "8999"), vec![5], "an exact number beats every pattern");
-        assert!(trunk_group(&routes(&[("_8XXX", 1)]), "12").is_empty(), "no route: unallocated");
+        assert_eq!(
+            trunk_group(&r, "12345"),
+            vec![1, 2, 4],
+            "equivalent patterns are one group"
+        );
+        assert_eq!(
+            trunk_group(&r, "8000"),
+            vec![3],
+            "a more specific pattern wins alone"
+        );
+        assert_eq!(
+            trunk_group(&r, "8999"),
+            vec![5],
+            "an exact number beats every pattern"
+        );
+        assert!(
+            trunk_group(&routes(&[("_8XXX", 1)]), "12").is_empty(),
+            "no route: unallocated"
+        );
     }
 }

@@ -69,7 +69,7 @@ impl Rig {
     fn start(
         clock: Clock,
         spans: Vec<SpanInfo>,
-        route: impl Fn(&str) -> Option<u16> + Send + 'static,
+        route: impl Fn(&str) -> Vec<u16> + Send + 'static,
     ) -> (Rig, Vec<Box<dyn Channel>>) {
         let dir = tempfile::tempdir().expect("tempdir");
         let socket = dir.path().join("sim.sock");
@@ -494,9 +494,9 @@ fn inbound_call_rings_in_cadence_is_answered_and_carries_audio_exactly_one_block
         Clock::Lockstep,
         vec![span(1, 1, Law::Alaw), span(2, 1, Law::Alaw)],
         |to| match to {
-            "8000" => Some(1),
-            "9999" => Some(2),
-            _ => None,
+            "8000" => vec![1],
+            "9999" => vec![2],
+            _ => vec![],
         },
     );
     let [chan, other_chan] = take(channels);
@@ -610,7 +610,7 @@ fn inbound_call_rings_in_cadence_is_answered_and_carries_audio_exactly_one_block
 
 #[test]
 fn telvox_hanging_up_first_delivers_every_block_written_before_the_hangup() {
-    let (rig, channels) = Rig::start(Clock::Lockstep, vec![span(1, 1, Law::Alaw)], |_| Some(1));
+    let (rig, channels) = Rig::start(Clock::Lockstep, vec![span(1, 1, Law::Alaw)], |_| vec![1]);
     let [chan] = take(channels);
     const PARTY_BLOCKS: usize = 5;
     let goodbye: [Block; 2] = [[0x11; BLOCK_SAMPLES], [0x22; BLOCK_SAMPLES]];
@@ -687,7 +687,11 @@ fn telvox_hanging_up_first_delivers_every_block_written_before_the_hangup() {
 #[test]
 fn outbound_call_reaches_the_registered_party_and_each_refusal_has_its_cause() {
     let (rig, channels) = Rig::start(Clock::Lockstep, vec![span(1, 2, Law::Alaw)], |to| {
-        (to == "8000").then_some(1)
+        if to == "8000" {
+            vec![1]
+        } else {
+            vec![]
+        }
     });
     let [chan1, chan2] = take(channels);
     let mut callee = rig.party();
@@ -775,7 +779,7 @@ fn outbound_call_reaches_the_registered_party_and_each_refusal_has_its_cause() {
 
 #[test]
 fn a_registration_is_released_when_its_party_disconnects() {
-    let (rig, channels) = Rig::start(Clock::Lockstep, vec![span(1, 1, Law::Alaw)], |_| None);
+    let (rig, channels) = Rig::start(Clock::Lockstep, vec![span(1, 1, Law::Alaw)], |_| vec![]);
     let [chan] = take(channels);
     let mut holder = rig.party();
     register(&mut holder, "601").expect("601 is free");
@@ -808,86 +812,90 @@ fn a_registration_is_released_when_its_party_disconnects() {
 // ---- 4. routing and congestion ---------------------------------------------------------------------
 
 #[test]
-fn calls_route_to_their_span_hunt_the_lowest_free_channel_and_meet_congestion() {
+fn calls_route_to_their_trunk_group_hunt_the_lowest_free_channel_and_meet_congestion() {
+    // 8-numbers go to the trunk group span 1 then span 3; 9-numbers to span 2 (µ-law); others nowhere.
     let (rig, channels) = Rig::start(
         Clock::Lockstep,
-        vec![span(1, 2, Law::Alaw), span(2, 1, Law::Ulaw)],
+        vec![
+            span(1, 2, Law::Alaw),
+            span(2, 1, Law::Ulaw),
+            span(3, 1, Law::Alaw),
+        ],
         |to| match to.chars().next() {
-            Some('8') => Some(1),
-            Some('9') => Some(2),
-            _ => None,
+            Some('8') => vec![1, 3],
+            Some('9') => vec![2],
+            _ => vec![],
         },
     );
-    let [c11, c12, c21] = take(channels);
+    let [c11, c12, c21, c31] = take(channels);
     let l11 = spawn_line(c11, &[], idle_script());
     let l12 = spawn_line(c12, &[], idle_script());
     let l21 = spawn_line(c21, &[], idle_script());
+    let l31 = spawn_line(c31, &[], idle_script());
+    let dial_span = |to: &str, span: u16| PartyOp::Dial {
+        to: to.into(),
+        from: None,
+        name: None,
+        span: Some(span),
+    };
 
-    // Span 1: the lowest free channel first, then the next.
+    // Span 1 first, lowest free channel first.
     let mut a = rig.party();
     place_call(&mut a, &l11, "8000");
     let mut b = rig.party();
     place_call(&mut b, &l12, "8001");
-    // Span 1 is full.
+    // "span" confines the call to that span: span 1 is full although span 3 of its group is free.
     let mut c = rig.party();
-    send(&c, &dial("8002"));
+    send(&c, &dial_span("8002", 1));
     expect_op(&mut c, hangup_op(Cause::NormalCircuitCongestion));
     assert_eq!(rig.counters().congestion, 1);
+    // Without it, the group's next span takes the call.
+    place_call(&mut c, &l31, "8002");
 
-    // "span" overrides the route: an 8-number on span 2, which runs µ-law.
+    // "span" overrides the route: an 8-number on span 2, which rings in µ-law.
     let mut d = rig.party();
-    send(
-        &d,
-        &PartyOp::Dial {
-            to: "8003".into(),
-            from: None,
-            name: None,
-            span: Some(2),
-        },
-    );
+    send(&d, &dial_span("8003", 2));
     assert_eq!(offered_to(l21.skip_to_event()), "8003");
     expect_op(&mut d, DaemonOp::Ringing);
     l21.expect(ChanEvent::RingBegin);
     assert_eq!(l21.audio(), ULAW_SILENCE, "a µ-law span rings with µ-law silence");
-    // Span 2 is now full too.
+
+    // Every trunk of a route busy: congestion, counted.
     let mut e = rig.party();
     send(&e, &dial("9000"));
     expect_op(&mut e, hangup_op(Cause::NormalCircuitCongestion));
-    assert_eq!(rig.counters().congestion, 2);
+    send(&e, &dial("8004"));
+    expect_op(&mut e, hangup_op(Cause::NormalCircuitCongestion));
+    assert_eq!(rig.counters().congestion, 3);
 
-    // No route, and a span that does not exist.
+    // No route, and a span that does not exist: neither is congestion.
     send(&e, &dial("7000"));
     expect_op(&mut e, hangup_op(Cause::Unallocated));
-    send(
-        &e,
-        &PartyOp::Dial {
-            to: "8000".into(),
-            from: None,
-            name: None,
-            span: Some(3),
-        },
-    );
+    send(&e, &dial_span("8000", 4));
     match recv(&mut e) {
-        Heard::Control(DaemonOp::Error { message }) => assert!(message.contains("no span 3"), "{message}"),
+        Heard::Control(DaemonOp::Error { message }) => assert!(message.contains("no span 4"), "{message}"),
         other => panic!("{other:?}"),
     }
-    assert_eq!(rig.counters().congestion, 2, "neither is congestion");
+    assert_eq!(rig.counters().congestion, 3);
 
-    // Channel 1/1 refuses its call and goes idle; the next call takes it again, not 1/2's neighbour.
+    // 1/1 refuses its call and goes on-hook; the next call takes it again (the lowest free), not 3/1's
+    // neighbour or anything after the last channel used.
     l11.command(hangup(Cause::CallRejected));
     l11.until_sent(hangup(Cause::CallRejected));
     expect_op(&mut a, hangup_op(Cause::CallRejected));
-    // Any later tick proves the card took the on-hook (it could not tick before 1/1 answered its block).
+    // Any later tick proves the card took the on-hook: it could not tick before 1/1 answered its block.
     l12.drain();
     l12.skip_audio(2);
     let mut f = rig.party();
-    place_call(&mut f, &l11, "8004");
-    assert!(
-        l12.drain()
-            .iter()
-            .all(|s| !matches!(s, Seen::Event(ChanEvent::Offered(_)))),
-        "1/2 keeps its call"
-    );
+    place_call(&mut f, &l11, "8005");
+    for (line, name) in [(&l12, "1/2"), (&l21, "2/1"), (&l31, "3/1")] {
+        assert!(
+            line.drain()
+                .iter()
+                .all(|s| !matches!(s, Seen::Event(ChanEvent::Offered(_)))),
+            "{name} keeps its call"
+        );
+    }
     drop(b);
     assert_eq!(l12.skip_to_event(), ChanEvent::Hangup(Cause::NormalClearing));
 }
@@ -897,7 +905,7 @@ fn calls_route_to_their_span_hunt_the_lowest_free_channel_and_meet_congestion() 
 #[test]
 fn an_unanswered_call_ends_after_120_seconds_of_ring_with_no_answer_on_both_sides() {
     let started = Instant::now();
-    let (rig, channels) = Rig::start(Clock::Lockstep, vec![span(1, 1, Law::Alaw)], |_| Some(1));
+    let (rig, channels) = Rig::start(Clock::Lockstep, vec![span(1, 1, Law::Alaw)], |_| vec![1]);
     let [chan] = take(channels);
     let line = spawn_line(chan, &[], idle_script());
     let mut caller = rig.party();
@@ -933,7 +941,7 @@ fn an_unanswered_call_ends_after_120_seconds_of_ring_with_no_answer_on_both_side
 
 #[test]
 fn lockstep_ticks_only_when_the_party_in_a_call_has_sent_a_whole_block() {
-    let (rig, channels) = Rig::start(Clock::Lockstep, vec![span(1, 1, Law::Alaw)], |_| Some(1));
+    let (rig, channels) = Rig::start(Clock::Lockstep, vec![span(1, 1, Law::Alaw)], |_| vec![1]);
     let [chan] = take(channels);
     let line = spawn_line(chan, &[], answer_at_first_ring(CALL));
     let mut caller = rig.party();
@@ -975,7 +983,7 @@ fn lockstep_ticks_only_when_the_party_in_a_call_has_sent_a_whole_block() {
 
 #[test]
 fn a_party_may_queue_two_seconds_ahead_and_the_excess_is_dropped_and_counted() {
-    let (rig, channels) = Rig::start(Clock::Lockstep, vec![span(1, 1, Law::Alaw)], |_| Some(1));
+    let (rig, channels) = Rig::start(Clock::Lockstep, vec![span(1, 1, Law::Alaw)], |_| vec![1]);
     let [chan] = take(channels);
     // The channel thread holds its reply to the first block after the answer until the test lets it
     // go: the card cannot tick meanwhile, so the caller's audio piles up in the card.
@@ -1022,7 +1030,7 @@ fn a_party_may_queue_two_seconds_ahead_and_the_excess_is_dropped_and_counted() {
 
 #[test]
 fn a_control_takes_effect_only_after_the_audio_sent_before_it() {
-    let (rig, channels) = Rig::start(Clock::Lockstep, vec![span(1, 1, Law::Alaw)], |_| Some(1));
+    let (rig, channels) = Rig::start(Clock::Lockstep, vec![span(1, 1, Law::Alaw)], |_| vec![1]);
     let [chan] = take(channels);
     let line = spawn_line(chan, &[], answer_at_first_ring(CALL));
     let mut caller = rig.party();
@@ -1056,7 +1064,7 @@ fn a_control_takes_effect_only_after_the_audio_sent_before_it() {
 
 #[test]
 fn a_hangup_followed_at_once_by_a_dial_on_the_same_connection_places_the_new_call() {
-    let (rig, channels) = Rig::start(Clock::Lockstep, vec![span(1, 2, Law::Alaw)], |_| Some(1));
+    let (rig, channels) = Rig::start(Clock::Lockstep, vec![span(1, 2, Law::Alaw)], |_| vec![1]);
     let [chan1, chan2] = take(channels);
     let second = CallRef {
         epoch_s: 1_700_000_000,
@@ -1107,7 +1115,7 @@ fn a_hangup_followed_at_once_by_a_dial_on_the_same_connection_places_the_new_cal
 
 #[test]
 fn realtime_clock_feeds_a_ringing_channel_fifty_blocks_a_second() {
-    let (rig, channels) = Rig::start(Clock::Realtime, vec![span(1, 1, Law::Alaw)], |_| Some(1));
+    let (rig, channels) = Rig::start(Clock::Realtime, vec![span(1, 1, Law::Alaw)], |_| vec![1]);
     let [chan] = take(channels);
     let line = spawn_line(chan, &[], idle_script());
     let mut caller = rig.party();
@@ -1130,7 +1138,7 @@ fn realtime_clock_feeds_a_ringing_channel_fifty_blocks_a_second() {
 
 #[test]
 fn realtime_party_that_sends_nothing_counts_underruns() {
-    let (rig, channels) = Rig::start(Clock::Realtime, vec![span(1, 1, Law::Alaw)], |_| Some(1));
+    let (rig, channels) = Rig::start(Clock::Realtime, vec![span(1, 1, Law::Alaw)], |_| vec![1]);
     let [chan] = take(channels);
     let line = spawn_line(chan, &[], answer_at_first_ring(CALL));
     let mut caller = rig.party();
@@ -1147,7 +1155,7 @@ fn realtime_party_that_sends_nothing_counts_underruns() {
 
 #[test]
 fn realtime_channel_that_does_not_write_counts_late_blocks() {
-    let (rig, channels) = Rig::start(Clock::Realtime, vec![span(1, 1, Law::Alaw)], |_| Some(1));
+    let (rig, channels) = Rig::start(Clock::Realtime, vec![span(1, 1, Law::Alaw)], |_| vec![1]);
     let [chan] = take(channels);
     let line = spawn_line(chan, &[], |ctx, _| ctx.mute = true);
     let mut caller = rig.party();
@@ -1162,7 +1170,7 @@ fn realtime_channel_that_does_not_write_counts_late_blocks() {
 
 #[test]
 fn a_flooding_party_does_not_stall_another_call_and_its_excess_is_counted() {
-    let (rig, channels) = Rig::start(Clock::Lockstep, vec![span(1, 2, Law::Alaw)], |_| Some(1));
+    let (rig, channels) = Rig::start(Clock::Lockstep, vec![span(1, 2, Law::Alaw)], |_| vec![1]);
     let [chan1, chan2] = take(channels);
     let second = CallRef {
         epoch_s: 1_700_000_000,
@@ -1335,7 +1343,11 @@ fn garbage(rng: &mut Rng) -> Vec<u8> {
 fn random_garbage_from_a_seeded_generator_never_kills_the_card() {
     const SEED: u64 = 0x7E1_5EED;
     let (rig, channels) = Rig::start(Clock::Lockstep, vec![span(1, 1, Law::Alaw)], |to| {
-        (to == "8000").then_some(1)
+        if to == "8000" {
+            vec![1]
+        } else {
+            vec![]
+        }
     });
     let [chan] = take(channels);
     let line = spawn_line(chan, &[], answer_at_first_ring(CALL));
@@ -1391,7 +1403,7 @@ fn random_garbage_from_a_seeded_generator_never_kills_the_card() {
 
 #[test]
 fn a_caller_vanishing_right_after_dialling_clears_the_channel() {
-    let (rig, channels) = Rig::start(Clock::Lockstep, vec![span(1, 1, Law::Alaw)], |_| Some(1));
+    let (rig, channels) = Rig::start(Clock::Lockstep, vec![span(1, 1, Law::Alaw)], |_| vec![1]);
     let [chan] = take(channels);
     let line = spawn_line(chan, &[], idle_script());
     let caller = rig.party();
@@ -1408,7 +1420,7 @@ fn a_caller_vanishing_right_after_dialling_clears_the_channel() {
 
 #[test]
 fn a_caller_vanishing_while_ringing_clears_the_channel() {
-    let (rig, channels) = Rig::start(Clock::Lockstep, vec![span(1, 1, Law::Alaw)], |_| Some(1));
+    let (rig, channels) = Rig::start(Clock::Lockstep, vec![span(1, 1, Law::Alaw)], |_| vec![1]);
     let [chan] = take(channels);
     let line = spawn_line(chan, &[], idle_script());
     let mut caller = rig.party();
@@ -1422,7 +1434,7 @@ fn a_caller_vanishing_while_ringing_clears_the_channel() {
 
 #[test]
 fn a_caller_vanishing_while_connected_plays_out_its_audio_then_clears_the_channel() {
-    let (rig, channels) = Rig::start(Clock::Lockstep, vec![span(1, 1, Law::Alaw)], |_| Some(1));
+    let (rig, channels) = Rig::start(Clock::Lockstep, vec![span(1, 1, Law::Alaw)], |_| vec![1]);
     let [chan] = take(channels);
     let line = spawn_line(chan, &[], answer_at_first_ring(CALL));
     let mut caller = rig.party();
@@ -1444,7 +1456,7 @@ fn a_caller_vanishing_while_connected_plays_out_its_audio_then_clears_the_channe
 
 #[test]
 fn a_callee_vanishing_while_alerted_clears_the_channel_and_releases_its_number() {
-    let (rig, channels) = Rig::start(Clock::Lockstep, vec![span(1, 1, Law::Alaw)], |_| None);
+    let (rig, channels) = Rig::start(Clock::Lockstep, vec![span(1, 1, Law::Alaw)], |_| vec![]);
     let [chan] = take(channels);
     let mut callee = rig.party();
     register(&mut callee, "601").expect("601 is free");
@@ -1464,7 +1476,7 @@ fn a_callee_vanishing_while_alerted_clears_the_channel_and_releases_its_number()
 #[test]
 fn an_empty_message_is_taken_as_a_close() {
     // docs/sim-protocol.md: a zero-length SEQPACKET message cannot be told from a close.
-    let (rig, channels) = Rig::start(Clock::Lockstep, vec![span(1, 1, Law::Alaw)], |_| Some(1));
+    let (rig, channels) = Rig::start(Clock::Lockstep, vec![span(1, 1, Law::Alaw)], |_| vec![1]);
     let [chan] = take(channels);
     let line = spawn_line(chan, &[], idle_script());
     let mut caller = rig.party();
@@ -1480,7 +1492,7 @@ fn an_empty_message_is_taken_as_a_close() {
 
 #[test]
 fn shutdown_closes_every_channel_and_tells_parties_in_calls_network_out_of_order() {
-    let (mut rig, channels) = Rig::start(Clock::Lockstep, vec![span(1, 4, Law::Alaw)], |_| Some(1));
+    let (mut rig, channels) = Rig::start(Clock::Lockstep, vec![span(1, 4, Law::Alaw)], |_| vec![1]);
     let [c1, c2, c3, c4] = take(channels);
     // 1/1 calls out to a registered party, which is alerted.
     let mut alerted = rig.party();

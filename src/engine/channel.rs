@@ -20,6 +20,7 @@ use super::events::{CallEvent, Disposition, EventKind};
 use super::player::{PlayStatus, PromptPlayer};
 use super::sink::{EventQueue, EventSink};
 use super::status::{ChanState, ChanStatus};
+use super::tap::TapBlock;
 
 /// Hands out call ids: `epoch_s.seq`, with `seq` continuing from the call log across restarts.
 #[derive(Debug)]
@@ -204,6 +205,7 @@ impl ChannelRunner {
         self.fire_timer();
         self.mix_and_encode();
         self.write_tx();
+        self.feed_tap();
         self.carry_out_requests();
         self.enforce_max_call_time();
     }
@@ -257,6 +259,20 @@ impl ChannelRunner {
         if status == PlayStatus::Finished {
             self.with_app(|app, cx, _| app.on_prompts_done(cx));
         }
+    }
+
+    /// Copies the block both ways to an attached recorder (lock-free; nothing when none is attached).
+    fn feed_tap(&self) {
+        let Some(call) = self.call.as_ref().filter(|c| c.answered) else {
+            return;
+        };
+        let (rx, tx) = (self.rx, self.tx);
+        self.status.tap.feed(|| TapBlock {
+            call: call.setup.call,
+            at_sample: call.samples,
+            rx,
+            tx,
+        });
     }
 
     fn write_tx(&mut self) {
@@ -413,5 +429,198 @@ impl ChannelRunner {
             kind,
         };
         self.sink.emit(event);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::VecDeque;
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::apps::linetest::{LineTest, LineTestPrompts, LineTestSettings};
+    use crate::engine::tap::AudioTap;
+    use crate::fixed::Number;
+    use crate::hw::{ChanId, HwError, Role};
+
+    /// A channel that plays a script of reads and records every write and control.
+    struct ScriptedChannel {
+        script: VecDeque<(ReadOutcome, Block)>,
+        log: Arc<Mutex<Vec<String>>>,
+    }
+
+    impl Channel for ScriptedChannel {
+        fn id(&self) -> ChanId {
+            ChanId { span: 1, chan: 7 }
+        }
+        fn law(&self) -> Law {
+            Law::Alaw
+        }
+        fn role(&self) -> Role {
+            Role::Trunk
+        }
+        fn read(&mut self, block: &mut Block) -> Result<ReadOutcome, HwError> {
+            let (outcome, audio) = self
+                .script
+                .pop_front()
+                .unwrap_or((ReadOutcome::Closed, [0; BLOCK_SAMPLES]));
+            *block = audio;
+            Ok(outcome)
+        }
+        fn write(&mut self, _block: &Block) -> Result<(), HwError> {
+            self.log.lock().unwrap().push("write".into());
+            Ok(())
+        }
+        fn control(&mut self, control: Control) -> Result<(), HwError> {
+            self.log.lock().unwrap().push(format!("{control:?}"));
+            Ok(())
+        }
+    }
+
+    struct LineTestOnly(LineTestPrompts);
+
+    impl AppFactory for LineTestOnly {
+        fn create(&self, _setup: &CallSetup) -> Option<Box<dyn App>> {
+            let settings = LineTestSettings {
+                answer_after_rings: 1,
+                max_digits: 16,
+                timeout_ms: 5000,
+            };
+            Some(Box::new(LineTest::new(settings, self.0.clone())))
+        }
+    }
+
+    fn keys_as_blocks(keys: &str) -> Vec<Block> {
+        use crate::dsp::dtmf_gen::{DtmfConfig, DtmfGenerator};
+        let mut gen = DtmfGenerator::new(DtmfConfig::new(Law::Alaw)).unwrap();
+        gen.queue(keys).unwrap();
+        let mut out = Vec::new();
+        while !gen.is_idle() {
+            let mut lin = [0i16; BLOCK_SAMPLES];
+            gen.fill(&mut lin);
+            let mut block = [0u8; BLOCK_SAMPLES];
+            g711::encode_block(Law::Alaw, &lin, &mut block);
+            out.push(block);
+        }
+        out
+    }
+
+    #[test]
+    fn one_write_per_block_line_controls_events_and_tap_for_a_whole_call() {
+        let voice =
+            crate::voice::Voice::load(std::path::Path::new(crate::config::DEFAULT_VOICE_DIR)).unwrap();
+        let prompts = LineTestPrompts::from_set(voice.set("en").unwrap()).unwrap();
+        let silence = [Law::Alaw.silence_byte(); BLOCK_SAMPLES];
+        let info = CallInfo {
+            from: Number::from_str_truncating("555"),
+            to: Number::from_str_truncating("8999"),
+            ..Default::default()
+        };
+        let mut script: VecDeque<(ReadOutcome, Block)> = VecDeque::new();
+        script.push_back((ReadOutcome::Event(ChanEvent::Offered(info)), silence));
+        script.push_back((ReadOutcome::Event(ChanEvent::RingBegin), silence));
+        let keys = keys_as_blocks("5");
+        let audio_blocks = 100;
+        for i in 0..audio_blocks {
+            let block = if (40..40 + keys.len()).contains(&i) {
+                keys[i - 40]
+            } else {
+                silence
+            };
+            script.push_back((ReadOutcome::Audio, block));
+        }
+        script.push_back((
+            ReadOutcome::Event(ChanEvent::Hangup(Cause::NormalClearing)),
+            silence,
+        ));
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let channel = ScriptedChannel {
+            script,
+            log: log.clone(),
+        };
+        let events = EventQueue::new();
+        let shared = EngineShared {
+            events: events.clone(),
+            factory: Arc::new(LineTestOnly(prompts)),
+            call_ids: Arc::new(CallIds::starting_after(41)),
+            max_call_seconds: Arc::new(AtomicU64::new(3600)),
+        };
+        let status = Arc::new(ChanStatus::new(ChanId { span: 1, chan: 7 }));
+        let tap = AudioTap::new(1000);
+        status.tap.attach(tap.clone());
+        ChannelRunner::new(Box::new(channel), status.clone(), shared)
+            .unwrap()
+            .run();
+
+        let log = log.lock().unwrap();
+        assert_eq!(
+            log.iter().filter(|l| *l == "write").count(),
+            audio_blocks,
+            "exactly one write per block read"
+        );
+        let controls: Vec<&String> = log.iter().filter(|l| *l != "write").collect();
+        assert_eq!(controls.len(), 2, "{controls:?}");
+        assert!(
+            controls[0].starts_with("Answer"),
+            "answers on the first ring: {controls:?}"
+        );
+        assert!(
+            controls[1].contains("Hangup"),
+            "goes on-hook after the far end clears: {controls:?}"
+        );
+
+        let mut kinds = Vec::new();
+        while let Some(ev) = events.queue.pop() {
+            assert_eq!(
+                ev.call,
+                CallRef {
+                    epoch_s: ev.call.epoch_s,
+                    seq: 42
+                },
+                "ids continue from the log"
+            );
+            kinds.push(match ev.kind {
+                EventKind::Digit { digit } => format!("digit {digit}"),
+                EventKind::State { state } => format!("state {state}"),
+                EventKind::CallEnd {
+                    disposition, digits, ..
+                } => format!("end {} {digits}", disposition.as_str()),
+                _ => ev.type_name().to_string(),
+            });
+        }
+        assert_eq!(
+            kinds,
+            [
+                "call_start",
+                "state ringing",
+                "answer",
+                "state welcome",
+                "digit 5",
+                "state collect",
+                "end ANSWERED 5"
+            ]
+        );
+        assert_eq!(
+            status.state(),
+            ChanState::Down,
+            "the thread ended when the card closed"
+        );
+
+        let mut tapped = Vec::new();
+        while let Some(b) = tap.pop() {
+            tapped.push(b);
+        }
+        assert_eq!(
+            tapped.len(),
+            audio_blocks,
+            "every answered block reaches the recorder tap"
+        );
+        assert_eq!(tapped[40].rx, keys[0], "the tap carries what the caller sent");
+        // The prompts keep 30 ms of silence at their start, so look past the first blocks.
+        let played = tapped[..10]
+            .iter()
+            .any(|b| b.tx.iter().any(|&c| c != Law::Alaw.silence_byte()));
+        assert!(played, "and what telvox played");
+        assert_eq!(tap.dropped_blocks(), 0);
     }
 }

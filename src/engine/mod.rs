@@ -7,3 +7,4 @@ pub mod events;
 pub mod player;
 pub mod sink;
 pub mod status;
+pub mod tap;

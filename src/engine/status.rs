@@ -35,8 +35,7 @@ impl ChanState {
     }
 }
 
-/// One channel's published state.
-#[derive(Debug)]
+/// What the daemon shares with one channel thread: its published state and its recorder tap.
 pub struct ChanStatus {
     pub id: ChanId,
     state: AtomicU8,
@@ -47,6 +46,8 @@ pub struct ChanStatus {
     /// Blocks the channel thread took longer than a block's time (20 ms) to turn round, measured on
     /// the card's clock by the card; per-thread errors are counted here.
     pub errors: AtomicU64,
+    /// Where a recorder attaches to this channel's audio.
+    pub tap: super::tap::TapSlot,
 }
 
 /// A plain copy for display.
@@ -68,6 +69,7 @@ impl ChanStatus {
             call_seq: AtomicU64::new(0),
             calls: AtomicU64::new(0),
             errors: AtomicU64::new(0),
+            tap: Default::default(),
         }
     }
 
