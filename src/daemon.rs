@@ -14,7 +14,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use arc_swap::ArcSwap;
 
 use crate::apps::linetest::{LineTest, LineTestPrompts, LineTestSettings};
-use crate::config::pattern::{best_match, NumberPattern};
+use crate::config::pattern::{best_match, trunk_group, NumberPattern};
 use crate::config::{self, Config, SimClock};
 use crate::engine::app::{App, AppFactory, CallSetup};
 use crate::engine::channel::{CallIds, ChannelRunner, EngineShared};
@@ -374,16 +374,7 @@ fn start_card(config: &Config) -> Result<SimCard> {
             role: s.role,
         })
         .collect();
-    let routes: Vec<(NumberPattern, u16)> = config
-        .hw
-        .spans
-        .iter()
-        .flat_map(|s| {
-            s.numbers
-                .iter()
-                .filter_map(move |n| NumberPattern::parse(n).ok().map(|p| (p, s.span)))
-        })
-        .collect();
+    let routes = config.hw.span_routes();
     let route = Box::new(move |number: &str| trunk_group(&routes, number));
     let clock = match config.sim.clock {
         SimClock::Realtime => Clock::Realtime,
@@ -403,22 +394,6 @@ fn start_card(config: &Config) -> Result<SimCard> {
 
 /// The channel threads, and the status each one publishes.
 type ChannelThreads = (Vec<JoinHandle<()>>, Vec<Arc<ChanStatus>>);
-
-/// The spans a number reaches: every span whose most specific matching entry is the best match
-/// overall (spans listing the same number or pattern are one trunk group), in span order.
-pub fn trunk_group(routes: &[(NumberPattern, u16)], number: &str) -> Vec<u16> {
-    let Some(best) = best_match(routes.iter().map(|(p, _)| (p, p)), number) else {
-        return Vec::new();
-    };
-    let best = best.canonical();
-    let mut spans: Vec<u16> = routes
-        .iter()
-        .filter(|(p, _)| p.matches(number) && p.canonical() == best)
-        .map(|(_, s)| *s)
-        .collect();
-    spans.dedup();
-    spans
-}
 
 fn spawn_channels(card: &mut SimCard, shared: &EngineShared, realtime: bool) -> Result<ChannelThreads> {
     let mut threads = Vec::new();
@@ -608,40 +583,4 @@ fn detach(log: &Path) -> Result<()> {
     nix::unistd::daemon(true, false).context("cannot detach")?;
     nix::unistd::dup2(file.as_raw_fd(), 2).context("cannot redirect stderr to the log")?;
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn routes(entries: &[(&str, u16)]) -> Vec<(NumberPattern, u16)> {
-        entries
-            .iter()
-            .map(|(p, s)| (NumberPattern::parse(p).unwrap(), *s))
-            .collect()
-    }
-
-    #[test]
-    fn spans_sharing_the_best_route_form_one_trunk_group_in_span_order() {
-        let r = routes(&[("_X.", 1), ("_X.", 2), ("_8XXX", 3), ("_x.", 4), ("8999", 5)]);
-        assert_eq!(
-            trunk_group(&r, "12345"),
-            vec![1, 2, 4],
-            "equivalent patterns are one group"
-        );
-        assert_eq!(
-            trunk_group(&r, "8000"),
-            vec![3],
-            "a more specific pattern wins alone"
-        );
-        assert_eq!(
-            trunk_group(&r, "8999"),
-            vec![5],
-            "an exact number beats every pattern"
-        );
-        assert!(
-            trunk_group(&routes(&[("_8XXX", 1)]), "12").is_empty(),
-            "no route: unallocated"
-        );
-    }
 }

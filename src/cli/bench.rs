@@ -17,8 +17,7 @@ use nix::sys::socket::{recv, send, MsgFlags};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::dsp::dtmf_gen::{DtmfConfig, DtmfGenerator};
-use crate::dsp::g711;
+use crate::dsp::dtmf_gen::{keys_to_blocks, DtmfConfig};
 use crate::hw::sim::protocol::{self as proto, DaemonMessage, DaemonOp, PartyOp};
 use crate::hw::{Block, Law, BLOCKS_PER_SECOND, BLOCK_SAMPLES};
 
@@ -254,7 +253,7 @@ fn run_once(args: &BenchArgs, channels: usize) -> Result<BenchResult> {
     let daemon = BenchDaemon::start(args, channels)?;
     let counters = Arc::new(LoadCounters::default());
     let stop = Arc::new(AtomicBool::new(false));
-    let key_blocks = Arc::new(key_audio()?);
+    let key_blocks = Arc::new(keys_to_blocks(DtmfConfig::new(Law::Alaw), BENCH_KEYS)?);
     let mut workers = Vec::new();
     for w in 0..WORKERS {
         let n = channels / WORKERS + usize::from(w < channels % WORKERS);
@@ -334,21 +333,6 @@ fn digits_in_log(db: &Path) -> u64 {
             .ok()
         })
         .map_or(0, |rows| rows.iter().map(|r| r.digits.len() as u64).sum())
-}
-
-/// The keys every bench caller presses, pre-rendered as A-law blocks.
-fn key_audio() -> Result<Vec<Block>> {
-    let mut gen = DtmfGenerator::new(DtmfConfig::new(Law::Alaw))?;
-    gen.queue(BENCH_KEYS)?;
-    let mut blocks = Vec::new();
-    while !gen.is_idle() {
-        let mut lin = [0i16; BLOCK_SAMPLES];
-        gen.fill(&mut lin);
-        let mut block = [0u8; BLOCK_SAMPLES];
-        g711::encode_block(Law::Alaw, &lin, &mut block);
-        blocks.push(block);
-    }
-    Ok(blocks)
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]

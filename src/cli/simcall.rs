@@ -7,7 +7,6 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use serde_json::json;
 
-use crate::config::pattern::{best_match, NumberPattern};
 use crate::config::Config;
 use crate::dsp::dtmf_gen::{DtmfConfig, DtmfGenerator};
 use crate::dsp::g711;
@@ -36,21 +35,6 @@ const SPEECH_MEAN_ABS: u32 = 200;
 const PAUSE_BLOCKS: usize = 30;
 /// Give up on a call that goes on longer than this without a hangup limit.
 const MAX_CALL_BLOCKS: usize = 3600 * BLOCKS_PER_SECOND as usize;
-
-/// The span law the simulated network would use for `number`.
-fn law_for(config: &Config, number: &str) -> Law {
-    let routes: Vec<(NumberPattern, Law)> = config
-        .hw
-        .spans
-        .iter()
-        .flat_map(|s| {
-            s.numbers
-                .iter()
-                .filter_map(move |n| NumberPattern::parse(n).ok().map(|p| (p, s.law)))
-        })
-        .collect();
-    best_match(routes.iter().map(|(p, l)| (p, *l)), number).unwrap_or(Law::Alaw)
-}
 
 struct Caller {
     law: Law,
@@ -113,7 +97,7 @@ fn ms_to_blocks(ms: f64) -> usize {
 }
 
 pub fn run(config: &Config, opts: &SimCallOptions) -> Result<i32> {
-    let law = law_for(config, &opts.number);
+    let law = config.hw.law_for(&opts.number);
     let mut dtmf_config = DtmfConfig::new(law);
     dtmf_config.on_ms = opts.key_ms;
     dtmf_config.off_ms = opts.key_gap_ms;

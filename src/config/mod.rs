@@ -119,6 +119,30 @@ impl Default for LineTestConfig {
     }
 }
 
+impl HwMap {
+    /// Every span's routed numbers, parsed (validation already refused bad ones), as
+    /// `(pattern, span)` pairs for [`pattern::trunk_group`].
+    pub fn span_routes(&self) -> Vec<(pattern::NumberPattern, u16)> {
+        self.spans
+            .iter()
+            .flat_map(|s| {
+                s.numbers
+                    .iter()
+                    .filter_map(move |n| pattern::NumberPattern::parse(n).ok().map(|p| (p, s.span)))
+            })
+            .collect()
+    }
+
+    /// The law of the span a dialled number reaches (A-law when nothing routes it).
+    pub fn law_for(&self, number: &str) -> Law {
+        let group = pattern::trunk_group(&self.span_routes(), number);
+        group
+            .first()
+            .and_then(|&span| self.spans.iter().find(|s| s.span == span))
+            .map_or(Law::Alaw, |s| s.law)
+    }
+}
+
 impl Config {
     pub fn ctl_socket(&self) -> PathBuf {
         self.run_dir.join("ctl.sock")

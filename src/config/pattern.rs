@@ -300,6 +300,22 @@ pub fn best_match<'a, T>(
     best.map(|(_, value)| value)
 }
 
+/// The spans a number reaches: every span whose most specific matching entry is the best match
+/// overall (spans listing the same number or pattern are one trunk group), in span order.
+pub fn trunk_group(routes: &[(NumberPattern, u16)], number: &str) -> Vec<u16> {
+    let Some(best) = best_match(routes.iter().map(|(p, _)| (p, p)), number) else {
+        return Vec::new();
+    };
+    let best = best.canonical();
+    let mut spans: Vec<u16> = routes
+        .iter()
+        .filter(|(p, _)| p.matches(number) && p.canonical() == best)
+        .map(|(_, s)| *s)
+        .collect();
+    spans.dedup();
+    spans
+}
+
 fn check_len(text: &str, max_chars: usize) -> Result<(), PatternError> {
     let len_chars = text.chars().count();
     if len_chars > max_chars {
@@ -599,5 +615,41 @@ mod tests {
             assert_eq!(pattern(a).overlaps(&pattern(b)), expected, "{a} vs {b}");
             assert_eq!(pattern(b).overlaps(&pattern(a)), expected, "{b} vs {a}");
         }
+    }
+}
+
+#[cfg(test)]
+mod trunk_group_tests {
+    use super::*;
+
+    fn routes(entries: &[(&str, u16)]) -> Vec<(NumberPattern, u16)> {
+        entries
+            .iter()
+            .map(|(p, s)| (NumberPattern::parse(p).unwrap(), *s))
+            .collect()
+    }
+
+    #[test]
+    fn spans_sharing_the_best_route_form_one_trunk_group_in_span_order() {
+        let r = routes(&[("_X.", 1), ("_X.", 2), ("_8XXX", 3), ("_x.", 4), ("8999", 5)]);
+        assert_eq!(
+            trunk_group(&r, "12345"),
+            vec![1, 2, 4],
+            "equivalent patterns are one group"
+        );
+        assert_eq!(
+            trunk_group(&r, "8000"),
+            vec![3],
+            "a more specific pattern wins alone"
+        );
+        assert_eq!(
+            trunk_group(&r, "8999"),
+            vec![5],
+            "an exact number beats every pattern"
+        );
+        assert!(
+            trunk_group(&routes(&[("_8XXX", 1)]), "12").is_empty(),
+            "no route: unallocated"
+        );
     }
 }

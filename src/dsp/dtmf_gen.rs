@@ -324,6 +324,22 @@ fn keypad_index(key: char) -> Option<u8> {
     Some(index as u8)
 }
 
+/// Renders `keys` (with `config`'s timing and level) as G.711 blocks for a far end to send: the
+/// sim CLI, the benchmark and tests press keys this way. Allocates: not for the real-time path.
+pub fn keys_to_blocks(config: DtmfConfig, keys: &str) -> Result<Vec<crate::hw::Block>, DspError> {
+    let mut gen = DtmfGenerator::new(config)?;
+    gen.queue(keys)?;
+    let mut blocks = Vec::new();
+    while !gen.is_idle() {
+        let mut lin = [0i16; crate::hw::BLOCK_SAMPLES];
+        gen.fill(&mut lin);
+        let mut block = [0u8; crate::hw::BLOCK_SAMPLES];
+        crate::dsp::g711::encode_block(config.law, &lin, &mut block);
+        blocks.push(block);
+    }
+    Ok(blocks)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

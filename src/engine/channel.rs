@@ -491,18 +491,8 @@ mod tests {
     }
 
     fn keys_as_blocks(keys: &str) -> Vec<Block> {
-        use crate::dsp::dtmf_gen::{DtmfConfig, DtmfGenerator};
-        let mut gen = DtmfGenerator::new(DtmfConfig::new(Law::Alaw)).unwrap();
-        gen.queue(keys).unwrap();
-        let mut out = Vec::new();
-        while !gen.is_idle() {
-            let mut lin = [0i16; BLOCK_SAMPLES];
-            gen.fill(&mut lin);
-            let mut block = [0u8; BLOCK_SAMPLES];
-            g711::encode_block(Law::Alaw, &lin, &mut block);
-            out.push(block);
-        }
-        out
+        use crate::dsp::dtmf_gen::{keys_to_blocks, DtmfConfig};
+        keys_to_blocks(DtmfConfig::new(Law::Alaw), keys).unwrap()
     }
 
     #[test]

@@ -271,18 +271,8 @@ pub fn key_blocks(keys: &str) -> Vec<Block> {
 
 /// DTMF keys pre-rendered in `law`.
 pub fn key_blocks_in(keys: &str, law: Law) -> Vec<Block> {
-    use telvox::dsp::dtmf_gen::{DtmfConfig, DtmfGenerator};
-    let mut gen = DtmfGenerator::new(DtmfConfig::new(law)).expect("dtmf");
-    gen.queue(keys).expect("keys");
-    let mut out = Vec::new();
-    while !gen.is_idle() {
-        let mut lin = [0i16; BLOCK_SAMPLES];
-        gen.fill(&mut lin);
-        let mut block = [0u8; BLOCK_SAMPLES];
-        telvox::dsp::g711::encode_block(law, &lin, &mut block);
-        out.push(block);
-    }
-    out
+    use telvox::dsp::dtmf_gen::{keys_to_blocks, DtmfConfig};
+    keys_to_blocks(DtmfConfig::new(law), keys).expect("keys")
 }
 
 /// Calls `number` and presses `keys` starting at block `keys_at`; hangs up at block `hangup_at`.
