@@ -112,6 +112,43 @@ fn ffi_workload_under_valgrind() {
             drop(ReferenceG711::new(law).expect("g711"));
         }
     }
+    mapped_prompts_read_cleanly();
+}
+
+/// The other `unsafe` outside spandsp: memmap2's map of the prompt files. Every prompt is read
+/// end to end, at odd offsets and past its end, from several threads, then unmapped.
+fn mapped_prompts_read_cleanly() {
+    let voice_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("voice");
+    let voice = std::sync::Arc::new(telvox::voice::Voice::load(&voice_dir).expect("prompts"));
+    let readers: Vec<_> = (0..3)
+        .map(|t| {
+            let voice = voice.clone();
+            std::thread::spawn(move || {
+                let mut out = [0i16; 97];
+                let mut total = 0usize;
+                for language in voice.languages() {
+                    let set = voice.set(language).expect("set");
+                    for name in set.names() {
+                        let prompt = set.get(name).expect("prompt");
+                        let mut offset = t;
+                        loop {
+                            let got = prompt.read_linear(offset, &mut out);
+                            if got == 0 {
+                                break;
+                            }
+                            total += got;
+                            offset += got;
+                        }
+                        assert_eq!(prompt.read_linear(prompt.len_samples() + 5, &mut out), 0);
+                    }
+                }
+                total
+            })
+        })
+        .collect();
+    for r in readers {
+        assert!(r.join().expect("reader") > 0);
+    }
 }
 
 fn dtmf_audio(keys: &str) -> Vec<i16> {

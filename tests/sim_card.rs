@@ -229,6 +229,24 @@ fn answer_at_first_ring(call: CallRef) -> impl FnMut(&mut Ctx, &Seen) + Send + '
     }
 }
 
+/// A channel thread that answers at its first ring, then holds its reply to the first block after
+/// the answer until the test sends on `release` (or drops it): the card cannot tick meanwhile.
+fn answer_then_hold(call: CallRef, gate: Receiver<()>) -> impl FnMut(&mut Ctx, &Seen) + Send + 'static {
+    let mut answered = false;
+    let mut held = false;
+    move |ctx, seen| match seen {
+        Seen::Event(ChanEvent::RingBegin) if !answered => {
+            ctx.control(Control::Answer { call });
+            answered = true;
+        }
+        Seen::Audio(_) if answered && !held => {
+            held = true;
+            let _ = gate.recv_timeout(WAIT);
+        }
+        _ => {}
+    }
+}
+
 impl Line {
     /// Has the channel thread send `control` after its next read.
     fn command(&self, control: Control) {
@@ -283,6 +301,18 @@ impl Line {
     /// Skips everything up to (and including) the next event; returns it.
     fn skip_to_event(&self) -> ChanEvent {
         self.audio_until_event().1
+    }
+
+    /// Skips audio and ring events up to a hangup; returns its cause. (A ringing card runs ahead of
+    /// the test, so how many rings pass first is not the test's to know.)
+    fn until_hangup(&self) -> Cause {
+        loop {
+            match self.skip_to_event() {
+                ChanEvent::RingBegin | ChanEvent::RingEnd => {}
+                ChanEvent::Hangup(cause) => return cause,
+                other => panic!("channel {}: {other:?} before the hangup", self.id),
+            }
+        }
     }
 
     /// Waits until `n` more audio blocks were read (events in between are skipped).
@@ -897,7 +927,7 @@ fn calls_route_to_their_trunk_group_hunt_the_lowest_free_channel_and_meet_conges
         );
     }
     drop(b);
-    assert_eq!(l12.skip_to_event(), ChanEvent::Hangup(Cause::NormalClearing));
+    assert_eq!(l12.until_hangup(), Cause::NormalClearing);
 }
 
 // ---- 5. ring timeout -------------------------------------------------------------------------------
@@ -985,22 +1015,9 @@ fn lockstep_ticks_only_when_the_party_in_a_call_has_sent_a_whole_block() {
 fn a_party_may_queue_two_seconds_ahead_and_the_excess_is_dropped_and_counted() {
     let (rig, channels) = Rig::start(Clock::Lockstep, vec![span(1, 1, Law::Alaw)], |_| vec![1]);
     let [chan] = take(channels);
-    // The channel thread holds its reply to the first block after the answer until the test lets it
-    // go: the card cannot tick meanwhile, so the caller's audio piles up in the card.
+    // The card cannot tick while the channel thread holds its reply: the caller's audio piles up.
     let (release, gate) = cb::bounded::<()>(1);
-    let mut answered = false;
-    let mut held = false;
-    let line = spawn_line(chan, &[], move |ctx, seen| match seen {
-        Seen::Event(ChanEvent::RingBegin) if !answered => {
-            ctx.control(Control::Answer { call: CALL });
-            answered = true;
-        }
-        Seen::Audio(_) if answered && !held => {
-            held = true;
-            let _ = gate.recv_timeout(WAIT);
-        }
-        _ => {}
-    });
+    let line = spawn_line(chan, &[], answer_then_hold(CALL, gate));
     let mut caller = rig.party();
     connect(&mut caller, &line, "8000", CALL);
     let ticks = rig.counters().ticks;
@@ -1224,9 +1241,10 @@ fn a_flooding_party_does_not_stall_another_call_and_its_excess_is_counted() {
         };
         assert_eq!(heard, want, "block {k} of the other call");
     }
-    // The flooder leaves; its queue plays out and its call ends.
+    // The flooder hangs up (behind its audio, so its queue plays out first). It stays connected: a
+    // close could lose messages still unread (see the ignored test on closing).
     let flooder = flood.join().expect("the flood thread");
-    drop(flooder);
+    send(&flooder, &PartyOp::Hangup);
     send(&caller, &PartyOp::Hangup);
     line2.expect(ChanEvent::Hangup(Cause::NormalClearing));
     let (blocks, event) = line1.audio_until_event();
@@ -1428,12 +1446,7 @@ fn a_caller_vanishing_right_after_dialling_clears_the_channel() {
     send(&caller, &dial("8000"));
     drop(caller);
     assert_eq!(offered_to(line.skip_to_event()), "8000");
-    loop {
-        match line.skip_to_event() {
-            ChanEvent::RingBegin | ChanEvent::RingEnd => {}
-            event => break assert_eq!(event, ChanEvent::Hangup(Cause::NormalClearing)),
-        }
-    }
+    assert_eq!(line.until_hangup(), Cause::NormalClearing);
 }
 
 #[test]
@@ -1446,21 +1459,25 @@ fn a_caller_vanishing_while_ringing_clears_the_channel() {
     line.expect(ChanEvent::RingBegin);
     line.skip_audio(3);
     drop(caller);
-    let (_, event) = line.audio_until_event();
-    assert_eq!(event, ChanEvent::Hangup(Cause::NormalClearing));
+    assert_eq!(line.until_hangup(), Cause::NormalClearing);
 }
 
 #[test]
 fn a_caller_vanishing_while_connected_plays_out_its_audio_then_clears_the_channel() {
     let (rig, channels) = Rig::start(Clock::Lockstep, vec![span(1, 1, Law::Alaw)], |_| vec![1]);
     let [chan] = take(channels);
-    let line = spawn_line(chan, &[], answer_at_first_ring(CALL));
+    let (release, gate) = cb::bounded::<()>(1);
+    let line = spawn_line(chan, &[], answer_then_hold(CALL, gate));
     let mut caller = rig.party();
     connect(&mut caller, &line, "8000", CALL);
+    // The last words reach the card (fenced) before the close; the card is held, so it sends the
+    // caller nothing in between. (Without the hold see the ignored test below.)
     for k in 0..3 {
         caller.send_audio(&ramp(k)).expect("send");
     }
+    assert_eq!(sync(&mut caller), vec![]);
     drop(caller);
+    release.send(()).expect("release");
     for k in 0..3 {
         assert_eq!(
             line.audio(),
@@ -1470,6 +1487,30 @@ fn a_caller_vanishing_while_connected_plays_out_its_audio_then_clears_the_channe
     }
     line.expect(ChanEvent::Hangup(Cause::NormalClearing));
     assert_eq!(rig.counters().underruns, 0);
+}
+
+#[test]
+#[ignore = "BUG: a close the card first notices as a failed send (EPIPE) drops the audio sent before it"]
+fn a_caller_closing_right_after_its_last_words_has_them_all_played() {
+    // Realtime makes it deterministic: the card reads a party only two blocks ahead, so at the next
+    // tick most of the words are still in the socket when the card sends the caller a block and
+    // learns of the close from EPIPE. It then stops reading the socket and hangs up after two blocks.
+    let (rig, channels) = Rig::start(Clock::Realtime, vec![span(1, 1, Law::Alaw)], |_| vec![1]);
+    let [chan] = take(channels);
+    let line = spawn_line(chan, &[], answer_at_first_ring(CALL));
+    let mut caller = rig.party();
+    connect(&mut caller, &line, "8000", CALL);
+    for k in 0..10 {
+        caller.send_audio(&ramp(k)).expect("send");
+    }
+    drop(caller);
+    // Silence (underruns) until the words arrive, then all of them, then the hangup.
+    let (blocks, event) = line.audio_until_event();
+    assert_eq!(event, ChanEvent::Hangup(Cause::NormalClearing));
+    let words: Vec<Block> = blocks.into_iter().skip_while(|b| *b == ALAW_SILENCE).collect();
+    let sent: Vec<Block> = (0..10).map(ramp).collect();
+    assert_eq!(words.len(), sent.len(), "words played before the hangup");
+    assert!(words == sent);
 }
 
 #[test]
@@ -1500,9 +1541,7 @@ fn an_empty_message_is_taken_as_a_close() {
     let mut caller = rig.party();
     place_call(&mut caller, &line, "8000");
     caller.send_raw(&[]).expect("send");
-    assert_eq!(line.skip_to_event(), ChanEvent::RingBegin);
-    let (_, event) = line.audio_until_event();
-    assert_eq!(event, ChanEvent::Hangup(Cause::NormalClearing));
+    assert_eq!(line.until_hangup(), Cause::NormalClearing);
     assert_eq!(recv(&mut caller), Heard::Closed);
 }
 
