@@ -361,6 +361,14 @@ impl Daemon {
     }
 }
 
+/// The daemon's sockets are mode 0660; when a `telvox` group exists (install.sh makes one) its
+/// members may drive the daemon and connect far-end parties without root.
+pub fn give_to_telvox_group(path: &Path) {
+    if let Ok(Some(group)) = nix::unistd::Group::from_name("telvox") {
+        let _ = nix::unistd::chown(path, None, Some(group.gid));
+    }
+}
+
 fn start_card(config: &Config) -> Result<SimCard> {
     let spans: Vec<SpanInfo> = config
         .hw
@@ -389,7 +397,9 @@ fn start_card(config: &Config) -> Result<SimCard> {
         route,
         card_thread_setup: config.realtime.then_some(make_card_thread_realtime as fn()),
     };
-    Ok(SimCard::start(spec)?)
+    let card = SimCard::start(spec)?;
+    give_to_telvox_group(&config.sim.socket);
+    Ok(card)
 }
 
 /// The channel threads, and the status each one publishes.

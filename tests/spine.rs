@@ -93,7 +93,11 @@ fn caller_hears_welcome_keys_are_said_back_and_the_call_is_logged() {
         (duration - heard_s).abs() <= 1,
         "duration {duration} s matches the {heard_s} s heard (sample clock, not wall time)"
     );
-    assert_eq!(call["billsec"], call["duration"], "answered on the first ring");
+    let ring_s = call["duration"].as_i64().unwrap() - call["billsec"].as_i64().unwrap();
+    assert!(
+        (0..=1).contains(&ring_s),
+        "answered after one 1 s ring (rang {ring_s} s)"
+    );
 }
 
 #[test]
@@ -483,7 +487,8 @@ fn bad_config_at_reload_is_refused_and_the_old_one_keeps_working() {
 
 #[test]
 fn kill_9_with_calls_up_then_restart_closes_them_as_interrupted() {
-    let mut daemon = TestDaemon::start();
+    // Answering on the offer needs no tick, so callers that go quiet cannot stall the next setup.
+    let mut daemon = TestDaemon::start_with(|c| set_key(&c, "answer_after_rings", "0"));
     let mut held = Vec::new();
     for i in 0..3 {
         let mut party = daemon.party();

@@ -37,7 +37,7 @@ impl Server {
         let listener = UnixListener::bind(path)
             .with_context(|| format!("cannot bind the control socket {}", path.display()))?;
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))?;
-        give_to_telvox_group(path);
+        crate::daemon::give_to_telvox_group(path);
         let stop = Arc::new(AtomicBool::new(false));
         let stop_flag = stop.clone();
         let thread = std::thread::Builder::new()
@@ -58,14 +58,6 @@ impl Server {
             let _ = t.join();
         }
         let _ = std::fs::remove_file(&self.path);
-    }
-}
-
-/// The socket is mode 0660; when a `telvox` group exists (install.sh makes one) its members may
-/// drive the daemon without root.
-fn give_to_telvox_group(path: &Path) {
-    if let Ok(Some(group)) = nix::unistd::Group::from_name("telvox") {
-        let _ = nix::unistd::chown(path, None, Some(group.gid));
     }
 }
 

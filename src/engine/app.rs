@@ -25,7 +25,7 @@ pub trait App: Send {
     fn flow(&self) -> Label;
     /// The call was just offered (before the first ring).
     fn on_offered(&mut self, _cx: &mut CallCx) {}
-    /// A ring burst began; `rings` counts them from 1.
+    /// A ring burst ended; `rings` counts the completed rings from 1.
     fn on_ring(&mut self, _cx: &mut CallCx, _rings: u32) {}
     /// telvox is now off-hook: audio flows both ways.
     fn on_answered(&mut self, _cx: &mut CallCx) {}

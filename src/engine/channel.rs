@@ -133,7 +133,8 @@ impl ChannelRunner {
     fn on_event(&mut self, event: ChanEvent) {
         match event {
             ChanEvent::Offered(info) => self.offer(info),
-            ChanEvent::RingBegin => {
+            // DAHDI reports a ring when the burst ends (RINGOFFHOOK), so a ring counts once heard.
+            ChanEvent::RingEnd => {
                 if let Some(call) = self.call.as_mut() {
                     call.rings += 1;
                 }
@@ -141,7 +142,7 @@ impl ChannelRunner {
             }
             ChanEvent::Answered => self.mark_answered(),
             ChanEvent::Hangup(cause) => self.far_end_cleared(cause),
-            ChanEvent::RingEnd | ChanEvent::Flash | ChanEvent::Alarm(_) => {}
+            ChanEvent::RingBegin | ChanEvent::Flash | ChanEvent::Alarm(_) => {}
         }
         self.carry_out_requests();
     }
@@ -509,6 +510,7 @@ mod tests {
         let mut script: VecDeque<(ReadOutcome, Block)> = VecDeque::new();
         script.push_back((ReadOutcome::Event(ChanEvent::Offered(info)), silence));
         script.push_back((ReadOutcome::Event(ChanEvent::RingBegin), silence));
+        script.push_back((ReadOutcome::Event(ChanEvent::RingEnd), silence));
         let keys = keys_as_blocks("5");
         let audio_blocks = 100;
         for i in 0..audio_blocks {
@@ -552,7 +554,7 @@ mod tests {
         assert_eq!(controls.len(), 2, "{controls:?}");
         assert!(
             controls[0].starts_with("Answer"),
-            "answers on the first ring: {controls:?}"
+            "answers after the first ring: {controls:?}"
         );
         assert!(
             controls[1].contains("Hangup"),

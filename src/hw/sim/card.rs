@@ -666,7 +666,7 @@ impl CardThread {
             let flags = MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_TRUNC;
             match recv(fd, &mut self.rbuf[..], flags) {
                 Ok(0) => return self.party_vanished(p),
-                Ok(n) if n > self.rbuf.len() => self.tell_party(
+                Ok(n) if n > MAX_MESSAGE_BYTES => self.tell_party(
                     p,
                     DaemonOp::Error {
                         message: format!("message of {n} bytes is too long (limit {MAX_MESSAGE_BYTES})"),

@@ -91,6 +91,12 @@ fn parse_audio(payload: &[u8]) -> Result<&[u8], String> {
 }
 
 fn parse_control(payload: &[u8]) -> Result<PartyOp, String> {
+    if payload.len() > MAX_CONTROL_BYTES {
+        return Err(format!(
+            "CONTROL carries {} bytes: the limit is {MAX_CONTROL_BYTES}",
+            payload.len()
+        ));
+    }
     let text = std::str::from_utf8(payload).map_err(|e| format!("CONTROL is not UTF-8: {e}"))?;
     let value: serde_json::Value =
         serde_json::from_str(text).map_err(|e| format!("CONTROL is not valid JSON: {e}"))?;
@@ -196,6 +202,11 @@ mod tests {
             let err = parse_party_message(msg).expect_err(want);
             assert!(err.contains(want), "{err:?} should mention {want:?}");
         }
+        let mut long_control = vec![MSG_CONTROL];
+        long_control.resize(MAX_CONTROL_BYTES + 2, b' ');
+        assert!(parse_party_message(&long_control)
+            .unwrap_err()
+            .contains("the limit is 4096"));
         let long = vec![MSG_AUDIO; MAX_AUDIO_BYTES + 2];
         assert!(parse_party_message(&long).unwrap_err().contains("1601 bytes"));
     }
