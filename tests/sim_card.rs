@@ -3,10 +3,11 @@
 //! loop; every audio block is answered with exactly one written block), and the far end played with
 //! `client::Party`.
 //!
-//! Everything runs on the lockstep clock except the three realtime tests. Ordering across sockets is
-//! never left to luck: a party's messages are fenced with `sync` (a malformed message whose `error`
-//! reply proves everything before it was processed), and a channel's controls are fenced by the
-//! lockstep rule that the card cannot tick until that channel has answered the block it was handed.
+//! Everything runs on the lockstep clock except the realtime tests. Ordering across sockets is not
+//! left to luck: a party's messages are fenced with `sync` (a malformed message whose `error` reply
+//! proves everything before it was processed), and a channel's controls are fenced by the lockstep
+//! rule that the card cannot tick until that channel has answered the block it was handed. (The one
+//! thing no fence orders, a party's close, is waited for by retrying.)
 
 mod common;
 
@@ -826,11 +827,13 @@ fn a_registration_is_released_when_its_party_disconnects() {
     );
     drop(holder);
     // The card handles the close when it reaches it; the fence makes each attempt a round trip.
-    let mut attempts = 1;
+    let deadline = Instant::now() + WAIT;
     while let Err(e) = register(&mut next, "601") {
         assert!(e.contains("already registered"), "{e}");
-        attempts += 1;
-        assert!(attempts < 100, "601 is still held after its holder disconnected");
+        assert!(
+            Instant::now() < deadline,
+            "601 is still held {WAIT:?} after its holder disconnected"
+        );
     }
     // Calls to 601 now reach the new holder.
     let line = spawn_line(chan, &[outbound("601", "", CALL)], idle_script());
@@ -1073,7 +1076,7 @@ fn a_control_takes_effect_only_after_the_audio_sent_before_it() {
 }
 
 #[test]
-#[ignore = "BUG: a queued flash makes a lockstep party ready, so the card ticks without its next block (silence + underrun)"]
+#[ignore = "BUG: a queued flash lets the lockstep card tick without the party's next block"]
 fn a_flash_between_blocks_takes_its_place_without_costing_the_party_a_tick() {
     let (rig, channels) = Rig::start(Clock::Lockstep, vec![span(1, 1, Law::Alaw)], |_| vec![1]);
     let [chan] = take(channels);
@@ -1495,11 +1498,13 @@ fn a_caller_vanishing_while_connected_plays_out_its_audio_then_clears_the_channe
 }
 
 #[test]
-#[ignore = "BUG: a close the card first notices as a failed send (EPIPE) drops the audio sent before it"]
+#[ignore = "BUG: on ECONNRESET (a close with unread messages) the card stops reading the party"]
 fn a_caller_closing_right_after_its_last_words_has_them_all_played() {
-    // Realtime makes it deterministic: the card reads a party only two blocks ahead, so at the next
-    // tick most of the words are still in the socket when the card sends the caller a block and
-    // learns of the close from EPIPE. It then stops reading the socket and hangs up after two blocks.
+    // Linux reports ECONNRESET on the first recv after a peer closed with messages of its own still
+    // unread (here the silent blocks the caller never read); what the peer sent before closing is
+    // readable after that. The card takes any recv error as the party gone and never reads it again,
+    // so the words still queued in the socket are lost and the hangup comes at once. The realtime
+    // clock makes it deterministic: the card reads a party only at its tick, after the close.
     let (rig, channels) = Rig::start(Clock::Realtime, vec![span(1, 1, Law::Alaw)], |_| vec![1]);
     let [chan] = take(channels);
     let line = spawn_line(chan, &[], answer_at_first_ring(CALL));

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Generate telvox's default prompt sets (voice/en, voice/zh) with espeak-ng and sox.
+# Generate telvox's default prompt sets (voice/en, voice/zh, voice/ko) with espeak-ng and sox:
+# the line-test prompts and the `say-*` fragments src/apps/say.rs strings together to say
+# numbers, amounts of money, dates and times.
 #
 # Output per prompt: 8000 Hz, mono, A-law WAV (format tag 6), leading/trailing
 # silence trimmed to ~30 ms, peak-normalised to -6 dBFS. Each language also gets
@@ -21,8 +23,16 @@ VOICE_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # default: its syllables are already long and the prompts must stay under 6 s.
 EN_VOICE="en-us"
 EN_SPEED_WPM=150
-ZH_VOICE="cmn"
+# Not plain `cmn`: in espeak-ng 1.51 that voice turns most characters into
+# tone-numbered pinyin and then reads the pinyin as English ("零" comes out as
+# "ling two"; espeak-ng issues #1236, #1370). `cmn-latn-pinyin` reads the same
+# pinyin as Mandarin, and still switches to English for Latin words ("telvox").
+ZH_VOICE="cmn-latn-pinyin"
 ZH_SPEED_WPM=175
+# Korean syllables are short and dense; a little slower than the default keeps
+# numbers like 천이백오 distinct on an 8 kHz line.
+KO_VOICE="ko"
+KO_SPEED_WPM=160
 
 # Silence trimming: audio counts as silence below this level. 0.5% (-46 dBFS)
 # is above espeak-ng's noise floor and below its quietest consonants.
@@ -44,8 +54,24 @@ need_tools() {
     command -v espeak-ng >/dev/null || die "espeak-ng not found — install it: apt-get install espeak-ng"
     command -v sox >/dev/null || die "sox not found — install it: apt-get install sox"
     # espeak-ng lists voices with their language code in the second column.
-    espeak-ng --voices | awk '{print $2}' | grep -qx "$ZH_VOICE" \
+    local voices
+    voices="$(espeak-ng --voices | awk '{print $2}')"
+    grep -qx "$ZH_VOICE" <<<"$voices" \
         || die "espeak-ng has no '$ZH_VOICE' (Mandarin) voice — install espeak-ng-data"
+    grep -qx "$KO_VOICE" <<<"$voices" \
+        || die "espeak-ng has no '$KO_VOICE' (Korean) voice — install espeak-ng-data"
+}
+
+# print_list PREFIX FIRST WORD...: one `PREFIX<n><TAB>WORD` line per word, n
+# counting up from FIRST. Used for the numbered fragment families below.
+print_list() {
+    local prefix="$1" n="$2"
+    shift 2
+    local word
+    for word in "$@"; do
+        printf '%s%d\t%s\n' "$prefix" "$n" "$word"
+        n=$((n + 1))
+    done
 }
 
 # One `name<TAB>text` line per prompt; the order is the manifest's order.
@@ -93,6 +119,116 @@ prompts_zh() {
         timeout "我们没有收到您的输入。"
 }
 
+prompts_ko() {
+    printf '%s\t%s\n' \
+        welcome "텔복스 회선 시험에 오신 것을 환영합니다." \
+        please-enter "숫자를 입력하신 후 우물정자를 눌러 주십시오." \
+        you-entered "입력하신 번호는" \
+        digit-0 "공" \
+        digit-1 "일" \
+        digit-2 "이" \
+        digit-3 "삼" \
+        digit-4 "사" \
+        digit-5 "오" \
+        digit-6 "육" \
+        digit-7 "칠" \
+        digit-8 "팔" \
+        digit-9 "구" \
+        star "별표" \
+        pound "우물정자" \
+        goodbye "안녕히 계십시오." \
+        invalid "입력이 올바르지 않습니다." \
+        timeout "입력이 확인되지 않았습니다."
+}
+
+# The `say-*` fragments src/apps/say.rs strings together (its required_prompts()
+# is the authoritative list; tests/say.rs checks every name has a file). Each
+# fragment is one word, so the same file serves every number it appears in.
+say_prompts_en() {
+    print_list say- 0 zero one two three four five six seven eight nine ten \
+        eleven twelve thirteen fourteen fifteen sixteen seventeen eighteen nineteen
+    printf 'say-%d\t%s\n' 20 twenty 30 thirty 40 forty 50 fifty 60 sixty 70 seventy \
+        80 eighty 90 ninety
+    printf '%s\t%s\n' \
+        say-hundred "hundred" \
+        say-thousand "thousand" \
+        say-million "million" \
+        say-billion "billion" \
+        say-minus "minus" \
+        say-dollar "dollar" \
+        say-dollars "dollars" \
+        say-cent "cent" \
+        say-cents "cents" \
+        say-and "and" \
+        say-am "A.M." \
+        say-pm "P.M." \
+        say-oclock "o'clock" \
+        say-o "oh" \
+        say-star "star" \
+        say-pound "pound"
+    print_list say-month- 1 January February March April May June July August September \
+        October November December
+    # 0 = Sunday, as in say.rs (and C's tm_wday).
+    print_list say-day- 0 Sunday Monday Tuesday Wednesday Thursday Friday Saturday
+    print_list say-ord- 1 first second third fourth fifth sixth seventh eighth ninth tenth \
+        eleventh twelfth thirteenth fourteenth fifteenth sixteenth seventeenth eighteenth \
+        nineteenth twentieth twenty-first twenty-second twenty-third twenty-fourth \
+        twenty-fifth twenty-sixth twenty-seventh twenty-eighth twenty-ninth thirtieth \
+        thirty-first
+}
+
+say_prompts_zh() {
+    print_list say- 0 零 一 二 三 四 五 六 七 八 九 十
+    printf '%s\t%s\n' \
+        say-liang "两" \
+        say-yao "幺" \
+        say-bai "百" \
+        say-qian "千" \
+        say-wan "万" \
+        say-yi "亿" \
+        say-fu "负" \
+        say-yuan "元" \
+        say-jiao "角" \
+        say-fen "分" \
+        say-zheng "整" \
+        say-nian "年" \
+        say-yue "月" \
+        say-ri "日" \
+        say-shangwu "上午" \
+        say-xiawu "下午" \
+        say-dian "点" \
+        say-star "星号" \
+        say-pound "井号"
+    print_list say-day- 0 星期日 星期一 星期二 星期三 星期四 星期五 星期六
+}
+
+say_prompts_ko() {
+    printf '%s\t%s\n' say-0 "영" say-gong "공"
+    print_list say- 1 일 이 삼 사 오 육 칠 팔 구
+    printf '%s\t%s\n' \
+        say-sip "십" \
+        say-baek "백" \
+        say-cheon "천" \
+        say-man "만" \
+        say-eok "억" \
+        say-maineoseu "마이너스" \
+        say-won "원" \
+        say-jeon "전" \
+        say-nyeon "년" \
+        say-il-date "일" \
+        say-ojeon "오전" \
+        say-ohu "오후" \
+        say-si "시" \
+        say-bun "분" \
+        say-star "별표" \
+        say-pound "우물정자"
+    # Whole words, because 6월 and 10월 are 유월 and 시월, not 육월 and 십월.
+    print_list say-month- 1 일월 이월 삼월 사월 오월 유월 칠월 팔월 구월 시월 십일월 십이월
+    print_list say-day- 0 일요일 월요일 화요일 수요일 목요일 금요일 토요일
+    # Hours take the native Korean numerals (한 시, 두 시 … 열두 시), not 일 이 삼.
+    print_list say-hour- 1 한 두 세 네 다섯 여섯 일곱 여덟 아홉 열 열한 열두
+}
+
 # render VOICE SPEED TEXT OUT: speak TEXT and convert it to a telvox prompt.
 render() {
     local voice="$1" speed_wpm="$2" text="$3" out="$4"
@@ -112,24 +248,29 @@ render() {
     rm -f "$raw"
 }
 
-# generate_lang LANG VOICE SPEED LISTFN: build voice/LANG from the list LISTFN prints.
+# generate_lang LANG VOICE SPEED LISTFN...: build voice/LANG from the lists the
+# LISTFNs print, in order (the line-test prompts, then the say-* fragments).
 generate_lang() {
-    local lang="$1" voice="$2" speed_wpm="$3" list_fn="$4"
+    local lang="$1" voice="$2" speed_wpm="$3"
+    shift 3
     local dest="$VOICE_DIR/$lang"
     local scratch="$SCRATCH_DIR/$lang"
     mkdir -p "$scratch"
 
+    local list_fn
+    for list_fn in "$@"; do
+        "$list_fn"
+    done >"$scratch/prompts.txt"
     local name text
     while IFS=$'\t' read -r name text; do
         render "$voice" "$speed_wpm" "$text" "$scratch/$name.wav"
-    done < <("$list_fn")
-    "$list_fn" >"$scratch/prompts.txt"
+    done <"$scratch/prompts.txt"
 
     # Move into place only after every prompt rendered. Files in $dest that are
     # not generated prompts (a site's own recordings) are left alone.
     mkdir -p "$dest"
     mv -f "$scratch"/*.wav "$scratch/prompts.txt" "$dest/"
-    echo "voice/$lang: $("$list_fn" | wc -l) prompts"
+    echo "voice/$lang: $(wc -l <"$dest/prompts.txt") prompts"
 }
 
 main() {
@@ -138,8 +279,9 @@ main() {
     # rename; removed however the script exits.
     SCRATCH_DIR="$(mktemp -d "$VOICE_DIR/.generate.XXXXXX")"
     trap 'rm -rf "$SCRATCH_DIR"' EXIT
-    generate_lang en "$EN_VOICE" "$EN_SPEED_WPM" prompts_en
-    generate_lang zh "$ZH_VOICE" "$ZH_SPEED_WPM" prompts_zh
+    generate_lang en "$EN_VOICE" "$EN_SPEED_WPM" prompts_en say_prompts_en
+    generate_lang zh "$ZH_VOICE" "$ZH_SPEED_WPM" prompts_zh say_prompts_zh
+    generate_lang ko "$KO_VOICE" "$KO_SPEED_WPM" prompts_ko say_prompts_ko
 }
 
 main "$@"

@@ -1,3 +1,4 @@
 //! Call applications: state machines the engine steps with call events (DESIGN.md §2).
 
 pub mod linetest;
+pub mod say;

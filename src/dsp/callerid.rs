@@ -143,6 +143,9 @@ pub enum CallerIdError {
     /// A date or time outside the calendar (month 13, minute 60, or non-digits on the line).
     #[error("caller ID date/time is not a valid MMDDHHMM")]
     BadDateTime,
+    /// A transmitter setting outside the range the modulator supports.
+    #[error("invalid caller ID transmitter setting: {0}")]
+    InvalidSetting(&'static str),
 
     // --- reading an FSK message ---
     /// The bytes do not sum to zero modulo 256 (GR-30-CORE checksum).

@@ -3,10 +3,14 @@
 //! Everything here that runs per sample is allocation-free (DESIGN.md §5); allocation happens only in
 //! constructors. `spandsp.rs` is the one module in `dsp` allowed to use `unsafe`.
 
+pub mod callerid;
+pub mod conformance;
+pub mod dtmf;
 pub mod dtmf_gen;
 pub mod g711;
 pub mod level;
 pub mod spandsp;
+pub mod tones;
 
 /// Errors from the DSP layer. None of them can arise on the per-sample path: they come from
 /// construction (spandsp allocation) and from configuration-time calls such as queueing digits.

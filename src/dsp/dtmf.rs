@@ -1,0 +1,831 @@
+//! telvox's DTMF receiver: a bank of eight phase-coherent correlators, a tapered sliding window with a
+//! 1 ms hop, and per-digit validation of frequency, level, twist and purity.
+//!
+//! # How it works
+//! 1. **Correlators.** Every 8-sample sub-block (1 ms) is correlated with the eight keypad frequencies
+//!    (one table lookup and two multiply-adds per frequency per sample). Each sub-block result is
+//!    rotated onto an absolute phase reference, so results of different sub-blocks add coherently.
+//! 2. **Window.** Two cascaded 8-sub-block sliding sums turn the sub-block results into the spectrum of
+//!    a 120-sample stepped-triangle window, updated every 1 ms at constant cost. The triangle's
+//!    sidelobes keep the other group's tone at least 30 dB out of a bin, so twist is measured
+//!    cleanly; the 1 ms hop measures tone and gap durations to about a millisecond.
+//! 3. **Hits.** A window is a *hit* for a key when the strongest row and column bins together hold
+//!    most of the window's energy, are loud enough, and are not grossly twisted. The energy test is
+//!    what rejects speech: voiced speech spreads its energy over many harmonics.
+//! 4. **Tracks.** Consecutive hits of one key form a track; gaps up to the bridging limit are
+//!    absorbed, so a short line interruption does not split a digit. Once a track has lasted long
+//!    enough it is validated once, on averages over the whole track:
+//!    - frequency, from the phase rotation of each bin between hops (precise to a fraction of a
+//!      hertz, and independent of level — the magnitude of a bin cannot tell 1.5% from 3.5%
+//!      deviation when the level is unknown);
+//!    - level and twist, from the mean bin powers corrected for the window's response at the
+//!      measured frequency;
+//!    - purity: the two tones' share of the total energy.
+//!
+//! A validated track is reported as a digit start; its end is reported once the gap after it
+//! exceeds the bridging limit. Nothing on the per-sample path allocates, locks or logs (DESIGN.md §5).
+
+use serde::{Deserialize, Serialize};
+
+use super::level::dbm0_to_peak;
+use super::DspError;
+use crate::hw::Law;
+
+/// Sample rate of every channel (DESIGN.md §3).
+const SAMPLE_RATE_HZ: f64 = 8000.0;
+const SAMPLES_PER_MS: u64 = 8;
+
+/// Row (low group) and column (high group) frequencies of the keypad (ITU-T Q.23).
+const ROW_FREQUENCIES_HZ: [f64; 4] = [697.0, 770.0, 852.0, 941.0];
+const COLUMN_FREQUENCIES_HZ: [f64; 4] = [1209.0, 1336.0, 1477.0, 1633.0];
+const GROUP_SIZE: usize = 4;
+
+/// The keypad, row by row, in the order of the frequency tables above.
+const KEYPAD: [[char; GROUP_SIZE]; GROUP_SIZE] = [
+    ['1', '2', '3', 'A'],
+    ['4', '5', '6', 'B'],
+    ['7', '8', '9', 'C'],
+    ['*', '0', '#', 'D'],
+];
+
+/// Correlator bins: the four rows, then the four columns.
+const BINS: usize = 2 * GROUP_SIZE;
+/// Correlator lanes: the real parts of all bins, then the imaginary parts, so the per-sample loop is
+/// one straight run of multiply-adds the compiler vectorises.
+const LANES: usize = 2 * BINS;
+/// Lanes carried through the sliding sums: the spectrum plus the sub-block's energy.
+const STAGE_LANES: usize = LANES + 1;
+const ENERGY_LANE: usize = LANES;
+
+/// Samples per sub-block, which is also the hop between windows. 1 ms resolves on and off times
+/// to about a millisecond; a shorter hop would spend more on per-hop work than on correlation.
+const SUB_BLOCK_SAMPLES: usize = 8;
+/// Sub-blocks in each of the two cascaded boxcars. Two boxcars of 8 give a 15-step triangle over
+/// 120 samples (15 ms): long enough to separate the groups' tones by 30 dB or more, short enough to
+/// leave several full windows inside a 40 ms tone.
+const BOXCAR_SUB_BLOCKS: usize = 8;
+/// Window support in samples: the triangle's 2L − 1 steps, each one sub-block long.
+const WINDOW_SAMPLES: usize = (2 * BOXCAR_SUB_BLOCKS - 1) * SUB_BLOCK_SAMPLES;
+/// Sum of the window's weights (M · L²): a sine of amplitude A at a bin's frequency gives a bin
+/// magnitude of A · WINDOW_GAIN / 2.
+const WINDOW_GAIN: f64 = (SUB_BLOCK_SAMPLES * BOXCAR_SUB_BLOCKS * BOXCAR_SUB_BLOCKS) as f64;
+
+/// Smallest share of a window's energy the two strongest bins must hold for a hit. A clean pair
+/// scores 1.0, a pair in white noise at 10 dB SNR about 0.9, a window that the tone covers only in
+/// part about the covered share of the window's weight; voiced speech rarely gets above 0.4.
+const HIT_PURITY_MIN: f64 = 0.6;
+/// Smallest share of the energy the pair must hold averaged over a whole track, after correcting
+/// the bins for frequency deviation. Stricter than per window: averaging removes the noise that
+/// makes single windows scatter, and music whose notes happen to sit on a key's frequencies still
+/// carries harmonics worth a quarter of its energy.
+const TRACK_PURITY_MIN: f64 = 0.8;
+/// How far below the configured level threshold a single window may be and still count as a hit:
+/// a window the tone covers only in part measures up to 4.4 dB low (at the purity limit above).
+const WINDOW_LEVEL_MARGIN_DB: f64 = 6.0;
+/// Extra twist allowed in a single window; the track's mean decides against the configured limit.
+const WINDOW_TWIST_MARGIN_DB: f64 = 3.0;
+/// Measured tone durations may fall short of the true duration by a few milliseconds (noise
+/// lowers purity at the tone's edges); a track is validated once it has lasted `min_on_ms` less
+/// this margin. The default 40 ms therefore validates at 32 ms: Q.24's 23 ms non-operate
+/// limit stays 9 ms below it.
+const DURATION_MARGIN_MS: u64 = 8;
+
+/// Most events waiting to be taken. The channel thread takes them every 20 ms block, so the
+/// queue never holds more than two; the bound only matters if nobody polls.
+const MAX_QUEUED_EVENTS: usize = 32;
+
+/// Settings limits checked by [`DtmfRx::new`].
+const MIN_ON_MS_RANGE: std::ops::RangeInclusive<u32> = 20..=1000;
+const MIN_OFF_MS_RANGE: std::ops::RangeInclusive<u32> = 10..=1000;
+const TWIST_DB_RANGE: std::ops::RangeInclusive<f32> = 0.0..=20.0;
+const LEVEL_DBM0_RANGE: std::ops::RangeInclusive<f32> = -60.0..=0.0;
+/// Above 4.5% the tolerance bands of adjacent rows (697 and 770 Hz are 10% apart) would meet.
+const TOLERANCE_PCT_RANGE: std::ops::RangeInclusive<f32> = 0.5..=4.5;
+
+/// Receiver settings, per span (`[span.dtmf]` in the hardware map). Every field has a default.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DtmfRxConfig {
+    /// The span's law: it fixes what 0 dBm0 means in linear units.
+    pub law: Law,
+    /// Tones at least this long are detected (Q.24: 40 ms); tones of 23 ms or less never are.
+    pub min_on_ms: u32,
+    /// Pauses at least this long separate two digits (Q.24: 40 ms).
+    pub min_off_ms: u32,
+    /// Interruptions up to this long are bridged: the digit continues (Q.24: 10 ms). Must be
+    /// shorter than `min_off_ms`; gaps between the two are split at their midpoint.
+    pub max_dropout_ms: u32,
+    /// Largest accepted excess of the high group over the low group ("reverse twist"), in dB.
+    pub reverse_twist_db: f32,
+    /// Largest accepted excess of the low group over the high group ("normal twist"), in dB.
+    pub normal_twist_db: f32,
+    /// Quietest accepted level of each tone, in dBm0.
+    pub min_level_dbm0: f32,
+    /// Largest accepted frequency deviation of each tone, in percent of its nominal frequency.
+    pub freq_tolerance_pct: f32,
+}
+
+impl Default for DtmfRxConfig {
+    /// Q.24 as AT&T applies it: ±1.5% accepted and ±3.5% rejected (limit midway), 4 dB reverse and
+    /// 8 dB normal twist accepted while 6 and 10 dB are rejected (limits midway), tones down to
+    /// −30 dBm0 accepted with 4 dB to spare.
+    fn default() -> Self {
+        Self {
+            law: Law::Alaw,
+            min_on_ms: 40,
+            min_off_ms: 40,
+            max_dropout_ms: 10,
+            reverse_twist_db: 5.0,
+            normal_twist_db: 9.0,
+            min_level_dbm0: -34.0,
+            freq_tolerance_pct: 2.5,
+        }
+    }
+}
+
+impl DtmfRxConfig {
+    /// The defaults for a span in `law`.
+    pub fn for_law(law: Law) -> Self {
+        Self {
+            law,
+            ..Self::default()
+        }
+    }
+
+    fn validate(&self) -> Result<(), DspError> {
+        if !MIN_ON_MS_RANGE.contains(&self.min_on_ms) {
+            return Err(DspError::InvalidSetting("dtmf min_on_ms must be 20..=1000"));
+        }
+        if !MIN_OFF_MS_RANGE.contains(&self.min_off_ms) {
+            return Err(DspError::InvalidSetting("dtmf min_off_ms must be 10..=1000"));
+        }
+        if self.max_dropout_ms >= self.min_off_ms {
+            return Err(DspError::InvalidSetting(
+                "dtmf max_dropout_ms must be shorter than min_off_ms",
+            ));
+        }
+        // Range checks are written so that NaN fails them too.
+        if !TWIST_DB_RANGE.contains(&self.reverse_twist_db) || !TWIST_DB_RANGE.contains(&self.normal_twist_db)
+        {
+            return Err(DspError::InvalidSetting("dtmf twist limits must be 0..=20 dB"));
+        }
+        if !LEVEL_DBM0_RANGE.contains(&self.min_level_dbm0) {
+            return Err(DspError::InvalidSetting("dtmf min_level_dbm0 must be -60..=0"));
+        }
+        if !TOLERANCE_PCT_RANGE.contains(&self.freq_tolerance_pct) {
+            return Err(DspError::InvalidSetting(
+                "dtmf freq_tolerance_pct must be 0.5..=4.5",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A digit seen on the line. Each digit yields two events: its start, once validated (duration
+/// `None`), and its end (duration `Some`), so an IVR can tell a held key from a tap.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DtmfEvent {
+    /// '0'-'9', '*', '#' or 'A'-'D'.
+    pub digit: char,
+    /// Estimated first sample of the tone, counted from the receiver's creation or last reset.
+    pub start_sample: u64,
+    /// Estimated tone duration, on the end event only.
+    pub duration_samples: Option<u64>,
+}
+
+/// Thresholds derived once from the configuration, in the units the hop loop compares.
+#[derive(Clone, Copy, Debug)]
+struct Limits {
+    /// Bin power of a tone at `min_level_dbm0`.
+    track_power_min: f64,
+    /// Bin power a single window needs (the level limit less the window margin).
+    window_power_min: f64,
+    /// Window energy below which no hit is possible: two tones at the window level minimum.
+    window_energy_min: f64,
+    /// Power ratios (high over low, low over high) accepted per track and per window.
+    reverse_twist_ratio: f64,
+    normal_twist_ratio: f64,
+    window_reverse_twist_ratio: f64,
+    window_normal_twist_ratio: f64,
+    /// Largest accepted deviation as a fraction of the nominal frequency.
+    tolerance_fraction: f64,
+    /// Track span (first to last hit) at which the track is validated.
+    validate_span_samples: u64,
+    /// Gap (last hit to the current hop) beyond which a track ends.
+    end_gap_samples: u64,
+    /// How far a track's first hit lags the tone's start, and its last hit the tone's end.
+    start_lead_samples: u64,
+    end_lag_samples: u64,
+}
+
+impl Limits {
+    fn new(config: &DtmfRxConfig) -> Self {
+        let power_of = |level_dbm0: f64| {
+            let peak = f64::from(dbm0_to_peak(config.law, level_dbm0 as f32));
+            (peak * WINDOW_GAIN / 2.0).powi(2)
+        };
+        let min_level_dbm0 = f64::from(config.min_level_dbm0);
+        let window_power_min = power_of(min_level_dbm0 - WINDOW_LEVEL_MARGIN_DB);
+        // Energy of one tone is A²/2 · gain; a bin holds (A · gain / 2)², so energy = 2 · power / gain.
+        let window_energy_min = 2.0 * 2.0 * window_power_min / WINDOW_GAIN;
+        let (start_lead_samples, end_lag_samples) = edge_offsets_samples();
+        let measured_extra = start_lead_samples.abs_diff(end_lag_samples);
+        let min_on_samples = u64::from(config.min_on_ms) * SAMPLES_PER_MS;
+        let validate_samples = min_on_samples.saturating_sub(DURATION_MARGIN_MS * SAMPLES_PER_MS);
+        // Bridging splits the grey zone between the longest dropout and the shortest pause in half.
+        let bridge_samples = u64::from(config.max_dropout_ms + config.min_off_ms) * SAMPLES_PER_MS / 2;
+        Self {
+            track_power_min: power_of(min_level_dbm0),
+            window_power_min,
+            window_energy_min,
+            reverse_twist_ratio: db_to_power_ratio(f64::from(config.reverse_twist_db)),
+            normal_twist_ratio: db_to_power_ratio(f64::from(config.normal_twist_db)),
+            window_reverse_twist_ratio: db_to_power_ratio(
+                f64::from(config.reverse_twist_db) + WINDOW_TWIST_MARGIN_DB,
+            ),
+            window_normal_twist_ratio: db_to_power_ratio(
+                f64::from(config.normal_twist_db) + WINDOW_TWIST_MARGIN_DB,
+            ),
+            tolerance_fraction: f64::from(config.freq_tolerance_pct) / 100.0,
+            // Span between hit window ends = duration − (lead − lag); see `edge_offsets_samples`.
+            validate_span_samples: validate_samples.saturating_sub(measured_extra),
+            end_gap_samples: bridge_samples + measured_extra,
+            start_lead_samples,
+            end_lag_samples,
+        }
+    }
+}
+
+/// Where the first and last hits of a clean tone fall relative to its edges. A window the tone
+/// covers only at one end has a purity equal to the covered share of the window's weight; the first
+/// hit is the first window end whose covered (newest) part holds HIT_PURITY_MIN of the weight, and
+/// by the window's symmetry the last hit ends the same distance past the tone's end as the first
+/// hit's window start lies before the tone's start.
+fn edge_offsets_samples() -> (u64, u64) {
+    let mut covered_weight = 0.0;
+    let mut lead = WINDOW_SAMPLES;
+    for age in 0..WINDOW_SAMPLES {
+        covered_weight += window_weight(age);
+        if covered_weight / WINDOW_GAIN >= HIT_PURITY_MIN {
+            lead = age + 1;
+            break;
+        }
+    }
+    (lead as u64, (WINDOW_SAMPLES - lead) as u64)
+}
+
+/// Weight of the sample `age` samples before the window's end (0 = newest).
+fn window_weight(age: usize) -> f64 {
+    let step = age / SUB_BLOCK_SAMPLES;
+    let rising = step + 1;
+    let falling = 2 * BOXCAR_SUB_BLOCKS - 1 - step;
+    rising.min(falling) as f64
+}
+
+fn db_to_power_ratio(level_db: f64) -> f64 {
+    10f64.powf(level_db / 10.0)
+}
+
+/// A boxcar over the last BOXCAR_SUB_BLOCKS inputs, kept as a running sum. f64 keeps the rounding
+/// drift of adding and subtracting for hours far below the weakest tone the receiver accepts.
+#[derive(Clone, Copy, Debug)]
+struct SlidingSum {
+    ring: [[f64; STAGE_LANES]; BOXCAR_SUB_BLOCKS],
+    sum: [f64; STAGE_LANES],
+    next: usize,
+}
+
+impl SlidingSum {
+    const EMPTY: Self = Self {
+        ring: [[0.0; STAGE_LANES]; BOXCAR_SUB_BLOCKS],
+        sum: [0.0; STAGE_LANES],
+        next: 0,
+    };
+
+    fn push(&mut self, value: &[f64; STAGE_LANES]) {
+        let oldest = &mut self.ring[self.next];
+        for ((total, old), new) in self.sum.iter_mut().zip(oldest.iter()).zip(value) {
+            *total += new - old;
+        }
+        *oldest = *value;
+        self.next = (self.next + 1) % BOXCAR_SUB_BLOCKS;
+    }
+}
+
+/// One window's spectrum at the eight bins, plus its (window-weighted) energy.
+#[derive(Clone, Copy, Debug, Default)]
+struct Spectrum {
+    re: [f64; BINS],
+    im: [f64; BINS],
+    energy: f64,
+}
+
+impl Spectrum {
+    fn from_lanes(lanes: &[f64; STAGE_LANES]) -> Self {
+        let mut spectrum = Self {
+            // Rounding in the running sums can leave a hair below zero after loud audio.
+            energy: lanes[ENERGY_LANE].max(0.0),
+            ..Self::default()
+        };
+        spectrum.re.copy_from_slice(&lanes[..BINS]);
+        spectrum.im.copy_from_slice(&lanes[BINS..LANES]);
+        spectrum
+    }
+
+    fn power(&self, bin: usize) -> f64 {
+        self.re[bin] * self.re[bin] + self.im[bin] * self.im[bin]
+    }
+}
+
+/// A window that passed the hit tests: which key, and its two bin powers.
+#[derive(Clone, Copy, Debug)]
+struct Hit {
+    row: usize,
+    column: usize,
+    row_power: f64,
+    column_power: f64,
+}
+
+impl Hit {
+    fn key(&self) -> usize {
+        self.row * GROUP_SIZE + self.column
+    }
+}
+
+/// Where a track stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Verdict {
+    /// Not yet long enough to judge.
+    Pending,
+    /// Validated and reported; its end will be reported too.
+    Digit { start_sample: u64 },
+    /// Judged and refused; it is followed to its end so its tail cannot start a new track.
+    Refused,
+}
+
+/// Consecutive hits of one key, with the sums validation needs.
+#[derive(Clone, Copy, Debug)]
+struct Track {
+    row: usize,
+    column: usize,
+    first_hit_end: u64,
+    last_hit_end: u64,
+    /// Hit windows summed so far (bridged misses are not counted).
+    hits: u32,
+    row_power_sum: f64,
+    column_power_sum: f64,
+    energy_sum: f64,
+    /// Σ X_t · conj(X_{t−1}) of the row and column bins: its angle is the mean phase advance per
+    /// hop, that is the tone's offset from the bin's frequency.
+    row_rotation: (f64, f64),
+    column_rotation: (f64, f64),
+    verdict: Verdict,
+}
+
+impl Track {
+    fn key(&self) -> usize {
+        self.row * GROUP_SIZE + self.column
+    }
+
+    fn digit(&self) -> char {
+        KEYPAD[self.row][self.column]
+    }
+}
+
+/// A bounded FIFO of events; full means new events are dropped and counted.
+#[derive(Clone, Copy, Debug)]
+struct EventQueue {
+    events: [DtmfEvent; MAX_QUEUED_EVENTS],
+    head: usize,
+    len: usize,
+    dropped: u64,
+}
+
+impl EventQueue {
+    const EMPTY: Self = Self {
+        events: [DtmfEvent {
+            digit: '0',
+            start_sample: 0,
+            duration_samples: None,
+        }; MAX_QUEUED_EVENTS],
+        head: 0,
+        len: 0,
+        dropped: 0,
+    };
+
+    fn push(&mut self, event: DtmfEvent) {
+        if self.len == MAX_QUEUED_EVENTS {
+            self.dropped += 1;
+            return;
+        }
+        self.events[(self.head + self.len) % MAX_QUEUED_EVENTS] = event;
+        self.len += 1;
+    }
+
+    fn pop(&mut self) -> Option<DtmfEvent> {
+        if self.len == 0 {
+            return None;
+        }
+        let event = self.events[self.head];
+        self.head = (self.head + 1) % MAX_QUEUED_EVENTS;
+        self.len -= 1;
+        Some(event)
+    }
+}
+
+/// telvox's DTMF receiver. See the module documentation for the method.
+#[derive(Clone)]
+pub struct DtmfRx {
+    config: DtmfRxConfig,
+    limits: Limits,
+    /// cos and −sin of each bin's frequency at each position in a sub-block.
+    correlator: [[f32; LANES]; SUB_BLOCK_SAMPLES],
+    /// e^{−jωM} per bin: the phase reference's advance per sub-block.
+    rotor_step: [(f64, f64); BINS],
+    /// e^{−jω·n₀} per bin for the current sub-block's first sample n₀.
+    rotor: [(f64, f64); BINS],
+    accumulator: [f32; LANES],
+    energy: f32,
+    /// Samples of the current sub-block already accumulated.
+    position: usize,
+    first_stage: SlidingSum,
+    second_stage: SlidingSum,
+    previous: Spectrum,
+    samples_seen: u64,
+    track: Option<Track>,
+    queue: EventQueue,
+}
+
+impl DtmfRx {
+    /// Builds a receiver; the only place it computes tables. Fails on settings out of range.
+    pub fn new(config: DtmfRxConfig) -> Result<Self, DspError> {
+        config.validate()?;
+        let frequencies_hz: [f64; BINS] = std::array::from_fn(|bin| bin_frequency_hz(bin));
+        let omega = frequencies_hz.map(|hz| 2.0 * std::f64::consts::PI * hz / SAMPLE_RATE_HZ);
+        let correlator = std::array::from_fn(|position| {
+            std::array::from_fn(|lane| {
+                let angle = omega[lane % BINS] * position as f64;
+                // Real lanes hold cos, imaginary lanes −sin: together e^{−jωn}.
+                (if lane < BINS { angle.cos() } else { -angle.sin() }) as f32
+            })
+        });
+        let rotor_step = omega.map(|w| {
+            let angle = w * SUB_BLOCK_SAMPLES as f64;
+            (angle.cos(), -angle.sin())
+        });
+        Ok(Self {
+            config,
+            limits: Limits::new(&config),
+            correlator,
+            rotor_step,
+            rotor: [(1.0, 0.0); BINS],
+            accumulator: [0.0; LANES],
+            energy: 0.0,
+            position: 0,
+            first_stage: SlidingSum::EMPTY,
+            second_stage: SlidingSum::EMPTY,
+            previous: Spectrum::default(),
+            samples_seen: 0,
+            track: None,
+            queue: EventQueue::EMPTY,
+        })
+    }
+
+    /// The settings this receiver was built with.
+    pub fn config(&self) -> &DtmfRxConfig {
+        &self.config
+    }
+
+    /// Feeds linear samples (8 kHz), any number at a time; state carries across calls.
+    pub fn process(&mut self, samples: &[i16]) {
+        let mut rest = samples;
+        while !rest.is_empty() {
+            let take = (SUB_BLOCK_SAMPLES - self.position).min(rest.len());
+            let (now, later) = rest.split_at(take);
+            let table = &self.correlator[self.position..self.position + take];
+            correlate(&mut self.accumulator, &mut self.energy, table, now);
+            self.position += take;
+            self.samples_seen += take as u64;
+            if self.position == SUB_BLOCK_SAMPLES {
+                self.finish_sub_block();
+            }
+            rest = later;
+        }
+    }
+
+    /// The oldest event not yet taken: digit starts and ends, in order.
+    pub fn take_event(&mut self) -> Option<DtmfEvent> {
+        self.queue.pop()
+    }
+
+    /// The next digit start not yet taken, discarding end events: for callers that only want the
+    /// keys. Use either this or [`take_event`](Self::take_event) on one receiver, not both.
+    pub fn take_digit(&mut self) -> Option<char> {
+        std::iter::from_fn(|| self.queue.pop())
+            .find(|event| event.duration_samples.is_none())
+            .map(|event| event.digit)
+    }
+
+    /// Events dropped because nobody took them (the queue holds MAX_QUEUED_EVENTS).
+    pub fn dropped_events(&self) -> u64 {
+        self.queue.dropped
+    }
+
+    /// Back to the state of a new receiver: no partial digit, empty queue, sample count zero.
+    pub fn reset(&mut self) {
+        self.rotor = [(1.0, 0.0); BINS];
+        self.accumulator = [0.0; LANES];
+        self.energy = 0.0;
+        self.position = 0;
+        self.first_stage = SlidingSum::EMPTY;
+        self.second_stage = SlidingSum::EMPTY;
+        self.previous = Spectrum::default();
+        self.samples_seen = 0;
+        self.track = None;
+        self.queue = EventQueue::EMPTY;
+    }
+
+    /// Completes a sub-block: rotate it onto the absolute phase reference, push it through the two
+    /// boxcars, and judge the resulting window.
+    fn finish_sub_block(&mut self) {
+        let mut lanes = [0.0f64; STAGE_LANES];
+        for bin in 0..BINS {
+            let (re, im) = (
+                f64::from(self.accumulator[bin]),
+                f64::from(self.accumulator[BINS + bin]),
+            );
+            let (rotor_re, rotor_im) = self.rotor[bin];
+            lanes[bin] = re * rotor_re - im * rotor_im;
+            lanes[BINS + bin] = re * rotor_im + im * rotor_re;
+        }
+        lanes[ENERGY_LANE] = f64::from(self.energy);
+        self.advance_rotors();
+        self.accumulator = [0.0; LANES];
+        self.energy = 0.0;
+        self.position = 0;
+
+        self.first_stage.push(&lanes);
+        let first_sum = self.first_stage.sum;
+        self.second_stage.push(&first_sum);
+        let spectrum = Spectrum::from_lanes(&self.second_stage.sum);
+        self.on_window(&spectrum);
+        self.previous = spectrum;
+    }
+
+    fn advance_rotors(&mut self) {
+        for (rotor, step) in self.rotor.iter_mut().zip(&self.rotor_step) {
+            let (re, im) = (
+                rotor.0 * step.0 - rotor.1 * step.1,
+                rotor.0 * step.1 + rotor.1 * step.0,
+            );
+            // One Newton step towards unit magnitude stops rounding from growing or shrinking the
+            // phasor over hours of audio.
+            let correction = 1.5 - 0.5 * (re * re + im * im);
+            *rotor = (re * correction, im * correction);
+        }
+    }
+
+    /// Runs the track state machine for the window ending now.
+    fn on_window(&mut self, spectrum: &Spectrum) {
+        let now = self.samples_seen;
+        let hit = self.classify(spectrum);
+        let Some(mut track) = self.track else {
+            if let Some(hit) = hit {
+                self.track = Some(self.start_track(now, &hit, spectrum));
+            }
+            return;
+        };
+        match hit {
+            Some(hit) if hit.key() == track.key() => {
+                self.extend_track(&mut track, now, &hit, spectrum);
+                self.track = Some(track);
+            }
+            Some(hit) => {
+                // Another key without a pause: the old digit ended at its last hit.
+                self.end_track(&track);
+                self.track = Some(self.start_track(now, &hit, spectrum));
+            }
+            None if now - track.last_hit_end > self.limits.end_gap_samples => {
+                self.end_track(&track);
+                self.track = None;
+            }
+            None => {}
+        }
+    }
+
+    /// Decides whether a window holds a plausible key: strongest bin per group, both loud enough,
+    /// not grossly twisted, and together most of the window's energy.
+    fn classify(&self, spectrum: &Spectrum) -> Option<Hit> {
+        let limits = &self.limits;
+        if spectrum.energy < limits.window_energy_min {
+            return None;
+        }
+        let (row, row_power) = strongest(spectrum, 0);
+        let (column, column_power) = strongest(spectrum, GROUP_SIZE);
+        let purity = 2.0 * (row_power + column_power) / (WINDOW_GAIN * spectrum.energy);
+        let plausible = purity >= HIT_PURITY_MIN
+            && row_power >= limits.window_power_min
+            && column_power >= limits.window_power_min
+            && column_power <= row_power * limits.window_reverse_twist_ratio
+            && row_power <= column_power * limits.window_normal_twist_ratio;
+        plausible.then_some(Hit {
+            row,
+            column,
+            row_power,
+            column_power,
+        })
+    }
+
+    fn start_track(&self, now: u64, hit: &Hit, spectrum: &Spectrum) -> Track {
+        let mut track = Track {
+            row: hit.row,
+            column: hit.column,
+            first_hit_end: now,
+            last_hit_end: now,
+            hits: 0,
+            row_power_sum: 0.0,
+            column_power_sum: 0.0,
+            energy_sum: 0.0,
+            row_rotation: (0.0, 0.0),
+            column_rotation: (0.0, 0.0),
+            verdict: Verdict::Pending,
+        };
+        self.accumulate(&mut track, hit, spectrum);
+        track
+    }
+
+    fn extend_track(&mut self, track: &mut Track, now: u64, hit: &Hit, spectrum: &Spectrum) {
+        track.last_hit_end = now;
+        self.accumulate(track, hit, spectrum);
+        if track.verdict == Verdict::Pending
+            && track.last_hit_end - track.first_hit_end >= self.limits.validate_span_samples
+        {
+            track.verdict = self.judge(track);
+            if let Verdict::Digit { start_sample } = track.verdict {
+                self.queue.push(DtmfEvent {
+                    digit: track.digit(),
+                    start_sample,
+                    duration_samples: None,
+                });
+            }
+        }
+    }
+
+    fn accumulate(&self, track: &mut Track, hit: &Hit, spectrum: &Spectrum) {
+        track.hits += 1;
+        track.row_power_sum += hit.row_power;
+        track.column_power_sum += hit.column_power;
+        track.energy_sum += spectrum.energy;
+        add_rotation(&mut track.row_rotation, spectrum, &self.previous, track.row);
+        add_rotation(
+            &mut track.column_rotation,
+            spectrum,
+            &self.previous,
+            GROUP_SIZE + track.column,
+        );
+    }
+
+    /// Validates a track that has lasted long enough, on its averages.
+    fn judge(&self, track: &Track) -> Verdict {
+        let limits = &self.limits;
+        let row_offset = offset_rad_per_sample(track.row_rotation);
+        let column_offset = offset_rad_per_sample(track.column_rotation);
+        let row_hz = ROW_FREQUENCIES_HZ[track.row];
+        let column_hz = COLUMN_FREQUENCIES_HZ[track.column];
+        let in_tolerance = |offset: f64, nominal_hz: f64| {
+            offset.abs() * SAMPLE_RATE_HZ / (2.0 * std::f64::consts::PI)
+                <= limits.tolerance_fraction * nominal_hz
+        };
+        if !in_tolerance(row_offset, row_hz) || !in_tolerance(column_offset, column_hz) {
+            return Verdict::Refused;
+        }
+        // Undo the window's roll-off at the measured frequency, so level, twist and purity do not
+        // depend on the deviation.
+        let row_power = track.row_power_sum / window_power_response(row_offset);
+        let column_power = track.column_power_sum / window_power_response(column_offset);
+        let loud_enough = row_power.min(column_power) / f64::from(track.hits) >= limits.track_power_min;
+        let twist_ok = column_power <= row_power * limits.reverse_twist_ratio
+            && row_power <= column_power * limits.normal_twist_ratio;
+        let purity = 2.0 * (row_power + column_power) / (WINDOW_GAIN * track.energy_sum);
+        if std::env::var_os("DTMF_DEBUG").is_some() {
+            eprintln!(
+                "judge {} at {} span {} hits {} dev {:.2}/{:.2} Hz levels {:.1}/{:.1} purity {:.3} loud {} twist {}",
+                track.digit(), track.first_hit_end, track.last_hit_end - track.first_hit_end, track.hits,
+                row_offset * SAMPLE_RATE_HZ / std::f64::consts::TAU, column_offset * SAMPLE_RATE_HZ / std::f64::consts::TAU,
+                10.0 * (row_power / f64::from(track.hits) / limits.track_power_min).log10() + f64::from(self.config.min_level_dbm0),
+                10.0 * (column_power / f64::from(track.hits) / limits.track_power_min).log10() + f64::from(self.config.min_level_dbm0),
+                purity, loud_enough, twist_ok
+            );
+        }
+        if loud_enough && twist_ok && purity >= TRACK_PURITY_MIN {
+            Verdict::Digit {
+                start_sample: track.first_hit_end.saturating_sub(limits.start_lead_samples),
+            }
+        } else {
+            Verdict::Refused
+        }
+    }
+
+    /// Reports the end of a validated track.
+    fn end_track(&mut self, track: &Track) {
+        if let Verdict::Digit { start_sample } = track.verdict {
+            let end_sample = track.last_hit_end.saturating_sub(self.limits.end_lag_samples);
+            self.queue.push(DtmfEvent {
+                digit: track.digit(),
+                start_sample,
+                duration_samples: Some(end_sample.saturating_sub(start_sample)),
+            });
+        }
+    }
+}
+
+impl std::fmt::Debug for DtmfRx {
+    // Hand-written so the correlator tables and sliding sums stay out of logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DtmfRx")
+            .field("config", &self.config)
+            .field("samples_seen", &self.samples_seen)
+            .field("track", &self.track)
+            .field("queued_events", &self.queue.len)
+            .finish_non_exhaustive()
+    }
+}
+
+fn bin_frequency_hz(bin: usize) -> f64 {
+    if bin < GROUP_SIZE {
+        ROW_FREQUENCIES_HZ[bin]
+    } else {
+        COLUMN_FREQUENCIES_HZ[bin - GROUP_SIZE]
+    }
+}
+
+/// Adds each sample times its correlator row into the accumulators, and its square into `energy`.
+#[inline]
+fn correlate(accumulator: &mut [f32; LANES], energy: &mut f32, table: &[[f32; LANES]], samples: &[i16]) {
+    for (&sample, coefficients) in samples.iter().zip(table) {
+        let x = f32::from(sample);
+        for (lane, coefficient) in accumulator.iter_mut().zip(coefficients) {
+            *lane += x * coefficient;
+        }
+        *energy += x * x;
+    }
+}
+
+/// The strongest bin among the four starting at `first`, as (index within group, power).
+fn strongest(spectrum: &Spectrum, first: usize) -> (usize, f64) {
+    (0..GROUP_SIZE)
+        .map(|index| (index, spectrum.power(first + index)))
+        .fold(
+            (0, f64::MIN),
+            |best, candidate| if candidate.1 > best.1 { candidate } else { best },
+        )
+}
+
+/// Adds X_now · conj(X_previous) for `bin` to `rotation`.
+fn add_rotation(rotation: &mut (f64, f64), now: &Spectrum, previous: &Spectrum, bin: usize) {
+    let (a, b) = (now.re[bin], now.im[bin]);
+    let (c, d) = (previous.re[bin], -previous.im[bin]);
+    rotation.0 += a * c - b * d;
+    rotation.1 += a * d + b * c;
+}
+
+/// A tone's offset from its bin, in radians per sample, from the mean rotation per hop.
+fn offset_rad_per_sample(rotation: (f64, f64)) -> f64 {
+    rotation.1.atan2(rotation.0) / SUB_BLOCK_SAMPLES as f64
+}
+
+/// The window's power response at `offset` radians per sample from a bin, relative to the bin's
+/// centre: a boxcar of one sub-block times the triangle made of two boxcars of sub-blocks.
+fn window_power_response(offset: f64) -> f64 {
+    let sub_block = dirichlet(offset, SUB_BLOCK_SAMPLES as f64);
+    let triangle = dirichlet(offset * SUB_BLOCK_SAMPLES as f64, BOXCAR_SUB_BLOCKS as f64).powi(2);
+    (sub_block * triangle).powi(2)
+}
+
+/// |Σ_{k<n} e^{jkx}| / n: the normalised magnitude response of an n-point boxcar.
+fn dirichlet(x: f64, n: f64) -> f64 {
+    let denominator = n * (x / 2.0).sin();
+    if denominator.abs() < 1e-12 {
+        1.0
+    } else {
+        ((n * x / 2.0).sin() / denominator).abs()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn edge_offsets_add_up_to_the_window() {
+        let (lead, lag) = edge_offsets_samples();
+        assert_eq!(lead + lag, WINDOW_SAMPLES as u64);
+        assert!(lead > lag, "{lead} {lag}");
+    }
+
+    #[test]
+    fn window_weights_sum_to_the_gain() {
+        let total: f64 = (0..WINDOW_SAMPLES).map(window_weight).sum();
+        assert_eq!(total, WINDOW_GAIN);
+    }
+}
