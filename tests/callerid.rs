@@ -917,3 +917,38 @@ fn minimodem_uart_reads_our_bytes_bell202_and_v23() {
         }
     }
 }
+
+#[test]
+#[ignore]
+fn tmp_margin_sweep() {
+    for standard in STANDARDS {
+        for snr in [6.0, 8.0, 10.0, 12.0, 14.0, 17.0, 20.0] {
+            let mut ok = 0;
+            let trials = 100;
+            let mut rng = Rng::new(99);
+            for trial in 0..trials {
+                let format = FORMATS[trial % 2];
+                let caller_id = random_caller_id(&mut rng, format);
+                let nominal = FskTxConfig::new(standard, Law::Ulaw);
+                let e = if trial % 4 < 2 { 0.99 } else { 1.01 };
+                let r = if trial % 2 == 0 { 0.99 } else { 1.01 };
+                let config = FskTxConfig {
+                    level_dbm0: -35.0,
+                    mark_hz: nominal.mark_hz * e,
+                    space_hz: nominal.space_hz * e,
+                    baud: nominal.baud * r,
+                    ..nominal
+                };
+                let line = Line {
+                    law: Law::Ulaw,
+                    snr_db: Some(snr),
+                };
+                let results = send_and_receive(&caller_id, format, &config, line, rng.next());
+                if results == vec![Ok(caller_id)] {
+                    ok += 1;
+                }
+            }
+            eprintln!("{standard:?} snr {snr}: {ok}/{trials}");
+        }
+    }
+}

@@ -136,3 +136,27 @@ fn scratch_talkoff_debug() {
         println!("{}: {:?}", part.name, found);
     }
 }
+
+#[test]
+#[ignore]
+fn scratch_speed() {
+    let corpus = talkoff_corpus();
+    let audio = &corpus.parts[0].samples[..8000 * 300];
+    for round in 0..3 {
+        let mut rx = DtmfRx::new(DtmfRxConfig::default()).unwrap();
+        let t = Instant::now();
+        for block in audio.chunks(160) {
+            rx.process(block);
+            while rx.take_event().is_some() {}
+        }
+        let telvox = t.elapsed().as_secs_f64() * 1e9 / audio.len() as f64;
+        let mut sp = SpandspDtmfRx::new().unwrap();
+        let t = Instant::now();
+        for block in audio.chunks(160) {
+            sp.process(block);
+            while sp.take_digit().is_some() {}
+        }
+        let spandsp = t.elapsed().as_secs_f64() * 1e9 / audio.len() as f64;
+        println!("round {round}: telvox {telvox:.2} ns/sample, spandsp {spandsp:.2} ns/sample");
+    }
+}

@@ -188,6 +188,7 @@ fn every_plan_tone_is_recognised_in_time_and_as_nothing_else() {
 
 #[test]
 fn busy_and_congestion_across_the_level_range_and_both_laws() {
+    let mut seed = 0x1E7E_1000;
     for law in [Law::Alaw, Law::Ulaw] {
         for country in Country::ALL {
             for kind in [ToneKind::Busy, ToneKind::Congestion] {
@@ -196,10 +197,28 @@ fn busy_and_congestion_across_the_level_range_and_both_laws() {
                         level_dbm0,
                         ..tone(country, kind)
                     };
-                    assert_recognised(country, kind, spec, law, 0x1E7E_1000 + level_dbm0.abs() as u64);
+                    seed += 1;
+                    assert_recognised(country, kind, spec, law, seed);
                 }
             }
         }
+    }
+}
+
+#[test]
+fn busy_at_every_block_alignment_stays_inside_two_cycles() {
+    // Many seeds: the tone's edges land at every offset within the detector's 20 ms blocks.
+    println!("slowest busy detection over 40 alignments (ms, bound 2 cycles):");
+    for country in Country::ALL {
+        let spec = tone(country, ToneKind::Busy);
+        let slowest_ms = (0..40)
+            .map(|seed| assert_recognised(country, ToneKind::Busy, spec, Law::Alaw, 0xA11_0000 + seed))
+            .fold(0.0, f64::max);
+        println!(
+            "  {}: {slowest_ms:.1} (<= {})",
+            country.code(),
+            2 * spec.cycle_ms()
+        );
     }
 }
 

@@ -75,10 +75,15 @@ const WINDOW_GAIN: f64 = (SUB_BLOCK_SAMPLES * BOXCAR_SUB_BLOCKS * BOXCAR_SUB_BLO
 /// part about the covered share of the window's weight; voiced speech rarely gets above 0.4.
 const HIT_PURITY_MIN: f64 = 0.6;
 /// Smallest share of the energy the pair must hold averaged over a whole track, after correcting
-/// the bins for frequency deviation. Stricter than per window: averaging removes the noise that
-/// makes single windows scatter, and music whose notes happen to sit on a key's frequencies still
-/// carries harmonics worth a quarter of its energy.
-const TRACK_PURITY_MIN: f64 = 0.8;
+/// the bins for frequency deviation. Stricter than per window: averaging removes the scatter of
+/// single windows. A pair in white noise at 10 dB SNR averages 0.88-0.91; voiced speech whose
+/// formants lift two harmonics onto a key's frequencies reaches about 0.8.
+const TRACK_PURITY_MIN: f64 = 0.83;
+/// Largest mean power, relative to the key's bin, of any bin of the same group at least two places
+/// away (−12 dB). A keypad's tone leaks less than −30 dB that far, and white noise at 10 dB SNR
+/// about −20 dB; voiced speech that puts two harmonics on a key's frequencies puts a third one
+/// near another bin of the group (3 × 238 Hz ≈ 697 Hz when 4× and 5× sit on 941 and 1209 Hz).
+const FAR_BIN_RATIO_MAX: f64 = 0.063;
 /// How far below the configured level threshold a single window may be and still count as a hit:
 /// a window the tone covers only in part measures up to 4.4 dB low (at the purity limit above).
 const WINDOW_LEVEL_MARGIN_DB: f64 = 6.0;
@@ -363,22 +368,88 @@ enum Verdict {
     Refused,
 }
 
-/// Consecutive hits of one key, with the sums validation needs.
+/// Sums over a track's hit windows: what validation averages.
+#[derive(Clone, Copy, Debug, Default)]
+struct Sums {
+    hits: u32,
+    row_power: f64,
+    column_power: f64,
+    energy: f64,
+    /// Σ X_t · conj(X_{t−1}) of the row and column bins: its angle is the mean phase advance per
+    /// hop, that is the tone's offset from the bin's frequency.
+    row_rotation: (f64, f64),
+    column_rotation: (f64, f64),
+    /// Σ of the strongest bin two or more places away from the key's bin, per group.
+    row_far_power: f64,
+    column_far_power: f64,
+}
+
+impl Sums {
+    fn plus(&self, other: &Sums) -> Sums {
+        Sums {
+            hits: self.hits + other.hits,
+            row_power: self.row_power + other.row_power,
+            column_power: self.column_power + other.column_power,
+            energy: self.energy + other.energy,
+            row_rotation: (
+                self.row_rotation.0 + other.row_rotation.0,
+                self.row_rotation.1 + other.row_rotation.1,
+            ),
+            column_rotation: (
+                self.column_rotation.0 + other.column_rotation.0,
+                self.column_rotation.1 + other.column_rotation.1,
+            ),
+            row_far_power: self.row_far_power + other.row_far_power,
+            column_far_power: self.column_far_power + other.column_far_power,
+        }
+    }
+}
+
+/// What validation measures from a track's sums: offsets from the bins in radians per sample,
+/// mean powers corrected for the window's roll-off at those offsets, and purity.
+#[derive(Clone, Copy, Debug)]
+struct Measurement {
+    row_offset: f64,
+    column_offset: f64,
+    row_power: f64,
+    column_power: f64,
+    purity: f64,
+    /// Mean far-bin power relative to the key's bin, per group.
+    row_far_ratio: f64,
+    column_far_ratio: f64,
+}
+
+impl Measurement {
+    fn of(sums: &Sums) -> Self {
+        let row_offset = offset_rad_per_sample(sums.row_rotation);
+        let column_offset = offset_rad_per_sample(sums.column_rotation);
+        let hits = f64::from(sums.hits.max(1));
+        // Undo the window's roll-off at the measured frequency, so level, twist and purity do not
+        // depend on the deviation.
+        let row_power = sums.row_power / window_power_response(row_offset) / hits;
+        let column_power = sums.column_power / window_power_response(column_offset) / hits;
+        let purity = 2.0 * (row_power + column_power) * hits / (WINDOW_GAIN * sums.energy);
+        Self {
+            row_offset,
+            column_offset,
+            row_power,
+            column_power,
+            purity,
+            row_far_ratio: sums.row_far_power / sums.row_power,
+            column_far_ratio: sums.column_far_power / sums.column_power,
+        }
+    }
+}
+
+/// Consecutive hits of one key. Its sums are kept in two halves (before and after half the
+/// validation span) so validation can see whether the tones hold still, as a keypad's do.
 #[derive(Clone, Copy, Debug)]
 struct Track {
     row: usize,
     column: usize,
     first_hit_end: u64,
     last_hit_end: u64,
-    /// Hit windows summed so far (bridged misses are not counted).
-    hits: u32,
-    row_power_sum: f64,
-    column_power_sum: f64,
-    energy_sum: f64,
-    /// Σ X_t · conj(X_{t−1}) of the row and column bins: its angle is the mean phase advance per
-    /// hop, that is the tone's offset from the bin's frequency.
-    row_rotation: (f64, f64),
-    column_rotation: (f64, f64),
+    halves: [Sums; 2],
     verdict: Verdict,
 }
 
@@ -642,21 +713,16 @@ impl DtmfRx {
             column: hit.column,
             first_hit_end: now,
             last_hit_end: now,
-            hits: 0,
-            row_power_sum: 0.0,
-            column_power_sum: 0.0,
-            energy_sum: 0.0,
-            row_rotation: (0.0, 0.0),
-            column_rotation: (0.0, 0.0),
+            halves: [Sums::default(); 2],
             verdict: Verdict::Pending,
         };
-        self.accumulate(&mut track, hit, spectrum);
+        self.accumulate(&mut track, now, hit, spectrum);
         track
     }
 
     fn extend_track(&mut self, track: &mut Track, now: u64, hit: &Hit, spectrum: &Spectrum) {
         track.last_hit_end = now;
-        self.accumulate(track, hit, spectrum);
+        self.accumulate(track, now, hit, spectrum);
         if track.verdict == Verdict::Pending
             && track.last_hit_end - track.first_hit_end >= self.limits.validate_span_samples
         {
@@ -671,14 +737,18 @@ impl DtmfRx {
         }
     }
 
-    fn accumulate(&self, track: &mut Track, hit: &Hit, spectrum: &Spectrum) {
-        track.hits += 1;
-        track.row_power_sum += hit.row_power;
-        track.column_power_sum += hit.column_power;
-        track.energy_sum += spectrum.energy;
-        add_rotation(&mut track.row_rotation, spectrum, &self.previous, track.row);
+    fn accumulate(&self, track: &mut Track, now: u64, hit: &Hit, spectrum: &Spectrum) {
+        let late = now - track.first_hit_end >= self.limits.validate_span_samples / 2;
+        let sums = &mut track.halves[usize::from(late)];
+        sums.hits += 1;
+        sums.row_power += hit.row_power;
+        sums.column_power += hit.column_power;
+        sums.energy += spectrum.energy;
+        sums.row_far_power += far_power(spectrum, 0, track.row);
+        sums.column_far_power += far_power(spectrum, GROUP_SIZE, track.column);
+        add_rotation(&mut sums.row_rotation, spectrum, &self.previous, track.row);
         add_rotation(
-            &mut track.column_rotation,
+            &mut sums.column_rotation,
             spectrum,
             &self.previous,
             GROUP_SIZE + track.column,
@@ -688,36 +758,43 @@ impl DtmfRx {
     /// Validates a track that has lasted long enough, on its averages.
     fn judge(&self, track: &Track) -> Verdict {
         let limits = &self.limits;
-        let row_offset = offset_rad_per_sample(track.row_rotation);
-        let column_offset = offset_rad_per_sample(track.column_rotation);
+        let whole = Measurement::of(&track.halves[0].plus(&track.halves[1]));
+        let early = Measurement::of(&track.halves[0]);
+        let late = Measurement::of(&track.halves[1]);
         let row_hz = ROW_FREQUENCIES_HZ[track.row];
         let column_hz = COLUMN_FREQUENCIES_HZ[track.column];
-        let in_tolerance = |offset: f64, nominal_hz: f64| {
-            offset.abs() * SAMPLE_RATE_HZ / (2.0 * std::f64::consts::PI)
-                <= limits.tolerance_fraction * nominal_hz
-        };
-        if !in_tolerance(row_offset, row_hz) || !in_tolerance(column_offset, column_hz) {
-            return Verdict::Refused;
-        }
-        // Undo the window's roll-off at the measured frequency, so level, twist and purity do not
-        // depend on the deviation.
-        let row_power = track.row_power_sum / window_power_response(row_offset);
-        let column_power = track.column_power_sum / window_power_response(column_offset);
-        let loud_enough = row_power.min(column_power) / f64::from(track.hits) >= limits.track_power_min;
-        let twist_ok = column_power <= row_power * limits.reverse_twist_ratio
-            && row_power <= column_power * limits.normal_twist_ratio;
-        let purity = 2.0 * (row_power + column_power) / (WINDOW_GAIN * track.energy_sum);
+        let to_hz = SAMPLE_RATE_HZ / std::f64::consts::TAU;
+        let in_tolerance =
+            |offset: f64, nominal_hz: f64| (offset * to_hz).abs() <= limits.tolerance_fraction * nominal_hz;
+        let frequency_ok =
+            in_tolerance(whole.row_offset, row_hz) && in_tolerance(whole.column_offset, column_hz);
+        let loud_enough = whole.row_power.min(whole.column_power) >= limits.track_power_min;
+        let twist_ok = whole.column_power <= whole.row_power * limits.reverse_twist_ratio
+            && whole.row_power <= whole.column_power * limits.normal_twist_ratio;
         if std::env::var_os("DTMF_DEBUG").is_some() {
+            let db =
+                |p: f64| 10.0 * (p / limits.track_power_min).log10() + f64::from(self.config.min_level_dbm0);
             eprintln!(
-                "judge {} at {} span {} hits {} dev {:.2}/{:.2} Hz levels {:.1}/{:.1} purity {:.3} loud {} twist {}",
-                track.digit(), track.first_hit_end, track.last_hit_end - track.first_hit_end, track.hits,
-                row_offset * SAMPLE_RATE_HZ / std::f64::consts::TAU, column_offset * SAMPLE_RATE_HZ / std::f64::consts::TAU,
-                10.0 * (row_power / f64::from(track.hits) / limits.track_power_min).log10() + f64::from(self.config.min_level_dbm0),
-                10.0 * (column_power / f64::from(track.hits) / limits.track_power_min).log10() + f64::from(self.config.min_level_dbm0),
-                purity, loud_enough, twist_ok
+                "judge {} at {} span {} hits {} dev {:.2}/{:.2} Hz levels {:.1}/{:.1} purity {:.3} drift {:.2}/{:.2} Hz change {:.2}/{:.2} dB purity {:.3}/{:.3} f {} l {} t {}",
+                track.digit(), track.first_hit_end, track.last_hit_end - track.first_hit_end,
+                track.halves[0].hits + track.halves[1].hits,
+                whole.row_offset * to_hz, whole.column_offset * to_hz,
+                db(whole.row_power), db(whole.column_power), whole.purity,
+                (late.row_offset - early.row_offset) * to_hz, (late.column_offset - early.column_offset) * to_hz,
+                db(late.row_power) - db(early.row_power), db(late.column_power) - db(early.column_power),
+                early.purity, late.purity,
+                frequency_ok, loud_enough, twist_ok
+            );
+            eprintln!(
+                "far {:.1} {:.1}",
+                10.0 * whole.row_far_ratio.log10(),
+                10.0 * whole.column_far_ratio.log10()
             );
         }
-        if loud_enough && twist_ok && purity >= TRACK_PURITY_MIN {
+        let pure = whole.purity >= TRACK_PURITY_MIN
+            && whole.row_far_ratio <= FAR_BIN_RATIO_MAX
+            && whole.column_far_ratio <= FAR_BIN_RATIO_MAX;
+        if frequency_ok && loud_enough && twist_ok && pure {
             Verdict::Digit {
                 start_sample: track.first_hit_end.saturating_sub(limits.start_lead_samples),
             }
@@ -779,6 +856,15 @@ fn strongest(spectrum: &Spectrum, first: usize) -> (usize, f64) {
             (0, f64::MIN),
             |best, candidate| if candidate.1 > best.1 { candidate } else { best },
         )
+}
+
+/// Power of the strongest bin of the group starting at `first` that is two or more places from
+/// `key_bin` (adjacent bins catch the key's own main lobe, so they tell nothing).
+fn far_power(spectrum: &Spectrum, first: usize, key_bin: usize) -> f64 {
+    (0..GROUP_SIZE)
+        .filter(|&bin| bin.abs_diff(key_bin) >= 2)
+        .map(|bin| spectrum.power(first + bin))
+        .fold(0.0, f64::max)
 }
 
 /// Adds X_now · conj(X_previous) for `bin` to `rotation`.

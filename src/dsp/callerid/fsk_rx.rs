@@ -25,7 +25,7 @@ use crate::hw::Law;
 
 /// Correlation window: one bit is 6⅔ samples, and a window of about one bit is the matched
 /// integration time for non-coherent FSK.
-const WINDOW_SAMPLES: usize = 7;
+const WINDOW_SAMPLES: usize = 9;
 
 /// Reference tables repeat every 80 samples: 1200, 1300, 2100 and 2200 Hz are all whole multiples
 /// of 8000/80 = 100 Hz, so n mod 80 indexes an exact reference phase.
@@ -54,6 +54,11 @@ const MAX_GAP_BITS: u32 = MIN_MARK_BITS;
 /// Seizure bytes needed before "data without a mark signal" is reported rather than ignored as
 /// noise: a third of GR-30-CORE's 30-byte seizure.
 const MIN_SEIZURE_BYTES: u32 = 10;
+/// Bytes (or framing errors) after a seizure, with no mark signal before them, that make the mark
+/// signal missing. One is not enough: the UART locks onto the seizure at whichever space it first
+/// sees, so its last "seizure byte" may run a few bits into the mark signal and read as 0xD5,
+/// 0xF5 or 0xFD. A second one can only be data.
+const STRAYS_FOR_MISSING_MARK: u8 = 2;
 /// The channel seizure as a UART sees it: alternating bits framed 8N1 read as 0x55.
 const SEIZURE_BYTE: u8 = 0x55;
 /// Results waiting for [`FskCallerIdRx::take`]; a caller that takes after every block never needs
@@ -82,7 +87,7 @@ impl FskCallerIdRx {
         Self {
             correlator: Correlator::new(standard),
             carrier: CarrierDetector::new(),
-            uart: Uart::new(),
+            uart: Uart::new(tone_energy(CARRIER_OFF_DBM0)),
             framer: Framer::new(),
             results: ResultQueue::new(),
         }
@@ -116,8 +121,9 @@ impl FskCallerIdRx {
 
     fn step(&mut self, sample: i16) {
         let (mark_power, space_power) = self.correlator.push(sample);
-        let carrier = self.carrier.update(mark_power + space_power);
-        let event = self.uart.step(mark_power - space_power, carrier);
+        let energy = mark_power + space_power;
+        let carrier = self.carrier.update(energy);
+        let event = self.uart.step(mark_power - space_power, energy, carrier);
         let idle_bits = self.uart.idle_bits();
         if let Some(outcome) = self.framer.step(event, idle_bits) {
             self.results.push(outcome);
@@ -241,7 +247,8 @@ enum UartEvent {
     },
     /// A byte whose stop bit was a space.
     FramingError,
-    /// The carrier went away (reported once per loss).
+    /// The carrier went away (reported once per loss), or a bit centre had no signal: the burst
+    /// stopped mid-byte, faster than the smoothed carrier detector can tell.
     CarrierLost,
 }
 
@@ -257,6 +264,8 @@ enum UartState {
 #[derive(Clone, Debug)]
 struct Uart {
     samples_per_bit: f32,
+    /// Least window energy a bit centre must have to count as signal.
+    min_bit_energy: f32,
     state: UartState,
     /// The decision one sample ago, to find crossings; 0 after carrier loss so a crossing needs a
     /// mark first.
@@ -269,15 +278,18 @@ struct Uart {
     /// Samples since the start-bit edge.
     elapsed_samples: f32,
     bit_index: u8,
-    /// The decision interpolated at the current bit's centre, built up over two samples.
+    /// The decision and the energy interpolated at the current bit's centre, built up over two
+    /// samples.
     accumulator: f32,
+    energy_accumulator: f32,
     value: u8,
 }
 
 impl Uart {
-    fn new() -> Self {
+    fn new(min_bit_energy: f32) -> Self {
         Self {
             samples_per_bit: SAMPLE_RATE_HZ as f32 / super::fsk_tx::BAUD as f32,
+            min_bit_energy,
             state: UartState::Idle,
             previous_decision: 0.0,
             had_carrier: false,
@@ -286,6 +298,7 @@ impl Uart {
             elapsed_samples: 0.0,
             bit_index: 0,
             accumulator: 0.0,
+            energy_accumulator: 0.0,
             value: 0,
         }
     }
@@ -303,14 +316,14 @@ impl Uart {
     }
 
     #[inline]
-    fn step(&mut self, decision: f32, carrier: bool) -> UartEvent {
+    fn step(&mut self, decision: f32, energy: f32, carrier: bool) -> UartEvent {
         if !carrier {
             return self.lose_carrier();
         }
         self.had_carrier = true;
         let event = match self.state {
             UartState::Idle => self.step_idle(decision),
-            UartState::Receiving => self.step_receiving(decision),
+            UartState::Receiving => self.step_receiving(decision, energy),
         };
         self.previous_decision = decision;
         event
@@ -350,22 +363,32 @@ impl Uart {
         self.elapsed_samples = elapsed_samples;
         self.bit_index = 0;
         self.accumulator = 0.0;
+        self.energy_accumulator = 0.0;
         self.value = 0;
     }
 
-    fn step_receiving(&mut self, decision: f32) -> UartEvent {
+    fn step_receiving(&mut self, decision: f32, energy: f32) -> UartEvent {
         self.elapsed_samples += 1.0;
         let centre = (f32::from(self.bit_index) + 0.5) * self.samples_per_bit;
         let offset = self.elapsed_samples - centre;
         // The two samples either side of the centre, weighted by closeness: linear interpolation.
         if offset.abs() < 1.0 {
-            self.accumulator += decision * (1.0 - offset.abs());
+            let weight = 1.0 - offset.abs();
+            self.accumulator += decision * weight;
+            self.energy_accumulator += energy * weight;
         }
         if offset < 0.0 {
             return UartEvent::Nothing;
         }
         let mark = self.accumulator > 0.0;
+        let signal = self.energy_accumulator >= self.min_bit_energy;
         self.accumulator = 0.0;
+        self.energy_accumulator = 0.0;
+        if !signal {
+            // A window wholly inside one bit never dips, so no energy at a centre means the
+            // burst has stopped.
+            return self.lose_carrier();
+        }
         self.finish_bit(mark)
     }
 
@@ -410,8 +433,8 @@ enum Pending {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum FramerState {
-    /// Looking for a mark signal; counting seizure bytes meanwhile.
-    Hunting { seizure_bytes: u32 },
+    /// Looking for a mark signal; counting seizure bytes, and other bytes after them, meanwhile.
+    Hunting { seizure_bytes: u32, strays: u8 },
     /// Collecting a frame: `received` bytes so far.
     Message { received: usize },
 }
@@ -423,10 +446,17 @@ struct Framer {
     frame: [u8; MAX_FRAME_BYTES],
 }
 
+impl FramerState {
+    const HUNTING: FramerState = FramerState::Hunting {
+        seizure_bytes: 0,
+        strays: 0,
+    };
+}
+
 impl Framer {
     fn new() -> Self {
         Self {
-            state: FramerState::Hunting { seizure_bytes: 0 },
+            state: FramerState::HUNTING,
             frame: [0; MAX_FRAME_BYTES],
         }
     }
@@ -434,19 +464,37 @@ impl Framer {
     /// Handles one UART event; `idle_bits` is the mark run in progress (to spot a stalled frame).
     fn step(&mut self, event: UartEvent, idle_bits: u32) -> Option<Pending> {
         match (self.state, event) {
-            (FramerState::Hunting { seizure_bytes }, UartEvent::Byte { value, idle_bits }) => {
-                self.hunt(seizure_bytes, value, idle_bits)
-            }
-            (FramerState::Hunting { .. }, UartEvent::CarrierLost) => {
-                self.state = FramerState::Hunting { seizure_bytes: 0 };
+            (FramerState::Hunting { .. }, UartEvent::Byte { value, idle_bits })
+                if idle_bits >= MIN_MARK_BITS =>
+            {
+                self.frame[0] = value;
+                self.state = FramerState::Message { received: 1 };
                 None
             }
-            (FramerState::Hunting { .. }, _) => None,
+            (
+                FramerState::Hunting {
+                    seizure_bytes,
+                    strays,
+                },
+                UartEvent::Byte { value, .. },
+            ) => self.hunt(seizure_bytes, strays, value == SEIZURE_BYTE),
+            (
+                FramerState::Hunting {
+                    seizure_bytes,
+                    strays,
+                },
+                UartEvent::FramingError,
+            ) => self.hunt(seizure_bytes, strays, false),
+            (FramerState::Hunting { .. }, UartEvent::CarrierLost) => {
+                self.state = FramerState::HUNTING;
+                None
+            }
+            (FramerState::Hunting { .. }, UartEvent::Nothing) => None,
             (FramerState::Message { received }, UartEvent::Byte { value, idle_bits }) => {
                 self.continue_message(received, value, idle_bits)
             }
             (FramerState::Message { received }, UartEvent::FramingError) => {
-                self.state = FramerState::Hunting { seizure_bytes: 0 };
+                self.state = FramerState::HUNTING;
                 Some(Pending::Error(CallerIdError::Framing { byte_index: received }))
             }
             (FramerState::Message { received }, UartEvent::CarrierLost) => Some(self.truncate(received)),
@@ -457,22 +505,30 @@ impl Framer {
         }
     }
 
-    fn hunt(&mut self, seizure_bytes: u32, value: u8, idle_bits: u32) -> Option<Pending> {
-        if idle_bits >= MIN_MARK_BITS {
-            self.frame[0] = value;
-            self.state = FramerState::Message { received: 1 };
-            return None;
-        }
-        if value == SEIZURE_BYTE {
+    /// A byte (or framing error) with no mark signal before it while hunting.
+    fn hunt(&mut self, seizure_bytes: u32, strays: u8, is_seizure_byte: bool) -> Option<Pending> {
+        if is_seizure_byte && strays == 0 {
             self.state = FramerState::Hunting {
                 seizure_bytes: seizure_bytes.saturating_add(1),
+                strays,
             };
             return None;
         }
-        self.state = FramerState::Hunting { seizure_bytes: 0 };
-        // After a real seizure, data straight away means the mark signal is missing; without one,
-        // a stray byte is just noise on the line.
-        (seizure_bytes >= MIN_SEIZURE_BYTES).then_some(Pending::Error(CallerIdError::MissingMarkSignal))
+        if seizure_bytes < MIN_SEIZURE_BYTES {
+            // No seizure before it: a stray byte is just noise on the line.
+            self.state = FramerState::HUNTING;
+            return None;
+        }
+        let strays = strays + 1;
+        if strays < STRAYS_FOR_MISSING_MARK {
+            self.state = FramerState::Hunting {
+                seizure_bytes,
+                strays,
+            };
+            return None;
+        }
+        self.state = FramerState::HUNTING;
+        Some(Pending::Error(CallerIdError::MissingMarkSignal))
     }
 
     fn continue_message(&mut self, received: usize, value: u8, idle_bits: u32) -> Option<Pending> {
@@ -484,7 +540,7 @@ impl Framer {
         self.frame[received] = value;
         let received = received + 1;
         if received >= 2 && received == self.expected_len(received) {
-            self.state = FramerState::Hunting { seizure_bytes: 0 };
+            self.state = FramerState::HUNTING;
             return Some(Pending::Frame {
                 bytes: self.frame,
                 len: received as u16,
@@ -504,7 +560,7 @@ impl Framer {
     }
 
     fn truncate(&mut self, received: usize) -> Pending {
-        self.state = FramerState::Hunting { seizure_bytes: 0 };
+        self.state = FramerState::HUNTING;
         Pending::Error(CallerIdError::Truncated {
             received,
             expected: self.expected_len(received),

@@ -908,3 +908,45 @@ mod tests {
         assert_eq!(detector.take_event(), None);
     }
 }
+#[cfg(test)]
+mod probe {
+    use super::*;
+    use crate::dsp::tones::{ToneGenerator, ToneSpec};
+    #[test]
+    #[ignore]
+    fn freq_probe() {
+        for country in [Country::Eu, Country::Us, Country::Cn] {
+            let base = tone(country, ToneKind::Busy);
+            let mut line = String::new();
+            for offset_pct in [
+                -4.0f32, -3.0, -2.5, -2.0, -1.5, -1.0, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0,
+            ] {
+                let f = |x: f32| {
+                    if x > 0.0 {
+                        x * (1.0 + offset_pct / 100.0)
+                    } else {
+                        0.0
+                    }
+                };
+                let spec = ToneSpec {
+                    freqs_hz: [f(base.freqs_hz[0]), f(base.freqs_hz[1])],
+                    ..base
+                };
+                let mut g = ToneGenerator::new(Law::Alaw, spec).unwrap();
+                let mut s = vec![0i16; 8000 * 4];
+                g.fill(&mut s);
+                let mut d = ProgressDetector::new(country);
+                d.process(&s);
+                line += &format!(
+                    " {offset_pct:+}%:{}",
+                    if d.take_event() == Some(ProgressEvent::Busy) {
+                        "Y"
+                    } else {
+                        "n"
+                    }
+                );
+            }
+            println!("{country:?}{line}");
+        }
+    }
+}

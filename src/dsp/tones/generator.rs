@@ -329,12 +329,10 @@ mod tests {
         for (index, &sample) in samples.iter().enumerate() {
             match (start, sample != 0) {
                 (None, true) => start = Some(index),
-                (Some(first), false) => {
-                    // A sine passes through zero inside a burst; only a run of zeros ends it.
-                    if samples[index..].iter().take(8).all(|&s| s == 0) {
-                        result.push((first, index));
-                        start = None;
-                    }
+                // A sine passes through zero inside a burst; only a run of zeros ends it.
+                (Some(first), false) if samples[index..].iter().take(8).all(|&s| s == 0) => {
+                    result.push((first, index));
+                    start = None;
                 }
                 _ => {}
             }

@@ -139,9 +139,11 @@ impl Party {
         }
     }
 
-    /// Lockstep: the card may tick once this party has its next block (or something that ends it).
+    /// Lockstep: the card may tick once this party has its next block, or has ended its call. A
+    /// control that does not end the call (a flash) takes its place inside the audio instead, so it
+    /// neither costs the party a tick nor makes the timing depend on when the card read the socket.
     fn ready_for_tick(&self) -> bool {
-        self.closed || !self.controls.is_empty() || self.audio.len() >= BLOCK_SAMPLES
+        self.closed || self.audio.len() >= BLOCK_SAMPLES || self.controls.iter().any(|(_, op)| ends_call(op))
     }
 }
 
@@ -335,12 +337,16 @@ impl CardThread {
             }
         }
         let mut block = [self.slots[index].law.silence_byte(); BLOCK_SAMPLES];
-        if phase == Phase::Connected {
-            if let Some(p) = self.slots[index].party {
-                self.take_party_block(p, &mut block);
-            }
+        let talking = self.slots[index].party.filter(|_| phase == Phase::Connected);
+        if let Some(p) = talking {
+            self.take_party_block(p, &mut block);
         }
         self.feed_slot(index, &block);
+        // Controls the party sent after this block's audio follow it at once (a hangup right
+        // after the caller's last words, a flash between two blocks).
+        if let Some(p) = talking {
+            self.apply_due_controls(p);
+        }
     }
 
     /// Hands the channel's last written block to its party (or counts it late).
@@ -418,22 +424,27 @@ impl CardThread {
 
     /// Takes the party's next block, stopping short of a queued control (which then applies at the
     /// next tick) and filling the rest with silence.
+    /// Takes the party's next block, reading across controls that do not end the call (they apply
+    /// right after the block is fed, in their place) and stopping short of one that does (the rest
+    /// of the block is silence).
     fn take_party_block(&mut self, p: usize, block: &mut Block) {
         let Some(party) = self.parties[p].as_mut() else {
             return;
         };
-        let until_control = party
+        let until_ending = party
             .controls
-            .front()
+            .iter()
+            .find(|(_, op)| ends_call(op))
             .map_or(u64::MAX, |(pos, _)| pos.saturating_sub(party.consumed_total));
-        let take = party.audio.len().min(BLOCK_SAMPLES).min(until_control as usize);
+        let take = party.audio.len().min(BLOCK_SAMPLES).min(until_ending as usize);
         for (dst, src) in block.iter_mut().zip(party.audio.drain(..take)) {
             *dst = src;
         }
         party.consumed_total += take as u64;
         let in_grace = party.connect_grace_ticks > 0;
         party.connect_grace_ticks = party.connect_grace_ticks.saturating_sub(1);
-        if take < BLOCK_SAMPLES && party.controls.is_empty() && !party.closed && !in_grace {
+        let ending = party.closed || until_ending != u64::MAX;
+        if take < BLOCK_SAMPLES && !ending && !in_grace {
             self.counters.underruns.fetch_add(1, Ordering::Relaxed);
         }
     }
@@ -675,6 +686,9 @@ impl CardThread {
                 Ok(n) => self.party_message(p, n),
                 Err(Errno::EAGAIN) => return,
                 Err(Errno::EINTR) => continue,
+                // A party that closed with our messages unread is reported once as a reset, but
+                // what it sent before closing is still there: keep reading until end-of-file.
+                Err(Errno::ECONNRESET) => continue,
                 Err(_) => return self.party_vanished(p),
             }
         }
@@ -717,6 +731,8 @@ impl CardThread {
         }
         let pos = party.accepted_total;
         party.controls.push_back((pos, op));
+        // Arriving after every block before it was already played, it applies now.
+        self.apply_due_controls(p);
     }
 
     fn party_vanished(&mut self, p: usize) {
@@ -943,6 +959,10 @@ impl CardThread {
                     .overflow_bytes
                     .fetch_add(msg.len() as u64, Ordering::Relaxed);
             }
+            // The party has closed: reading its socket to end-of-file plays out what it sent and
+            // then hangs up (a send failure must not cut that short).
+            Err(Errno::EPIPE) | Err(Errno::ECONNRESET) => {}
+            // A party that reads nothing for megabytes of our messages is treated as gone.
             Err(_) => self.party_vanished(p),
         }
     }
@@ -965,6 +985,11 @@ impl CardThread {
         // Dropping the slots closes the card side of every channel: each channel thread reads EOF.
         self.slots.clear();
     }
+}
+
+/// Whether a party's control ends its call (and so must wait for the audio before it).
+fn ends_call(op: &PartyOp) -> bool {
+    matches!(op, PartyOp::Hangup)
 }
 
 /// Queues a party's audio for the card; returns how many bytes did not fit (dropped).
