@@ -170,20 +170,23 @@ fn every_plan_tone_is_recognised_in_time_and_as_nothing_else() {
         ToneKind::Congestion,
         ToneKind::Sit,
     ];
-    println!("detection time, ms after the tone starts (A-law, white noise at {SNR_DB} dB SNR):");
-    println!(
-        "{:<4} {:>16} {:>16} {:>16} {:>16} {:>16}",
+    // Printed in one piece: tests run in parallel and would interleave line by line.
+    let mut table =
+        format!("detection time, ms after the tone starts (A-law, white noise at {SNR_DB} dB SNR):\n");
+    table += &format!(
+        "{:<4} {:>16} {:>16} {:>16} {:>16} {:>16}\n",
         "", "dial", "ringback", "busy", "congestion", "sit"
     );
     for (index, country) in Country::ALL.into_iter().enumerate() {
-        let mut row = format!("{:<4}", country.code());
+        table += &format!("{:<4}", country.code());
         for kind in kinds {
             let spec = tone(country, kind);
             let at_ms = assert_recognised(country, kind, spec, Law::Alaw, 0x70AE_0000 + index as u64);
-            row += &format!(" {:>7.0} (<={:>5})", at_ms, bound_ms(&spec, kind));
+            table += &format!(" {:>7.0} (<={:>5})", at_ms, bound_ms(&spec, kind));
         }
-        println!("{row}");
+        table.push('\n');
     }
+    print!("{table}");
 }
 
 #[test]
@@ -208,18 +211,19 @@ fn busy_and_congestion_across_the_level_range_and_both_laws() {
 #[test]
 fn busy_at_every_block_alignment_stays_inside_two_cycles() {
     // Many seeds: the tone's edges land at every offset within the detector's 20 ms blocks.
-    println!("slowest busy detection over 40 alignments (ms, bound 2 cycles):");
+    let mut table = String::from("slowest busy detection over 40 alignments (ms, bound 2 cycles):\n");
     for country in Country::ALL {
         let spec = tone(country, ToneKind::Busy);
         let slowest_ms = (0..40)
             .map(|seed| assert_recognised(country, ToneKind::Busy, spec, Law::Alaw, 0xA11_0000 + seed))
             .fold(0.0, f64::max);
-        println!(
-            "  {}: {slowest_ms:.1} (<= {})",
+        table += &format!(
+            "  {}: {slowest_ms:.1} (<= {})\n",
             country.code(),
             2 * spec.cycle_ms()
         );
     }
+    print!("{table}");
 }
 
 #[test]
@@ -520,8 +524,8 @@ fn speech_raises_no_busy_or_congestion() {
         "only {:.1} min of speech",
         hours * 60.0
     );
-    println!(
-        "false alarms on {:.1} min of speech (en-us, en-gb, cmn, ko; A-law, -28..-10 dBm0):",
+    let mut table = format!(
+        "false alarms on {:.1} min of speech (en-us, en-gb, cmn, ko; A-law, -28..-10 dBm0):\n",
         hours * 60.0
     );
     // Budget: no busy or congestion at all, and no more than 1 per hour of anything else
@@ -533,8 +537,8 @@ fn speech_raises_no_busy_or_congestion() {
             .iter()
             .filter(|&&event| matches!(event, ProgressEvent::Busy | ProgressEvent::Congestion))
             .count();
-        println!(
-            "  {}: {} alarm(s) = {:.1}/hour, busy or congestion {:.1}/hour: {alarms:?}",
+        table += &format!(
+            "  {}: {} alarm(s) = {:.1}/hour, busy or congestion {:.1}/hour: {alarms:?}\n",
             country.code(),
             alarms.len(),
             alarms.len() as f64 / hours,
@@ -543,6 +547,7 @@ fn speech_raises_no_busy_or_congestion() {
         assert_eq!(busy_like, 0, "{country:?}: busy/congestion on speech: {alarms:?}");
         total_other += alarms.len() - busy_like;
     }
+    print!("{table}");
     let other_per_hour = total_other as f64 / (hours * Country::ALL.len() as f64);
     assert!(
         other_per_hour <= 1.0,

@@ -53,9 +53,13 @@ const BINS: usize = 2 * GROUP_SIZE;
 /// Correlator lanes: the real parts of all bins, then the imaginary parts, so the per-sample loop is
 /// one straight run of multiply-adds the compiler vectorises.
 const LANES: usize = 2 * BINS;
-/// Lanes carried through the sliding sums: the spectrum plus the sub-block's energy.
-const STAGE_LANES: usize = LANES + 1;
+/// Lanes carried through the sliding sums: the spectrum, the sub-block's energy, and padding to a
+/// multiple of four so every lane loop is whole SIMD registers.
+const STAGE_LANES: usize = LANES + 4;
 const ENERGY_LANE: usize = LANES;
+/// The sliding sums are recomputed from their rings this often (about once a second), so rounding
+/// in the running add-and-subtract can never accumulate, however long a call lasts.
+const REFRESH_SUB_BLOCKS: u32 = 1024;
 
 /// Samples per sub-block, which is also the hop between windows. 1 ms resolves on and off times
 /// to about a millisecond; a shorter hop would spend more on per-hop work than on correlation.
@@ -291,12 +295,12 @@ fn db_to_power_ratio(level_db: f64) -> f64 {
     10f64.powf(level_db / 10.0)
 }
 
-/// A boxcar over the last BOXCAR_SUB_BLOCKS inputs, kept as a running sum. f64 keeps the rounding
-/// drift of adding and subtracting for hours far below the weakest tone the receiver accepts.
+/// A boxcar over the last BOXCAR_SUB_BLOCKS inputs, kept as a running sum (f32 is ample: the
+/// periodic refresh bounds rounding drift to about 10⁻⁶ of the loudest recent input).
 #[derive(Clone, Copy, Debug)]
 struct SlidingSum {
-    ring: [[f64; STAGE_LANES]; BOXCAR_SUB_BLOCKS],
-    sum: [f64; STAGE_LANES],
+    ring: [[f32; STAGE_LANES]; BOXCAR_SUB_BLOCKS],
+    sum: [f32; STAGE_LANES],
     next: usize,
 }
 
@@ -307,7 +311,7 @@ impl SlidingSum {
         next: 0,
     };
 
-    fn push(&mut self, value: &[f64; STAGE_LANES]) {
+    fn push(&mut self, value: &[f32; STAGE_LANES]) {
         let oldest = &mut self.ring[self.next];
         for ((total, old), new) in self.sum.iter_mut().zip(oldest.iter()).zip(value) {
             *total += new - old;
@@ -315,30 +319,47 @@ impl SlidingSum {
         *oldest = *value;
         self.next = (self.next + 1) % BOXCAR_SUB_BLOCKS;
     }
+
+    /// Recomputes the running sum exactly from the ring.
+    fn refresh(&mut self) {
+        self.sum = [0.0; STAGE_LANES];
+        for entry in &self.ring {
+            for (total, value) in self.sum.iter_mut().zip(entry) {
+                *total += value;
+            }
+        }
+    }
 }
 
-/// One window's spectrum at the eight bins, plus its (window-weighted) energy.
-#[derive(Clone, Copy, Debug, Default)]
+/// One window's spectrum at the eight bins (real parts, then imaginary parts), its
+/// window-weighted energy, and padding: the second boxcar's running sum as it stands.
+#[derive(Clone, Copy, Debug)]
 struct Spectrum {
-    re: [f64; BINS],
-    im: [f64; BINS],
-    energy: f64,
+    lanes: [f32; STAGE_LANES],
 }
 
 impl Spectrum {
-    fn from_lanes(lanes: &[f64; STAGE_LANES]) -> Self {
-        let mut spectrum = Self {
-            // Rounding in the running sums can leave a hair below zero after loud audio.
-            energy: lanes[ENERGY_LANE].max(0.0),
-            ..Self::default()
-        };
-        spectrum.re.copy_from_slice(&lanes[..BINS]);
-        spectrum.im.copy_from_slice(&lanes[BINS..LANES]);
-        spectrum
+    const SILENT: Self = Self {
+        lanes: [0.0; STAGE_LANES],
+    };
+
+    fn re(&self, bin: usize) -> f64 {
+        f64::from(self.lanes[bin])
     }
 
-    fn power(&self, bin: usize) -> f64 {
-        self.re[bin] * self.re[bin] + self.im[bin] * self.im[bin]
+    fn im(&self, bin: usize) -> f64 {
+        f64::from(self.lanes[BINS + bin])
+    }
+
+    fn energy(&self) -> f64 {
+        // Rounding in the running sums can leave a hair below zero after loud audio.
+        f64::from(self.lanes[ENERGY_LANE]).max(0.0)
+    }
+
+    /// Power of every bin, computed together so the compiler vectorises it.
+    fn powers(&self) -> [f32; BINS] {
+        let (re, im) = self.lanes.split_at(BINS);
+        std::array::from_fn(|bin| re[bin] * re[bin] + im[bin] * im[bin])
     }
 }
 
@@ -349,6 +370,9 @@ struct Hit {
     column: usize,
     row_power: f64,
     column_power: f64,
+    /// Strongest far bin per group (see `far_power`).
+    row_far_power: f64,
+    column_far_power: f64,
 }
 
 impl Hit {
@@ -511,16 +535,18 @@ pub struct DtmfRx {
     limits: Limits,
     /// cos and −sin of each bin's frequency at each position in a sub-block.
     correlator: [[f32; LANES]; SUB_BLOCK_SAMPLES],
-    /// e^{−jωM} per bin: the phase reference's advance per sub-block.
-    rotor_step: [(f64, f64); BINS],
+    /// e^{−jωM} per bin (real parts, imaginary parts): the phase reference's advance per sub-block.
+    rotor_step: ([f32; BINS], [f32; BINS]),
     /// e^{−jω·n₀} per bin for the current sub-block's first sample n₀.
-    rotor: [(f64, f64); BINS],
+    rotor: ([f32; BINS], [f32; BINS]),
     accumulator: [f32; LANES],
     energy: f32,
     /// Samples of the current sub-block already accumulated.
     position: usize,
     first_stage: SlidingSum,
     second_stage: SlidingSum,
+    /// Sub-blocks until the next refresh of the sliding sums.
+    refresh_countdown: u32,
     previous: Spectrum,
     samples_seen: u64,
     track: Option<Track>,
@@ -540,22 +566,24 @@ impl DtmfRx {
                 (if lane < BINS { angle.cos() } else { -angle.sin() }) as f32
             })
         });
-        let rotor_step = omega.map(|w| {
-            let angle = w * SUB_BLOCK_SAMPLES as f64;
-            (angle.cos(), -angle.sin())
-        });
+        let step_angle = omega.map(|w| w * SUB_BLOCK_SAMPLES as f64);
+        let rotor_step = (
+            step_angle.map(|angle| angle.cos() as f32),
+            step_angle.map(|angle| -angle.sin() as f32),
+        );
         Ok(Self {
             config,
             limits: Limits::new(&config),
             correlator,
             rotor_step,
-            rotor: [(1.0, 0.0); BINS],
+            rotor: ([1.0; BINS], [0.0; BINS]),
             accumulator: [0.0; LANES],
             energy: 0.0,
             position: 0,
             first_stage: SlidingSum::EMPTY,
             second_stage: SlidingSum::EMPTY,
-            previous: Spectrum::default(),
+            refresh_countdown: REFRESH_SUB_BLOCKS,
+            previous: Spectrum::SILENT,
             samples_seen: 0,
             track: None,
             queue: EventQueue::EMPTY,
@@ -570,18 +598,30 @@ impl DtmfRx {
     /// Feeds linear samples (8 kHz), any number at a time; state carries across calls.
     pub fn process(&mut self, samples: &[i16]) {
         let mut rest = samples;
-        while !rest.is_empty() {
+        // Complete a sub-block left over from the previous call first.
+        if self.position > 0 {
             let take = (SUB_BLOCK_SAMPLES - self.position).min(rest.len());
             let (now, later) = rest.split_at(take);
             let table = &self.correlator[self.position..self.position + take];
             correlate(&mut self.accumulator, &mut self.energy, table, now);
             self.position += take;
             self.samples_seen += take as u64;
-            if self.position == SUB_BLOCK_SAMPLES {
-                self.finish_sub_block();
-            }
             rest = later;
+            if self.position < SUB_BLOCK_SAMPLES {
+                return;
+            }
+            self.finish_sub_block(self.accumulator, self.energy);
         }
+        let mut blocks = rest.chunks_exact(SUB_BLOCK_SAMPLES);
+        for block in &mut blocks {
+            let (spectrum, energy) = correlate_sub_block(&self.correlator, block);
+            self.samples_seen += SUB_BLOCK_SAMPLES as u64;
+            self.finish_sub_block(spectrum, energy);
+        }
+        let tail = blocks.remainder();
+        correlate(&mut self.accumulator, &mut self.energy, &self.correlator, tail);
+        self.position = tail.len();
+        self.samples_seen += tail.len() as u64;
     }
 
     /// The oldest event not yet taken: digit starts and ends, in order.
@@ -604,13 +644,14 @@ impl DtmfRx {
 
     /// Back to the state of a new receiver: no partial digit, empty queue, sample count zero.
     pub fn reset(&mut self) {
-        self.rotor = [(1.0, 0.0); BINS];
+        self.rotor = ([1.0; BINS], [0.0; BINS]);
         self.accumulator = [0.0; LANES];
         self.energy = 0.0;
         self.position = 0;
         self.first_stage = SlidingSum::EMPTY;
         self.second_stage = SlidingSum::EMPTY;
-        self.previous = Spectrum::default();
+        self.refresh_countdown = REFRESH_SUB_BLOCKS;
+        self.previous = Spectrum::SILENT;
         self.samples_seen = 0;
         self.track = None;
         self.queue = EventQueue::EMPTY;
@@ -618,41 +659,46 @@ impl DtmfRx {
 
     /// Completes a sub-block: rotate it onto the absolute phase reference, push it through the two
     /// boxcars, and judge the resulting window.
-    fn finish_sub_block(&mut self) {
-        let mut lanes = [0.0f64; STAGE_LANES];
+    fn finish_sub_block(&mut self, correlation: [f32; LANES], energy: f32) {
+        let (rotor_re, rotor_im) = &self.rotor;
+        let (re, im) = correlation.split_at(BINS);
+        let mut lanes = [0.0f32; STAGE_LANES];
         for bin in 0..BINS {
-            let (re, im) = (
-                f64::from(self.accumulator[bin]),
-                f64::from(self.accumulator[BINS + bin]),
-            );
-            let (rotor_re, rotor_im) = self.rotor[bin];
-            lanes[bin] = re * rotor_re - im * rotor_im;
-            lanes[BINS + bin] = re * rotor_im + im * rotor_re;
+            lanes[bin] = re[bin] * rotor_re[bin] - im[bin] * rotor_im[bin];
+            lanes[BINS + bin] = re[bin] * rotor_im[bin] + im[bin] * rotor_re[bin];
         }
-        lanes[ENERGY_LANE] = f64::from(self.energy);
+        lanes[ENERGY_LANE] = energy;
         self.advance_rotors();
         self.accumulator = [0.0; LANES];
         self.energy = 0.0;
         self.position = 0;
 
         self.first_stage.push(&lanes);
-        let first_sum = self.first_stage.sum;
-        self.second_stage.push(&first_sum);
-        let spectrum = Spectrum::from_lanes(&self.second_stage.sum);
+        self.second_stage.push(&self.first_stage.sum);
+        self.refresh_countdown -= 1;
+        if self.refresh_countdown == 0 {
+            self.first_stage.refresh();
+            self.second_stage.refresh();
+            self.refresh_countdown = REFRESH_SUB_BLOCKS;
+        }
+        let spectrum = Spectrum {
+            lanes: self.second_stage.sum,
+        };
         self.on_window(&spectrum);
         self.previous = spectrum;
     }
 
     fn advance_rotors(&mut self) {
-        for (rotor, step) in self.rotor.iter_mut().zip(&self.rotor_step) {
-            let (re, im) = (
-                rotor.0 * step.0 - rotor.1 * step.1,
-                rotor.0 * step.1 + rotor.1 * step.0,
-            );
+        let (re, im) = &mut self.rotor;
+        let (step_re, step_im) = &self.rotor_step;
+        for bin in 0..BINS {
+            let next_re = re[bin] * step_re[bin] - im[bin] * step_im[bin];
+            let next_im = re[bin] * step_im[bin] + im[bin] * step_re[bin];
             // One Newton step towards unit magnitude stops rounding from growing or shrinking the
             // phasor over hours of audio.
-            let correction = 1.5 - 0.5 * (re * re + im * im);
-            *rotor = (re * correction, im * correction);
+            let correction = 1.5 - 0.5 * (next_re * next_re + next_im * next_im);
+            re[bin] = next_re * correction;
+            im[bin] = next_im * correction;
         }
     }
 
@@ -688,22 +734,26 @@ impl DtmfRx {
     /// not grossly twisted, and together most of the window's energy.
     fn classify(&self, spectrum: &Spectrum) -> Option<Hit> {
         let limits = &self.limits;
-        if spectrum.energy < limits.window_energy_min {
+        let energy = spectrum.energy();
+        if energy < limits.window_energy_min {
             return None;
         }
-        let (row, row_power) = strongest(spectrum, 0);
-        let (column, column_power) = strongest(spectrum, GROUP_SIZE);
-        let purity = 2.0 * (row_power + column_power) / (WINDOW_GAIN * spectrum.energy);
+        let powers = spectrum.powers();
+        let (row, row_power) = strongest(&powers[..GROUP_SIZE]);
+        let (column, column_power) = strongest(&powers[GROUP_SIZE..]);
+        let purity = 2.0 * (row_power + column_power) / (WINDOW_GAIN * energy);
         let plausible = purity >= HIT_PURITY_MIN
             && row_power >= limits.window_power_min
             && column_power >= limits.window_power_min
             && column_power <= row_power * limits.window_reverse_twist_ratio
             && row_power <= column_power * limits.window_normal_twist_ratio;
-        plausible.then_some(Hit {
+        plausible.then(|| Hit {
             row,
             column,
             row_power,
             column_power,
+            row_far_power: far_power(&powers[..GROUP_SIZE], row),
+            column_far_power: far_power(&powers[GROUP_SIZE..], column),
         })
     }
 
@@ -743,9 +793,9 @@ impl DtmfRx {
         sums.hits += 1;
         sums.row_power += hit.row_power;
         sums.column_power += hit.column_power;
-        sums.energy += spectrum.energy;
-        sums.row_far_power += far_power(spectrum, 0, track.row);
-        sums.column_far_power += far_power(spectrum, GROUP_SIZE, track.column);
+        sums.energy += spectrum.energy();
+        sums.row_far_power += hit.row_far_power;
+        sums.column_far_power += hit.column_far_power;
         add_rotation(&mut sums.row_rotation, spectrum, &self.previous, track.row);
         add_rotation(
             &mut sums.column_rotation,
@@ -848,29 +898,54 @@ fn correlate(accumulator: &mut [f32; LANES], energy: &mut f32, table: &[[f32; LA
     }
 }
 
-/// The strongest bin among the four starting at `first`, as (index within group, power).
-fn strongest(spectrum: &Spectrum, first: usize) -> (usize, f64) {
-    (0..GROUP_SIZE)
-        .map(|index| (index, spectrum.power(first + index)))
-        .fold(
-            (0, f64::MIN),
-            |best, candidate| if candidate.1 > best.1 { candidate } else { best },
-        )
+/// Like [`correlate`] for one whole sub-block, from zero, with two interleaved accumulator sets so
+/// the additions of consecutive samples do not wait on each other.
+#[inline]
+fn correlate_sub_block(table: &[[f32; LANES]; SUB_BLOCK_SAMPLES], block: &[i16]) -> ([f32; LANES], f32) {
+    let mut even = [0.0f32; LANES];
+    let mut odd = [0.0f32; LANES];
+    let mut energy = 0.0f32;
+    for (pair, coefficients) in block.chunks_exact(2).zip(table.chunks_exact(2)) {
+        let (x0, x1) = (f32::from(pair[0]), f32::from(pair[1]));
+        for lane in 0..LANES {
+            even[lane] += x0 * coefficients[0][lane];
+            odd[lane] += x1 * coefficients[1][lane];
+        }
+        energy += x0 * x0 + x1 * x1;
+    }
+    for (total, part) in even.iter_mut().zip(odd) {
+        *total += part;
+    }
+    (even, energy)
 }
 
-/// Power of the strongest bin of the group starting at `first` that is two or more places from
-/// `key_bin` (adjacent bins catch the key's own main lobe, so they tell nothing).
-fn far_power(spectrum: &Spectrum, first: usize, key_bin: usize) -> f64 {
-    (0..GROUP_SIZE)
-        .filter(|&bin| bin.abs_diff(key_bin) >= 2)
-        .map(|bin| spectrum.power(first + bin))
-        .fold(0.0, f64::max)
+/// The strongest bin of a group, as (index within the group, power).
+fn strongest(powers: &[f32]) -> (usize, f64) {
+    let mut best = (0, powers[0]);
+    for (index, &power) in powers.iter().enumerate().skip(1) {
+        if power > best.1 {
+            best = (index, power);
+        }
+    }
+    (best.0, f64::from(best.1))
+}
+
+/// Power of the strongest bin of a group that is two or more places from `key_bin` (adjacent bins
+/// catch the key's own main lobe, so they tell nothing).
+fn far_power(powers: &[f32], key_bin: usize) -> f64 {
+    let far = powers
+        .iter()
+        .enumerate()
+        .filter(|(bin, _)| bin.abs_diff(key_bin) >= 2)
+        .map(|(_, &power)| power)
+        .fold(0.0, f32::max);
+    f64::from(far)
 }
 
 /// Adds X_now · conj(X_previous) for `bin` to `rotation`.
 fn add_rotation(rotation: &mut (f64, f64), now: &Spectrum, previous: &Spectrum, bin: usize) {
-    let (a, b) = (now.re[bin], now.im[bin]);
-    let (c, d) = (previous.re[bin], -previous.im[bin]);
+    let (a, b) = (now.re(bin), now.im(bin));
+    let (c, d) = (previous.re(bin), -previous.im(bin));
     rotation.0 += a * c - b * d;
     rotation.1 += a * d + b * c;
 }

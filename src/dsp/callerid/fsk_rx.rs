@@ -25,7 +25,7 @@ use crate::hw::Law;
 
 /// Correlation window: one bit is 6⅔ samples, and a window of about one bit is the matched
 /// integration time for non-coherent FSK.
-const WINDOW_SAMPLES: usize = 9;
+const WINDOW_SAMPLES: usize = 10;
 
 /// Reference tables repeat every 80 samples: 1200, 1300, 2100 and 2200 Hz are all whole multiples
 /// of 8000/80 = 100 Hz, so n mod 80 indexes an exact reference phase.

@@ -10,7 +10,9 @@
 //!    its own share (so {440} alone never passes as {440, 480}). Every other frequency of the plan
 //!    acts as a guard: energy there is energy outside the signature and lowers the ratio. Least
 //!    squares instead of independent bins matters for close pairs: 440 and 480 Hz are 0.8 bins apart
-//!    in 20 ms, and independent bins would see each other's leakage as ±50 % power swings.
+//!    in 20 ms, and independent bins would see each other's leakage as ±50 % power swings. The fit
+//!    is at the nominal frequencies; tones up to about ±2 % off (±10 Hz) still pass (measured), well
+//!    beyond the ±0.5 % the Precise Tone Plan allows senders.
 //! 3. **Segmentation.** Labels (a signature, or none) become runs, with hysteresis counted in
 //!    samples: a new label must hold for two blocks (40 ms) to start a run, so an ANSam phase
 //!    reversal or a G.711 glitch does not split a tone; a tone already running is held at a lower
@@ -25,7 +27,9 @@
 //! (≥ 80 % of its energy), hold its level within 6 dB for the whole on time, be followed by silence
 //! at least 10 dB quieter, and repeat with the right timing at the same level (±4 dB). Busy and
 //! congestion need two full on/off steps (two cycles for one-step cadences); dial tone needs a
-//! continuous tone longer than any cadenced tone of the plan could be.
+//! continuous tone longer than any cadenced tone of the plan could be. No single test is enough on
+//! its own: in 16 minutes of telephone-band synthetic speech, the 425 Hz signature alone passed for
+//! up to 260 ms at a time (four runs of 200 ms or more), but never followed by a quiet gap.
 
 use super::plan::{fax_tone, tone, Country, FaxTone, ToneKind};
 use super::SAMPLES_PER_MS;
@@ -906,47 +910,5 @@ mod tests {
         detector.process(&burst);
         detector.process(&[0i16; 8000 * 5]);
         assert_eq!(detector.take_event(), None);
-    }
-}
-#[cfg(test)]
-mod probe {
-    use super::*;
-    use crate::dsp::tones::{ToneGenerator, ToneSpec};
-    #[test]
-    #[ignore]
-    fn freq_probe() {
-        for country in [Country::Eu, Country::Us, Country::Cn] {
-            let base = tone(country, ToneKind::Busy);
-            let mut line = String::new();
-            for offset_pct in [
-                -4.0f32, -3.0, -2.5, -2.0, -1.5, -1.0, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0,
-            ] {
-                let f = |x: f32| {
-                    if x > 0.0 {
-                        x * (1.0 + offset_pct / 100.0)
-                    } else {
-                        0.0
-                    }
-                };
-                let spec = ToneSpec {
-                    freqs_hz: [f(base.freqs_hz[0]), f(base.freqs_hz[1])],
-                    ..base
-                };
-                let mut g = ToneGenerator::new(Law::Alaw, spec).unwrap();
-                let mut s = vec![0i16; 8000 * 4];
-                g.fill(&mut s);
-                let mut d = ProgressDetector::new(country);
-                d.process(&s);
-                line += &format!(
-                    " {offset_pct:+}%:{}",
-                    if d.take_event() == Some(ProgressEvent::Busy) {
-                        "Y"
-                    } else {
-                        "n"
-                    }
-                );
-            }
-            println!("{country:?}{line}");
-        }
     }
 }
