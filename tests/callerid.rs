@@ -286,6 +286,41 @@ fn fsk_survives_noise_frequency_error_and_level_together() {
     }
 }
 
+/// The 20 dB requirement with room to spare: at 12 dB SNR, −35 dBm0 and ±1 % error, at least
+/// 97 of 100 random messages per standard decode (all 100 do today; the slack absorbs a future
+/// tweak, not a regression of several dB).
+#[test]
+fn fsk_keeps_8_db_of_noise_margin() {
+    for standard in STANDARDS {
+        let mut rng = Rng::new(12);
+        let trials = 100;
+        let mut decoded = 0;
+        for trial in 0..trials {
+            let format = FORMATS[trial % 2];
+            let caller_id = random_caller_id(&mut rng, format);
+            let nominal = FskTxConfig::new(standard, Law::Ulaw);
+            let tone_error = if trial % 4 < 2 { 0.99 } else { 1.01 };
+            let rate_error = if trial % 2 == 0 { 0.99 } else { 1.01 };
+            let config = FskTxConfig {
+                level_dbm0: -35.0,
+                mark_hz: nominal.mark_hz * tone_error,
+                space_hz: nominal.space_hz * tone_error,
+                baud: nominal.baud * rate_error,
+                ..nominal
+            };
+            let line = Line {
+                law: Law::Ulaw,
+                snr_db: Some(12.0),
+            };
+            let results = send_and_receive(&caller_id, format, &config, line, rng.next());
+            if results == vec![Ok(caller_id)] {
+                decoded += 1;
+            }
+        }
+        assert!(decoded >= 97, "{standard:?}: {decoded}/{trials} at 12 dB SNR");
+    }
+}
+
 #[test]
 fn fsk_reasons_for_absence_round_trip() {
     let time = CallTime::new(12, 31, 23, 59);
@@ -320,6 +355,25 @@ fn fsk_reasons_for_absence_round_trip() {
             };
             let results = send_and_receive(caller_id, *format, &config, line, 7);
             assert_eq!(results, vec![Ok(caller_id.clone())], "{standard:?} {caller_id:?}");
+        }
+    }
+}
+
+/// EN 300 659-1 lets the exchange leave out the channel seizure (e.g. for data sent after an
+/// alerting signal); the mark signal alone introduces the message.
+#[test]
+fn fsk_without_channel_seizure_decodes() {
+    let mut rng = Rng::new(13);
+    for standard in STANDARDS {
+        for law in LAWS {
+            let caller_id = random_caller_id(&mut rng, Format::Mdmf);
+            let config = FskTxConfig {
+                seizure_bits: 0,
+                ..FskTxConfig::new(standard, law)
+            };
+            let line = Line { law, snr_db: None };
+            let results = send_and_receive(&caller_id, Format::Mdmf, &config, line, rng.next());
+            assert_eq!(results, vec![Ok(caller_id)], "{standard:?} {law:?}");
         }
     }
 }
@@ -914,41 +968,6 @@ fn minimodem_uart_reads_our_bytes_bell202_and_v23() {
                     "{standard:?} {format:?} {law:?}: minimodem read {output:02x?}, sent {frame:02x?}"
                 );
             }
-        }
-    }
-}
-
-#[test]
-#[ignore]
-fn tmp_margin_sweep() {
-    for standard in STANDARDS {
-        for snr in [6.0, 8.0, 10.0, 12.0, 14.0, 17.0, 20.0] {
-            let mut ok = 0;
-            let trials = 100;
-            let mut rng = Rng::new(99);
-            for trial in 0..trials {
-                let format = FORMATS[trial % 2];
-                let caller_id = random_caller_id(&mut rng, format);
-                let nominal = FskTxConfig::new(standard, Law::Ulaw);
-                let e = if trial % 4 < 2 { 0.99 } else { 1.01 };
-                let r = if trial % 2 == 0 { 0.99 } else { 1.01 };
-                let config = FskTxConfig {
-                    level_dbm0: -35.0,
-                    mark_hz: nominal.mark_hz * e,
-                    space_hz: nominal.space_hz * e,
-                    baud: nominal.baud * r,
-                    ..nominal
-                };
-                let line = Line {
-                    law: Law::Ulaw,
-                    snr_db: Some(snr),
-                };
-                let results = send_and_receive(&caller_id, format, &config, line, rng.next());
-                if results == vec![Ok(caller_id)] {
-                    ok += 1;
-                }
-            }
-            eprintln!("{standard:?} snr {snr}: {ok}/{trials}");
         }
     }
 }

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Generate telvox's default prompt sets (voice/en, voice/zh, voice/ko) with espeak-ng and sox:
-# the line-test prompts and the `say-*` fragments src/apps/say.rs strings together to say
+# the line-test prompts, the example IVR flow's prompts and the `say-*` fragments src/apps/say.rs strings together to say
 # numbers, amounts of money, dates and times.
 #
 # Output per prompt: 8000 Hz, mono, A-law WAV (format tag 6), leading/trailing
@@ -229,6 +229,38 @@ say_prompts_ko() {
     print_list say-hour- 1 한 두 세 네 다섯 여섯 일곱 여덟 아홉 열 열한 열두
 }
 
+# The shipped example IVR flow's prompts (etc/flows/main.toml). `choose-language` is the same
+# bilingual sentence in every set: it is played before the caller has picked a language.
+ivr_prompts_en() {
+    printf '%s\t%s\n' \
+        choose-language "For Mandarin, press one. For English, press two." \
+        hotline-welcome "Welcome to the telvox customer service line." \
+        main-menu "For your account balance, press one. To receive a fax, press two. To leave a message, press three. To speak to an operator, press zero." \
+        enter-account "Please enter your account number, then press the pound key." \
+        account-number-is "Your account number is" \
+        coming-soon "This service is coming soon."
+}
+
+ivr_prompts_zh() {
+    printf '%s\t%s\n' \
+        choose-language "普通话请按一。For English, press two." \
+        hotline-welcome "欢迎致电 telvox 客户服务热线。" \
+        main-menu "查询账户余额请按一，索取传真请按二，留言请按三，人工服务请按零。" \
+        enter-account "请输入您的账号，然后按井号键。" \
+        account-number-is "您的账号是" \
+        coming-soon "此项服务即将推出。"
+}
+
+ivr_prompts_ko() {
+    printf '%s\t%s\n' \
+        choose-language "중국어는 일번, 영어는 이번을 눌러 주십시오." \
+        hotline-welcome "텔복스 고객 센터에 전화해 주셔서 감사합니다." \
+        main-menu "잔액 조회는 일번, 팩스 수신은 이번, 메시지 남기기는 삼번, 상담원 연결은 영번을 눌러 주십시오." \
+        enter-account "계좌 번호를 입력하신 후 우물정자를 눌러 주십시오." \
+        account-number-is "입력하신 계좌 번호는" \
+        coming-soon "이 서비스는 곧 제공될 예정입니다."
+}
+
 # render VOICE SPEED TEXT OUT: speak TEXT and convert it to a telvox prompt.
 render() {
     local voice="$1" speed_wpm="$2" text="$3" out="$4"
@@ -279,9 +311,9 @@ main() {
     # rename; removed however the script exits.
     SCRATCH_DIR="$(mktemp -d "$VOICE_DIR/.generate.XXXXXX")"
     trap 'rm -rf "$SCRATCH_DIR"' EXIT
-    generate_lang en "$EN_VOICE" "$EN_SPEED_WPM" prompts_en say_prompts_en
-    generate_lang zh "$ZH_VOICE" "$ZH_SPEED_WPM" prompts_zh say_prompts_zh
-    generate_lang ko "$KO_VOICE" "$KO_SPEED_WPM" prompts_ko say_prompts_ko
+    generate_lang en "$EN_VOICE" "$EN_SPEED_WPM" prompts_en say_prompts_en ivr_prompts_en
+    generate_lang zh "$ZH_VOICE" "$ZH_SPEED_WPM" prompts_zh say_prompts_zh ivr_prompts_zh
+    generate_lang ko "$KO_VOICE" "$KO_SPEED_WPM" prompts_ko say_prompts_ko ivr_prompts_ko
 }
 
 main "$@"

@@ -25,6 +25,8 @@
 //! A validated track is reported as a digit start; its end is reported once the gap after it
 //! exceeds the bridging limit. Nothing on the per-sample path allocates, locks or logs (DESIGN.md §5).
 
+use std::sync::LazyLock;
+
 use serde::{Deserialize, Serialize};
 
 use super::level::dbm0_to_peak;
@@ -57,9 +59,10 @@ const LANES: usize = 2 * BINS;
 /// multiple of four so every lane loop is whole SIMD registers.
 const STAGE_LANES: usize = LANES + 4;
 const ENERGY_LANE: usize = LANES;
-/// The sliding sums are recomputed from their rings this often (about once a second), so rounding
-/// in the running add-and-subtract can never accumulate, however long a call lasts.
-const REFRESH_SUB_BLOCKS: u32 = 1024;
+/// Sub-blocks per second. Every keypad frequency is a whole number of hertz, so each bin's phase
+/// reference e^{−jω·8b} at sub-block b repeats after this many sub-blocks: the reference comes
+/// from a table, exact and drift-free however long a call lasts.
+const ROTOR_PERIOD_SUB_BLOCKS: usize = 1000;
 
 /// Samples per sub-block, which is also the hop between windows. 1 ms resolves on and off times
 /// to about a millisecond; a shorter hop would spend more on per-hop work than on correlation.
@@ -295,41 +298,72 @@ fn db_to_power_ratio(level_db: f64) -> f64 {
     10f64.powf(level_db / 10.0)
 }
 
-/// A boxcar over the last BOXCAR_SUB_BLOCKS inputs, kept as a running sum (f32 is ample: the
-/// periodic refresh bounds rounding drift to about 10⁻⁶ of the loudest recent input).
+/// Two cascaded boxcars over the last BOXCAR_SUB_BLOCKS sub-blocks, kept as running sums: the
+/// second sum is the window's spectrum and energy. Both rings advance together, so one loop
+/// updates both.
 #[derive(Clone, Copy, Debug)]
-struct SlidingSum {
-    ring: [[f32; STAGE_LANES]; BOXCAR_SUB_BLOCKS],
-    sum: [f32; STAGE_LANES],
+struct Boxcars {
+    first_ring: [[f32; STAGE_LANES]; BOXCAR_SUB_BLOCKS],
+    second_ring: [[f32; STAGE_LANES]; BOXCAR_SUB_BLOCKS],
+    first_sum: [f32; STAGE_LANES],
+    second_sum: [f32; STAGE_LANES],
     next: usize,
 }
 
-impl SlidingSum {
+impl Boxcars {
     const EMPTY: Self = Self {
-        ring: [[0.0; STAGE_LANES]; BOXCAR_SUB_BLOCKS],
-        sum: [0.0; STAGE_LANES],
+        first_ring: [[0.0; STAGE_LANES]; BOXCAR_SUB_BLOCKS],
+        second_ring: [[0.0; STAGE_LANES]; BOXCAR_SUB_BLOCKS],
+        first_sum: [0.0; STAGE_LANES],
+        second_sum: [0.0; STAGE_LANES],
         next: 0,
     };
 
+    #[inline]
     fn push(&mut self, value: &[f32; STAGE_LANES]) {
-        let oldest = &mut self.ring[self.next];
-        for ((total, old), new) in self.sum.iter_mut().zip(oldest.iter()).zip(value) {
-            *total += new - old;
+        let first_old = &mut self.first_ring[self.next];
+        let second_old = &mut self.second_ring[self.next];
+        for lane in 0..STAGE_LANES {
+            self.first_sum[lane] += value[lane] - first_old[lane];
+            first_old[lane] = value[lane];
+            self.second_sum[lane] += self.first_sum[lane] - second_old[lane];
+            second_old[lane] = self.first_sum[lane];
         }
-        *oldest = *value;
         self.next = (self.next + 1) % BOXCAR_SUB_BLOCKS;
     }
 
-    /// Recomputes the running sum exactly from the ring.
+    /// Recomputes both running sums exactly from the rings, so the rounding of adding and
+    /// subtracting never accumulates (f32 then keeps the error near 10⁻⁶ of recent peaks).
     fn refresh(&mut self) {
-        self.sum = [0.0; STAGE_LANES];
-        for entry in &self.ring {
-            for (total, value) in self.sum.iter_mut().zip(entry) {
-                *total += value;
-            }
-        }
+        self.first_sum = sum_of(&self.first_ring);
+        self.second_sum = sum_of(&self.second_ring);
     }
 }
+
+fn sum_of(ring: &[[f32; STAGE_LANES]; BOXCAR_SUB_BLOCKS]) -> [f32; STAGE_LANES] {
+    let mut total = [0.0; STAGE_LANES];
+    for entry in ring {
+        for (sum, value) in total.iter_mut().zip(entry) {
+            *sum += value;
+        }
+    }
+    total
+}
+
+/// e^{−jω·8b} for every bin (real parts, then imaginary parts) and every sub-block b of a period,
+/// shared by all receivers (64 KiB).
+static ROTORS: LazyLock<Vec<[f32; LANES]>> = LazyLock::new(|| {
+    (0..ROTOR_PERIOD_SUB_BLOCKS)
+        .map(|sub_block| {
+            std::array::from_fn(|lane| {
+                // Whole cycles are dropped in integer arithmetic, so the angle stays exact.
+                let cycles = (bin_frequency_hz(lane % BINS) as usize * sub_block) % ROTOR_PERIOD_SUB_BLOCKS;
+                let angle = std::f64::consts::TAU * cycles as f64 / ROTOR_PERIOD_SUB_BLOCKS as f64;
+                (if lane < BINS { angle.cos() } else { -angle.sin() }) as f32
+            })
+        })
+        .collect()
+});
 
 /// One window's spectrum at the eight bins (real parts, then imaginary parts), its
 /// window-weighted energy, and padding: the second boxcar's running sum as it stands.
@@ -535,18 +569,15 @@ pub struct DtmfRx {
     limits: Limits,
     /// cos and −sin of each bin's frequency at each position in a sub-block.
     correlator: [[f32; LANES]; SUB_BLOCK_SAMPLES],
-    /// e^{−jωM} per bin (real parts, imaginary parts): the phase reference's advance per sub-block.
-    rotor_step: ([f32; BINS], [f32; BINS]),
-    /// e^{−jω·n₀} per bin for the current sub-block's first sample n₀.
-    rotor: ([f32; BINS], [f32; BINS]),
+    /// The shared phase-reference table, resolved once so the hop skips the lazy-init check.
+    rotors: &'static [[f32; LANES]],
+    /// Index in `rotors` of the current sub-block.
+    rotor_index: usize,
     accumulator: [f32; LANES],
     energy: f32,
     /// Samples of the current sub-block already accumulated.
     position: usize,
-    first_stage: SlidingSum,
-    second_stage: SlidingSum,
-    /// Sub-blocks until the next refresh of the sliding sums.
-    refresh_countdown: u32,
+    boxcars: Boxcars,
     previous: Spectrum,
     samples_seen: u64,
     track: Option<Track>,
@@ -566,23 +597,16 @@ impl DtmfRx {
                 (if lane < BINS { angle.cos() } else { -angle.sin() }) as f32
             })
         });
-        let step_angle = omega.map(|w| w * SUB_BLOCK_SAMPLES as f64);
-        let rotor_step = (
-            step_angle.map(|angle| angle.cos() as f32),
-            step_angle.map(|angle| -angle.sin() as f32),
-        );
         Ok(Self {
             config,
             limits: Limits::new(&config),
             correlator,
-            rotor_step,
-            rotor: ([1.0; BINS], [0.0; BINS]),
+            rotors: LazyLock::force(&ROTORS).as_slice(),
+            rotor_index: 0,
             accumulator: [0.0; LANES],
             energy: 0.0,
             position: 0,
-            first_stage: SlidingSum::EMPTY,
-            second_stage: SlidingSum::EMPTY,
-            refresh_countdown: REFRESH_SUB_BLOCKS,
+            boxcars: Boxcars::EMPTY,
             previous: Spectrum::SILENT,
             samples_seen: 0,
             track: None,
@@ -644,13 +668,11 @@ impl DtmfRx {
 
     /// Back to the state of a new receiver: no partial digit, empty queue, sample count zero.
     pub fn reset(&mut self) {
-        self.rotor = ([1.0; BINS], [0.0; BINS]);
+        self.rotor_index = 0;
         self.accumulator = [0.0; LANES];
         self.energy = 0.0;
         self.position = 0;
-        self.first_stage = SlidingSum::EMPTY;
-        self.second_stage = SlidingSum::EMPTY;
-        self.refresh_countdown = REFRESH_SUB_BLOCKS;
+        self.boxcars = Boxcars::EMPTY;
         self.previous = Spectrum::SILENT;
         self.samples_seen = 0;
         self.track = None;
@@ -660,7 +682,7 @@ impl DtmfRx {
     /// Completes a sub-block: rotate it onto the absolute phase reference, push it through the two
     /// boxcars, and judge the resulting window.
     fn finish_sub_block(&mut self, correlation: [f32; LANES], energy: f32) {
-        let (rotor_re, rotor_im) = &self.rotor;
+        let (rotor_re, rotor_im) = self.rotors[self.rotor_index].split_at(BINS);
         let (re, im) = correlation.split_at(BINS);
         let mut lanes = [0.0f32; STAGE_LANES];
         for bin in 0..BINS {
@@ -668,38 +690,22 @@ impl DtmfRx {
             lanes[BINS + bin] = re[bin] * rotor_im[bin] + im[bin] * rotor_re[bin];
         }
         lanes[ENERGY_LANE] = energy;
-        self.advance_rotors();
         self.accumulator = [0.0; LANES];
         self.energy = 0.0;
         self.position = 0;
 
-        self.first_stage.push(&lanes);
-        self.second_stage.push(&self.first_stage.sum);
-        self.refresh_countdown -= 1;
-        if self.refresh_countdown == 0 {
-            self.first_stage.refresh();
-            self.second_stage.refresh();
-            self.refresh_countdown = REFRESH_SUB_BLOCKS;
+        self.boxcars.push(&lanes);
+        self.rotor_index += 1;
+        if self.rotor_index == ROTOR_PERIOD_SUB_BLOCKS {
+            self.rotor_index = 0;
+            // Once a second is plenty to keep rounding drift negligible.
+            self.boxcars.refresh();
         }
         let spectrum = Spectrum {
-            lanes: self.second_stage.sum,
+            lanes: self.boxcars.second_sum,
         };
         self.on_window(&spectrum);
         self.previous = spectrum;
-    }
-
-    fn advance_rotors(&mut self) {
-        let (re, im) = &mut self.rotor;
-        let (step_re, step_im) = &self.rotor_step;
-        for bin in 0..BINS {
-            let next_re = re[bin] * step_re[bin] - im[bin] * step_im[bin];
-            let next_im = re[bin] * step_im[bin] + im[bin] * step_re[bin];
-            // One Newton step towards unit magnitude stops rounding from growing or shrinking the
-            // phasor over hours of audio.
-            let correction = 1.5 - 0.5 * (next_re * next_re + next_im * next_im);
-            re[bin] = next_re * correction;
-            im[bin] = next_im * correction;
-        }
     }
 
     /// Runs the track state machine for the window ending now.
@@ -741,8 +747,9 @@ impl DtmfRx {
         let powers = spectrum.powers();
         let (row, row_power) = strongest(&powers[..GROUP_SIZE]);
         let (column, column_power) = strongest(&powers[GROUP_SIZE..]);
-        let purity = 2.0 * (row_power + column_power) / (WINDOW_GAIN * energy);
-        let plausible = purity >= HIT_PURITY_MIN
+        // Purity (see HIT_PURITY_MIN) compared without a division, which would cost more than the
+        // rest of the test.
+        let plausible = 2.0 * (row_power + column_power) >= HIT_PURITY_MIN * WINDOW_GAIN * energy
             && row_power >= limits.window_power_min
             && column_power >= limits.window_power_min
             && column_power <= row_power * limits.window_reverse_twist_ratio

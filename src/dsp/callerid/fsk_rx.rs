@@ -3,7 +3,7 @@
 //! Three stages, each a small state machine stepped once per sample:
 //!
 //! 1. [`Correlator`]: non-coherent FSK detection. The input is multiplied by complex references at
-//!    the mark and space frequencies and summed over a sliding window of about one bit; the squared
+//!    the mark and space frequencies and summed over a sliding window of 1.35 bits; the squared
 //!    magnitudes are the energy near each tone. Their difference is the soft bit decision (positive
 //!    = mark), their sum drives a carrier detector with hysteresis. Integer arithmetic keeps the
 //!    sliding sums exact however long the channel runs.
@@ -23,9 +23,13 @@ use super::{CallerId, CallerIdError, FskStandard, SAMPLE_RATE_HZ};
 use crate::dsp::level::dbm0_to_peak;
 use crate::hw::Law;
 
-/// Correlation window: one bit is 6⅔ samples, and a window of about one bit is the matched
-/// integration time for non-coherent FSK.
-const WINDOW_SAMPLES: usize = 10;
+/// Correlation window: 9 samples, 1.35 bits. One bit is the matched integration time for
+/// orthogonal FSK, but 1200/2200 Hz and 1300/2100 Hz are not orthogonal over one bit (tone spacing
+/// × bit time = 0.83 and 0.67), and the longer window's sharper tone separation outweighs its
+/// inter-symbol interference. Measured on random messages at −35 dBm0 with ±1 % tone and rate
+/// error: 9 samples decode every message at 12 dB SNR in both standards, 7 samples need 14 dB
+/// (Bell 202) and 17 dB (V.23).
+const WINDOW_SAMPLES: usize = 9;
 
 /// Reference tables repeat every 80 samples: 1200, 1300, 2100 and 2200 Hz are all whole multiples
 /// of 8000/80 = 100 Hz, so n mod 80 indexes an exact reference phase.
@@ -425,6 +429,9 @@ impl Uart {
 }
 
 /// A result on its way to [`FskCallerIdRx::take`]: frame bytes (parsed when taken) or an error.
+// The frame is stored inline on purpose: the queue is fixed storage allocated with the receiver,
+// and boxing the large variant would allocate on the per-sample path.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 enum Pending {
     Frame { bytes: [u8; MAX_FRAME_BYTES], len: u16 },
@@ -658,6 +665,63 @@ mod tests {
             .collect();
         rx.process(&noise);
         assert!(rx.take().is_none());
+    }
+
+    fn byte(value: u8, idle_bits: u32) -> UartEvent {
+        UartEvent::Byte { value, idle_bits }
+    }
+
+    #[test]
+    fn framer_rejects_a_missing_stop_bit_and_a_stalled_frame() {
+        let mut framer = Framer::new();
+        assert!(framer.step(byte(0x80, 180), 0).is_none());
+        assert!(framer.step(byte(0x05, 0), 0).is_none());
+        let outcome = framer.step(UartEvent::FramingError, 0);
+        assert!(matches!(
+            outcome,
+            Some(Pending::Error(CallerIdError::Framing { byte_index: 2 }))
+        ));
+
+        assert!(framer.step(byte(0x80, 60), 0).is_none());
+        assert!(framer.step(byte(0x05, 3), 0).is_none());
+        assert!(framer.step(UartEvent::Nothing, MAX_GAP_BITS).is_none());
+        let outcome = framer.step(UartEvent::Nothing, MAX_GAP_BITS + 1);
+        assert!(matches!(
+            outcome,
+            Some(Pending::Error(CallerIdError::Truncated {
+                received: 2,
+                expected: 8
+            }))
+        ));
+    }
+
+    #[test]
+    fn framer_tolerates_one_seizure_tail_byte_but_not_two() {
+        let mut framer = Framer::new();
+        for _ in 0..MIN_SEIZURE_BYTES {
+            assert!(framer.step(byte(SEIZURE_BYTE, 0), 0).is_none());
+        }
+        // The last seizure byte read a few bits into the mark: still fine.
+        assert!(framer.step(byte(0xD5, 0), 0).is_none());
+        assert!(framer.step(byte(0x04, 170), 0).is_none());
+        assert!(matches!(framer.state, FramerState::Message { received: 1 }));
+
+        let mut framer = Framer::new();
+        for _ in 0..MIN_SEIZURE_BYTES {
+            framer.step(byte(SEIZURE_BYTE, 0), 0);
+        }
+        assert!(framer.step(UartEvent::FramingError, 0).is_none());
+        let outcome = framer.step(byte(0x12, 0), 0);
+        assert!(matches!(
+            outcome,
+            Some(Pending::Error(CallerIdError::MissingMarkSignal))
+        ));
+
+        // Without a seizure before them, stray bytes are noise and say nothing.
+        let mut framer = Framer::new();
+        for value in [0x12, 0x34, 0x56, 0x78] {
+            assert!(framer.step(byte(value, 0), 0).is_none());
+        }
     }
 
     #[test]
