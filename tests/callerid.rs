@@ -588,7 +588,7 @@ fn fsk_garbage_before_and_after_is_ignored() {
                     mark_bits: 0,
                     ..config
                 };
-                let mut garbage = |rng: &mut Rng| {
+                let garbage = |rng: &mut Rng| {
                     let bytes: Vec<u8> = (0..rng.range(1, 40)).map(|_| rng.next() as u8).collect();
                     modulate(&bytes, &bare).expect("modulate")
                 };

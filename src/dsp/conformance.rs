@@ -625,7 +625,7 @@ impl TalkoffCorpus {
 const MUSIC_MINUTES: f64 = 16.0;
 const SWEEP_MINUTES: f64 = 8.0;
 /// Bumped whenever generation changes, so stale cache files are never reused.
-const CORPUS_VERSION: u32 = 1;
+const CORPUS_VERSION: u32 = 2;
 
 /// Builds (or loads from `cache_dir`) the talk-off corpus. Needs espeak-ng and sox for the speech.
 pub fn talkoff_corpus(cache_dir: &Path) -> Result<TalkoffCorpus, ConformanceError> {
@@ -952,6 +952,8 @@ struct Note {
 /// The timbre shared by a phrase's notes.
 #[derive(Clone, Copy)]
 struct Timbre {
+    /// The phrase's A4: instruments and recordings are rarely tuned exactly to 440 Hz.
+    tuning_hz: f64,
     rolloff: f64,
     odd_only: bool,
     vibrato_depth: f64,
@@ -963,6 +965,7 @@ struct Timbre {
 fn music_phrase(rng: &mut Rng) -> Vec<f64> {
     let length = ms_to_samples(2000.0 + 4000.0 * rng.unit());
     let timbre = Timbre {
+        tuning_hz: 440.0 * 2f64.powf((80.0 * rng.unit() - 40.0) / 1200.0),
         rolloff: 0.6 + 1.0 * rng.unit(),
         odd_only: rng.below(4) == 0,
         vibrato_depth: if rng.below(3) == 0 {
@@ -1006,22 +1009,22 @@ fn melody(rng: &mut Rng, length: usize, notes: &mut Vec<Note>) {
     }
 }
 
-/// Chords of 2-4 notes over G3-C6, 400-1500 ms each.
+/// Chords of 2-4 notes from G3 up, 400-1500 ms each, with any interval (1-12 semitones) between
+/// neighbouring notes: open voicings put two notes an octave or more apart, as a row and a column
+/// frequency are.
 fn chords(rng: &mut Rng, length: usize, notes: &mut Vec<Note>) {
     let mut start = 0;
     while start < length {
         let chord_length = ms_to_samples(400.0 + 1100.0 * rng.unit()).min(length - start);
-        let root = 55 + rng.below(18) as u32;
         let voices = 2 + rng.below(3) as usize;
-        // Thirds, fourths and fifths stacked on the root, as chords mostly are.
-        let mut midi = root;
+        let mut midi = 55 + rng.below(30) as u32;
         for _ in 0..voices {
             notes.push(Note {
                 midi,
                 start,
                 length: chord_length,
             });
-            midi += [3, 4, 5, 7][rng.below(4) as usize];
+            midi += 1 + rng.below(12) as u32;
         }
         start += chord_length;
     }
@@ -1029,7 +1032,7 @@ fn chords(rng: &mut Rng, length: usize, notes: &mut Vec<Note>) {
 
 /// Adds one note with its harmonics (up to 3.6 kHz), vibrato and envelope.
 fn render_note(out: &mut [f64], note: Note, timbre: &Timbre, phase: f64) {
-    let fundamental_hz = 440.0 * 2f64.powf((f64::from(note.midi) - 69.0) / 12.0);
+    let fundamental_hz = timbre.tuning_hz * 2f64.powf((f64::from(note.midi) - 69.0) / 12.0);
     let harmonics: Vec<(f64, f64)> = (1..=12u32)
         .filter(|&h| !timbre.odd_only || h % 2 == 1)
         .map(|h| (f64::from(h), f64::from(h).powf(-timbre.rolloff)))
@@ -1280,5 +1283,73 @@ mod tests {
         let table = render_table(&scores);
         assert_eq!(table.lines().count(), 1 + 1 + 2, "{table}");
         assert!(table.contains("3/4*"), "{table}");
+    }
+}
+
+#[cfg(test)]
+mod scratch {
+    use super::*;
+
+    fn run(name: &str, detect: bool, shape: BurstShape) {
+        let condition = condition(name, detect, shape);
+        let mut line = format!("{name:<45}");
+        for path in SignalPath::ALL {
+            let signal = render(&condition, path);
+            let mut rx = DtmfRx::new(DtmfRxConfig::for_law(path.law())).unwrap();
+            let d = detect_all(&mut rx, &signal.samples);
+            let passed = count_passed(&signal, &d, condition.expected);
+            line += &format!(" {passed:>3}/{:<3}", signal.bursts.len());
+        }
+        println!("{line}");
+    }
+
+    #[test]
+    #[ignore]
+    fn scratch_margins() {
+        let n = BurstShape::NOMINAL;
+        for dev in [2.0, 2.25, 2.5, 2.75, 3.0] {
+            run(&format!("both {dev}% (detect?)"), true, BurstShape { low_deviation_pct: dev, high_deviation_pct: dev, ..n });
+            run(&format!("both -{dev}% (detect?)"), true, BurstShape { low_deviation_pct: -dev, high_deviation_pct: -dev, ..n });
+        }
+        for on in [26.0, 28.0, 30.0, 32.0, 34.0, 36.0] {
+            run(&format!("{on} ms (detect?)"), true, BurstShape { on_ms: on, pause_ms: 40.0, repeats: 2, ..n });
+        }
+        for t in [4.5, 5.0, 5.5] {
+            run(&format!("reverse {t} (detect?)"), true, BurstShape { low_level_dbm0: -10.0 - t / 2.0, high_level_dbm0: -10.0 + t / 2.0, ..n });
+        }
+        for t in [8.5, 9.0, 9.5] {
+            run(&format!("normal {t} (detect?)"), true, BurstShape { low_level_dbm0: -10.0 + t / 2.0, high_level_dbm0: -10.0 - t / 2.0, ..n });
+        }
+        for level in [-32.0, -33.0, -34.0, -35.0, -36.0] {
+            run(&format!("level {level} (detect?)"), true, BurstShape { low_level_dbm0: level, high_level_dbm0: level, ..n });
+        }
+        for gap in [12.0, 15.0, 20.0, 25.0, 30.0] {
+            run(&format!("interruption {gap} (one?)"), true, BurstShape { on_ms: 100.0, interruption_ms: Some(gap), ..n });
+        }
+        println!("--- combined stress");
+        let noisy = |level: f64| BurstShape { low_level_dbm0: level, high_level_dbm0: level, snr_db: Some(10.0), ..n };
+        run("noise 10 dB at -25", true, noisy(-25.0));
+        run("noise 10 dB at -30", true, noisy(-30.0));
+        run("noise 10 dB, 40/40 doubled", true, BurstShape { on_ms: 40.0, pause_ms: 40.0, repeats: 2, ..noisy(-10.0) });
+        run("noise 10 dB, 23 ms reject", false, BurstShape { on_ms: 23.0, pause_ms: 40.0, repeats: 2, ..noisy(-10.0) });
+        run("noise 10 dB, both +1.5%", true, BurstShape { low_deviation_pct: 1.5, high_deviation_pct: 1.5, ..noisy(-10.0) });
+        run("noise 10 dB, low -1.5 high +1.5", true, BurstShape { low_deviation_pct: -1.5, high_deviation_pct: 1.5, ..noisy(-10.0) });
+        run("noise 10 dB, both +3.5% reject", false, BurstShape { low_deviation_pct: 3.5, high_deviation_pct: 3.5, ..noisy(-10.0) });
+        run("noise 10 dB, low -3.5% reject", false, BurstShape { low_deviation_pct: -3.5, ..noisy(-10.0) });
+        run("noise 10 dB, interruption 10", true, BurstShape { on_ms: 100.0, interruption_ms: Some(10.0), ..noisy(-10.0) });
+        run("noise 6 dB (beyond spec)", true, BurstShape { snr_db: Some(6.0), ..noisy(-10.0) });
+        let tw = |t: f64| BurstShape { low_level_dbm0: -10.0 + t / 2.0, high_level_dbm0: -10.0 - t / 2.0, ..n };
+        run("normal 8 + both +1.5%", true, BurstShape { low_deviation_pct: 1.5, high_deviation_pct: 1.5, ..tw(8.0) });
+        run("normal 8 + both -1.5%", true, BurstShape { low_deviation_pct: -1.5, high_deviation_pct: -1.5, ..tw(8.0) });
+        run("normal 8 + low+1.5 high-1.5", true, BurstShape { low_deviation_pct: 1.5, high_deviation_pct: -1.5, ..tw(8.0) });
+        run("reverse 4 + low-1.5 high+1.5", true, BurstShape { low_deviation_pct: -1.5, high_deviation_pct: 1.5, ..tw(-4.0) });
+        run("normal 10 + both +1.5% reject", false, BurstShape { low_deviation_pct: 1.5, high_deviation_pct: 1.5, ..tw(10.0) });
+        run("reverse 6 + both -1.5% reject", false, BurstShape { low_deviation_pct: -1.5, high_deviation_pct: -1.5, ..tw(-6.0) });
+        run("normal 8 at -30 weak tone", true, BurstShape { low_level_dbm0: -22.0, high_level_dbm0: -30.0, ..n });
+        run("0 dBm0 + 1.5% both", true, BurstShape { low_level_dbm0: 0.0, high_level_dbm0: 0.0, low_deviation_pct: 1.5, high_deviation_pct: 1.5, ..n });
+        run("40/40 at -30", true, BurstShape { on_ms: 40.0, pause_ms: 40.0, repeats: 2, low_level_dbm0: -30.0, high_level_dbm0: -30.0, ..n });
+        run("40/40 both +1.5%", true, BurstShape { on_ms: 40.0, pause_ms: 40.0, repeats: 2, low_deviation_pct: 1.5, high_deviation_pct: 1.5, ..n });
+        run("40/40 normal 8", true, BurstShape { on_ms: 40.0, pause_ms: 40.0, repeats: 2, ..tw(8.0) });
+        run("1 s held key", true, BurstShape { on_ms: 1000.0, ..n });
     }
 }

@@ -55,10 +55,6 @@ const BINS: usize = 2 * GROUP_SIZE;
 /// Correlator lanes: the real parts of all bins, then the imaginary parts, so the per-sample loop is
 /// one straight run of multiply-adds the compiler vectorises.
 const LANES: usize = 2 * BINS;
-/// Lanes carried through the sliding sums: the spectrum, the sub-block's energy, and padding to a
-/// multiple of four so every lane loop is whole SIMD registers.
-const STAGE_LANES: usize = LANES + 4;
-const ENERGY_LANE: usize = LANES;
 /// Sub-blocks per second. Every keypad frequency is a whole number of hertz, so each bin's phase
 /// reference e^{−jω·8b} at sub-block b repeats after this many sub-blocks: the reference comes
 /// from a table, exact and drift-free however long a call lasts.
@@ -298,32 +294,33 @@ fn db_to_power_ratio(level_db: f64) -> f64 {
     10f64.powf(level_db / 10.0)
 }
 
-/// Two cascaded boxcars over the last BOXCAR_SUB_BLOCKS sub-blocks, kept as running sums: the
-/// second sum is the window's spectrum and energy. Both rings advance together, so one loop
-/// updates both.
+/// Two cascaded boxcars over the last BOXCAR_SUB_BLOCKS sub-blocks of N lanes, kept as running
+/// sums: the second sum is the stepped-triangle window. Both rings advance together, so one loop
+/// updates both. The spectrum (16 lanes, four SIMD registers) and the energy (one lane) each get
+/// their own, so no lane is wasted on padding.
 #[derive(Clone, Copy, Debug)]
-struct Boxcars {
-    first_ring: [[f32; STAGE_LANES]; BOXCAR_SUB_BLOCKS],
-    second_ring: [[f32; STAGE_LANES]; BOXCAR_SUB_BLOCKS],
-    first_sum: [f32; STAGE_LANES],
-    second_sum: [f32; STAGE_LANES],
+struct Boxcars<const N: usize> {
+    first_ring: [[f32; N]; BOXCAR_SUB_BLOCKS],
+    second_ring: [[f32; N]; BOXCAR_SUB_BLOCKS],
+    first_sum: [f32; N],
+    second_sum: [f32; N],
     next: usize,
 }
 
-impl Boxcars {
+impl<const N: usize> Boxcars<N> {
     const EMPTY: Self = Self {
-        first_ring: [[0.0; STAGE_LANES]; BOXCAR_SUB_BLOCKS],
-        second_ring: [[0.0; STAGE_LANES]; BOXCAR_SUB_BLOCKS],
-        first_sum: [0.0; STAGE_LANES],
-        second_sum: [0.0; STAGE_LANES],
+        first_ring: [[0.0; N]; BOXCAR_SUB_BLOCKS],
+        second_ring: [[0.0; N]; BOXCAR_SUB_BLOCKS],
+        first_sum: [0.0; N],
+        second_sum: [0.0; N],
         next: 0,
     };
 
     #[inline]
-    fn push(&mut self, value: &[f32; STAGE_LANES]) {
+    fn push(&mut self, value: &[f32; N]) {
         let first_old = &mut self.first_ring[self.next];
         let second_old = &mut self.second_ring[self.next];
-        for lane in 0..STAGE_LANES {
+        for lane in 0..N {
             self.first_sum[lane] += value[lane] - first_old[lane];
             first_old[lane] = value[lane];
             self.second_sum[lane] += self.first_sum[lane] - second_old[lane];
@@ -340,8 +337,8 @@ impl Boxcars {
     }
 }
 
-fn sum_of(ring: &[[f32; STAGE_LANES]; BOXCAR_SUB_BLOCKS]) -> [f32; STAGE_LANES] {
-    let mut total = [0.0; STAGE_LANES];
+fn sum_of<const N: usize>(ring: &[[f32; N]; BOXCAR_SUB_BLOCKS]) -> [f32; N] {
+    let mut total = [0.0; N];
     for entry in ring {
         for (sum, value) in total.iter_mut().zip(entry) {
             *sum += value;
@@ -365,16 +362,18 @@ static ROTORS: LazyLock<Vec<[f32; LANES]>> = LazyLock::new(|| {
         .collect()
 });
 
-/// One window's spectrum at the eight bins (real parts, then imaginary parts), its
-/// window-weighted energy, and padding: the second boxcar's running sum as it stands.
+/// One window's spectrum at the eight bins (real parts, then imaginary parts) and its
+/// window-weighted energy.
 #[derive(Clone, Copy, Debug)]
 struct Spectrum {
-    lanes: [f32; STAGE_LANES],
+    lanes: [f32; LANES],
+    energy: f32,
 }
 
 impl Spectrum {
     const SILENT: Self = Self {
-        lanes: [0.0; STAGE_LANES],
+        lanes: [0.0; LANES],
+        energy: 0.0,
     };
 
     fn re(&self, bin: usize) -> f64 {
@@ -387,7 +386,7 @@ impl Spectrum {
 
     fn energy(&self) -> f64 {
         // Rounding in the running sums can leave a hair below zero after loud audio.
-        f64::from(self.lanes[ENERGY_LANE]).max(0.0)
+        f64::from(self.energy).max(0.0)
     }
 
     /// Power of every bin, computed together so the compiler vectorises it.
@@ -577,7 +576,8 @@ pub struct DtmfRx {
     energy: f32,
     /// Samples of the current sub-block already accumulated.
     position: usize,
-    boxcars: Boxcars,
+    spectrum_boxcars: Boxcars<LANES>,
+    energy_boxcars: Boxcars<1>,
     previous: Spectrum,
     samples_seen: u64,
     track: Option<Track>,
@@ -606,7 +606,8 @@ impl DtmfRx {
             accumulator: [0.0; LANES],
             energy: 0.0,
             position: 0,
-            boxcars: Boxcars::EMPTY,
+            spectrum_boxcars: Boxcars::EMPTY,
+            energy_boxcars: Boxcars::EMPTY,
             previous: Spectrum::SILENT,
             samples_seen: 0,
             track: None,
@@ -672,7 +673,8 @@ impl DtmfRx {
         self.accumulator = [0.0; LANES];
         self.energy = 0.0;
         self.position = 0;
-        self.boxcars = Boxcars::EMPTY;
+        self.spectrum_boxcars = Boxcars::EMPTY;
+        self.energy_boxcars = Boxcars::EMPTY;
         self.previous = Spectrum::SILENT;
         self.samples_seen = 0;
         self.track = None;
@@ -684,25 +686,27 @@ impl DtmfRx {
     fn finish_sub_block(&mut self, correlation: [f32; LANES], energy: f32) {
         let (rotor_re, rotor_im) = self.rotors[self.rotor_index].split_at(BINS);
         let (re, im) = correlation.split_at(BINS);
-        let mut lanes = [0.0f32; STAGE_LANES];
+        let mut lanes = [0.0f32; LANES];
         for bin in 0..BINS {
             lanes[bin] = re[bin] * rotor_re[bin] - im[bin] * rotor_im[bin];
             lanes[BINS + bin] = re[bin] * rotor_im[bin] + im[bin] * rotor_re[bin];
         }
-        lanes[ENERGY_LANE] = energy;
         self.accumulator = [0.0; LANES];
         self.energy = 0.0;
         self.position = 0;
 
-        self.boxcars.push(&lanes);
+        self.spectrum_boxcars.push(&lanes);
+        self.energy_boxcars.push(&[energy]);
         self.rotor_index += 1;
         if self.rotor_index == ROTOR_PERIOD_SUB_BLOCKS {
             self.rotor_index = 0;
             // Once a second is plenty to keep rounding drift negligible.
-            self.boxcars.refresh();
+            self.spectrum_boxcars.refresh();
+            self.energy_boxcars.refresh();
         }
         let spectrum = Spectrum {
-            lanes: self.boxcars.second_sum,
+            lanes: self.spectrum_boxcars.second_sum,
+            energy: self.energy_boxcars.second_sum[0],
         };
         self.on_window(&spectrum);
         self.previous = spectrum;

@@ -166,8 +166,8 @@ fn syntax_message(message: &str) -> String {
         return "dates and times are not used in flows: quote the value if it is text".into();
     }
     if message.contains("spanned value") || message.contains("borrowed string") {
-        return "dotted keys (`a.b = …`) are not supported in flows: write [state.NAME] headers and \
-                inline tables"
+        return "dotted keys and dotted table names (`a.b = …`, `[a.b]`) are not supported in flows: \
+                write each state as a [NAME] table and use inline tables inside it"
             .into();
     }
     let lines: Vec<&str> = message.lines().map(str::trim).filter(|l| !l.is_empty()).collect();

@@ -4,7 +4,7 @@
 //!
 //! | sequence       | where it comes from                                                        |
 //! |----------------|----------------------------------------------------------------------------|
-//! | `A<number>C`   | ETSI EN 300 659-1's DTMF annex (A starts the calling number, C ends it)      |
+//! | `A<number>C`   | Telia (Sweden) and others under EN 300 659-1's DTMF annex: A starts, C ends |
 //! | `D<number>C`   | networks that open the number with D instead of A (listed in the DSP issue) |
 //! | `A<number>#`   | TeleDanmark's DTMF CLIP                                                     |
 //! | `<number>#`    | no start digit, # ends the number                                          |
@@ -14,8 +14,8 @@
 //!
 //! A `D` followed by a single digit is a reason code: no calling number is one digit long. The
 //! receiver accepts any start (A, D or none) with either end (C or #), so one receiver serves all
-//! variants. Digits are 70 ms of tone and 70 ms of silence by default (Telia's published timing,
-//! well inside EN 300 659-1's DTMF receiver limits).
+//! variants. Digits are 70 ms of tone and 70 ms of silence by default (Telia's published timing;
+//! TeleDanmark's description requires receivers to detect any tone or pause of 50 ms or more).
 
 use super::{Absence, CallerId, CallerIdError};
 use crate::dsp::dtmf_gen::{DtmfConfig, DtmfGenerator};

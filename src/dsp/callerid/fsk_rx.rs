@@ -2,17 +2,17 @@
 //!
 //! Three stages, each a small state machine stepped once per sample:
 //!
-//! 1. [`Correlator`]: non-coherent FSK detection. The input is multiplied by complex references at
+//! 1. `Correlator`: non-coherent FSK detection. The input is multiplied by complex references at
 //!    the mark and space frequencies and summed over a sliding window of 1.35 bits; the squared
 //!    magnitudes are the energy near each tone. Their difference is the soft bit decision (positive
 //!    = mark), their sum drives a carrier detector with hysteresis. Integer arithmetic keeps the
 //!    sliding sums exact however long the channel runs.
-//! 2. [`Uart`]: asynchronous 8N1 framing. A mark-to-space crossing of the decision, located to a
+//! 2. `Uart`: asynchronous 8N1 framing. A mark-to-space crossing of the decision, located to a
 //!    fraction of a sample, starts a byte; each bit is read at its centre by interpolating the
-//!    decision; the start bit is re-checked at its centre (glitch rejection) and the stop bit must
-//!    be mark. Timing restarts on every start bit, so ±1 % bit-rate error costs a tenth of a bit
-//!    by the stop bit.
-//! 3. [`Framer`]: message assembly. A message starts with the first byte after a mark signal of
+//!    decision; the start bit is re-checked at its centre (glitch rejection), the stop bit must
+//!    be mark, and a bit centre without energy means the burst stopped mid-byte. Timing restarts
+//!    on every start bit, so ±1 % bit-rate error costs a tenth of a bit by the stop bit.
+//! 3. `Framer`: message assembly. A message starts with the first byte after a mark signal of
 //!    at least [`MIN_MARK_BITS`]; a channel seizure (0x55 bytes, GR-30-CORE) may precede it. The
 //!    length byte says where the frame ends. Carrier loss or a long pause inside a frame, and a
 //!    framing error, reject it. Complete frames are queued as bytes and parsed (checksum first)
@@ -38,10 +38,10 @@ const TABLE_LEN: usize = 80;
 /// References are Q14 so a product of a 16-bit sample and a reference fits an i32 (2^15 · 2^14).
 const REFERENCE_SCALE: f32 = 16384.0;
 
-/// Carrier detector thresholds. The receiver must work down to −35 dBm0 (telvox's requirement;
-/// GR-30-CORE CPE must accept levels down to about −32 dBm); switching on at −42 dBm0 leaves margin
-/// for the energy dip at bit transitions, and 4 dB of hysteresis keeps the detector from
-/// chattering on a marginal line.
+/// Carrier detector thresholds. The receiver must work down to −35 dBm0 (telvox's requirement,
+/// below what exchanges send after line loss); switching on at −42 dBm0 leaves margin for the
+/// energy dip at bit transitions, and 4 dB of hysteresis keeps the detector from chattering on a
+/// marginal line.
 const CARRIER_ON_DBM0: f32 = -42.0;
 const CARRIER_OFF_DBM0: f32 = -46.0;
 /// One-pole smoothing of the energy (time constant 8 samples = 1 ms) so the dip where the window
@@ -78,6 +78,7 @@ const STOP_BIT_INDEX: u8 = DATA_BITS + 1;
 /// Receives FSK caller ID messages from 8 kHz linear audio.
 #[derive(Debug)]
 pub struct FskCallerIdRx {
+    standard: FskStandard,
     correlator: Correlator,
     carrier: CarrierDetector,
     uart: Uart,
@@ -89,6 +90,7 @@ impl FskCallerIdRx {
     /// A receiver for `standard`. All memory is allocated here (inline in the struct).
     pub fn new(standard: FskStandard) -> Self {
         Self {
+            standard,
             correlator: Correlator::new(standard),
             carrier: CarrierDetector::new(),
             uart: Uart::new(tone_energy(CARRIER_OFF_DBM0)),
@@ -104,8 +106,14 @@ impl FskCallerIdRx {
         }
     }
 
+    /// Forgets everything heard so far (e.g. between calls), keeping the standard.
+    pub fn reset(&mut self) {
+        *self = Self::new(self.standard);
+    }
+
     /// The oldest result: a message whose checksum and structure are valid, or why one was
-    /// rejected. A frame is parsed here, never half-way.
+    /// rejected. A frame is parsed here, never half-way. A message's strings are allocated here,
+    /// once per message; `process` allocates nothing.
     pub fn take(&mut self) -> Option<Result<CallerId, CallerIdError>> {
         self.results.pop().map(|pending| match pending {
             Pending::Frame { bytes, len } => parse_message(&bytes[..usize::from(len)]),
@@ -145,7 +153,7 @@ struct Correlator {
     /// The last WINDOW_SAMPLES products: mark re, mark im, space re, space im.
     products: [[i32; 4]; WINDOW_SAMPLES],
     product_index: usize,
-    /// Exact running sums of `products` (i64: seven i32 products cannot overflow it).
+    /// Exact running sums of `products` (i64: a window of i32 products cannot overflow it).
     sums: [i64; 4],
 }
 
@@ -389,8 +397,8 @@ impl Uart {
         self.accumulator = 0.0;
         self.energy_accumulator = 0.0;
         if !signal {
-            // A window wholly inside one bit never dips, so no energy at a centre means the
-            // burst has stopped.
+            // At a bit centre the window lies mostly inside that bit, so its energy stays near the
+            // tone's whatever the neighbours; none there means the burst has stopped.
             return self.lose_carrier();
         }
         self.finish_bit(mark)
