@@ -233,6 +233,17 @@ else
     put "$SRC/etc/telvox.toml" "$CONFIG" 0640 telvox
     note "$CONFIG (new, from etc/telvox.toml)"
 fi
+# Call flows: the shipped ones are installed when absent; an admin's edited flow is never replaced.
+install -d -m 0750 -o root -g telvox "$ETC/flows"
+for flow in "$SRC"/etc/flows/*.toml; do
+    dest="$ETC/flows/$(basename "$flow")"
+    if [ -e "$dest" ]; then
+        cmp -s "$flow" "$dest" || note "$dest exists: kept as it is (the shipped one is $flow)"
+    else
+        put "$flow" "$dest" 0640 telvox
+        note "$dest (new)"
+    fi
+done
 
 step "Check the configuration (telvox config check)"
 if ! "$BIN_DEST" config check "$CONFIG"; then

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{anyhow, bail, Context, Result};
 use arc_swap::ArcSwap;
 
+use crate::apps::ivr::{FlowSet, Ivr};
 use crate::apps::linetest::{LineTest, LineTestPrompts, LineTestSettings};
 use crate::config::pattern::{best_match, trunk_group, NumberPattern};
 use crate::config::{self, Config, SimClock};
@@ -45,6 +46,8 @@ pub struct Runtime {
     pub voice: Arc<Voice>,
     numbers: Vec<(NumberPattern, String)>,
     linetest_prompts: LineTestPrompts,
+    /// The IVR flows of `flows_dir`, prompts resolved.
+    pub flows: FlowSet,
 }
 
 impl Runtime {
@@ -70,11 +73,16 @@ impl Runtime {
                 ))
             })
             .collect::<Result<Vec<_>>>()?;
+        let voice = Arc::new(voice);
+        let flows = FlowSet::load(&config.flows_dir, &config.voice_dir, &voice)
+            .map_err(|e| anyhow!("{e}"))
+            .with_context(|| format!("loading flows from {}", config.flows_dir.display()))?;
         Ok(Runtime {
             config: Arc::new(config),
-            voice: Arc::new(voice),
+            voice,
             numbers,
             linetest_prompts,
+            flows,
         })
     }
 
@@ -118,7 +126,10 @@ impl AppFactory for Router {
                 };
                 Some(Box::new(LineTest::new(settings, rt.linetest_prompts.clone())))
             }
-            _ => None,
+            name => {
+                let flow = rt.flows.get(name)?;
+                Some(Box::new(Ivr::new(flow.clone(), setup)))
+            }
         }
     }
 }

@@ -9,7 +9,7 @@
 use std::time::Instant;
 
 use telvox::dsp::conformance::{self, TalkoffCorpus};
-use telvox::dsp::dtmf::{DtmfRx, DtmfRxConfig};
+use telvox::dsp::dtmf::{DtmfEvent, DtmfRx, DtmfRxConfig};
 use telvox::dsp::dtmf_gen::{DtmfConfig, DtmfGenerator, MAX_QUEUED_KEYS};
 use telvox::dsp::g711;
 use telvox::dsp::spandsp::SpandspDtmfRx;
@@ -75,12 +75,12 @@ fn talkoff_stays_within_one_false_digit_per_hour() {
 }
 
 /// Plays `keys` through telvox's generator and a G.711 round trip into telvox's receiver, feeding
-/// the generator's bounded queue as it drains, and returns the digits heard.
-fn send_through_line(law: Law, keys: &str) -> String {
+/// the generator's bounded queue as it drains, and returns every event heard.
+fn send_through_line(law: Law, keys: &str) -> Vec<DtmfEvent> {
     let mut generator = DtmfGenerator::new(DtmfConfig::new(law)).expect("generator");
     let mut receiver = DtmfRx::new(DtmfRxConfig::for_law(law)).expect("receiver");
     let mut pending = keys;
-    let mut heard = String::new();
+    let mut heard = Vec::new();
     let mut linear = [0i16; 160];
     let mut codes = [0u8; 160];
     let mut idle_blocks = 0;
@@ -94,7 +94,7 @@ fn send_through_line(law: Law, keys: &str) -> String {
         g711::encode_block(law, &linear, &mut codes);
         g711::decode_block(law, &codes, &mut linear);
         receiver.process(&linear);
-        heard.extend(std::iter::from_fn(|| receiver.take_digit()));
+        heard.extend(std::iter::from_fn(|| receiver.take_event()));
         idle_blocks = if busy || !pending.is_empty() {
             0
         } else {
@@ -106,9 +106,26 @@ fn send_through_line(law: Law, keys: &str) -> String {
 
 #[test]
 fn long_random_strings_are_heard_exactly_once_per_key_through_both_laws() {
+    // The generator's defaults: 60 ms tones, 60 ms gaps, -10 dBm0 per tone.
+    let tone_samples = 480;
     for (law, seed) in [(Law::Alaw, 0x1234_5678_u64), (Law::Ulaw, 0x9E37_79B9_7F4A_7C15)] {
         let keys = random_keys(seed, 1000);
-        assert_eq!(send_through_line(law, &keys), keys, "{law:?} seed {seed:#x}");
+        let events = send_through_line(law, &keys);
+        let starts: String = events
+            .iter()
+            .filter(|event| event.duration_samples.is_none())
+            .map(|event| event.digit)
+            .collect();
+        assert_eq!(starts, keys, "{law:?} seed {seed:#x}");
+        // Every start is followed by its end, which measures the tone to within 4 ms.
+        for pair in events.chunks(2) {
+            let [start, end] = pair else {
+                panic!("{law:?}: unpaired event {pair:?}");
+            };
+            assert_eq!((end.digit, end.start_sample), (start.digit, start.start_sample));
+            let duration = end.duration_samples.expect("an end event");
+            assert!(duration.abs_diff(tone_samples) <= 32, "{law:?}: {end:?}");
+        }
     }
 }
 
@@ -124,46 +141,4 @@ fn random_keys(seed: u64, count: usize) -> String {
             char::from(KEYS[(state % KEYS.len() as u64) as usize])
         })
         .collect()
-}
-
-#[test]
-#[ignore]
-fn scratch_talkoff_debug() {
-    let corpus = talkoff_corpus();
-    for part in &corpus.parts {
-        let mut rx = DtmfRx::new(DtmfRxConfig::default()).unwrap();
-        let found = conformance::detect_all(&mut rx, &part.samples);
-        println!("{}: {:?}", part.name, found);
-    }
-}
-
-#[test]
-#[ignore]
-fn scratch_speed() {
-    let which = std::env::var("WHICH").unwrap_or_default();
-    let mut state = 0x2545_F491_4F6C_DD1Du64;
-    let mut filtered = 0.0f32;
-    let audio: Vec<i16> = (0..8000 * 60).map(|n| {
-        state ^= state << 13; state ^= state >> 7; state ^= state << 17;
-        let white = (state >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0;
-        filtered = 0.8 * filtered + 0.2 * white;
-        let env = (std::f32::consts::TAU * 4.0 * n as f32 / 8000.0).sin().max(0.0);
-        (20000.0 * env * filtered) as i16
-    }).collect();
-    for round in 0..5 {
-        if which != "spandsp" {
-        let mut rx = DtmfRx::new(DtmfRxConfig::default()).unwrap();
-        let t = Instant::now();
-        for block in audio.chunks(160) { rx.process(block); while rx.take_event().is_some() {} }
-        let telvox = t.elapsed().as_secs_f64() * 1e9 / audio.len() as f64;
-        println!("round {round}: telvox {telvox:.2} ns/sample");
-        }
-        if which != "telvox" {
-        let mut sp = SpandspDtmfRx::new().unwrap();
-        let t = Instant::now();
-        for block in audio.chunks(160) { sp.process(block); while sp.take_digit().is_some() {} }
-        let spandsp = t.elapsed().as_secs_f64() * 1e9 / audio.len() as f64;
-        println!("round {round}: spandsp {spandsp:.2} ns/sample");
-        }
-    }
 }

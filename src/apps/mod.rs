@@ -1,4 +1,5 @@
 //! Call applications: state machines the engine steps with call events (DESIGN.md §2).
 
+pub mod ivr;
 pub mod linetest;
 pub mod say;

@@ -17,7 +17,7 @@ use toml::Spanned;
 use super::pattern::NumberPattern;
 use super::{
     CardKind, Config, HwMap, LineTestConfig, SimClock, SimConfig, SpanConfig, BUILTIN_FLOWS,
-    DEFAULT_VOICE_DIR, EMBEDDED_SIM_MAP,
+    DEFAULT_FLOWS_DIR, DEFAULT_VOICE_DIR, EMBEDDED_SIM_MAP,
 };
 use crate::hw::{Law, Role};
 
@@ -55,6 +55,7 @@ const TOP_KEYS: &[&str] = &[
     "sim",
     "numbers",
     "linetest",
+    "flows_dir",
 ];
 const SIM_KEYS: &[&str] = &["clock", "socket"];
 const LINETEST_KEYS: &[&str] = &["language", "answer_after_rings", "max_digits", "timeout_ms"];
@@ -171,8 +172,12 @@ pub fn check_file(path: &Path) -> (Option<Config>, Vec<Diagnostic>) {
     let mut diagnostics = Diagnostics::default();
     let config = read_config(&source, &mut diagnostics);
     let mut list = diagnostics.list;
-    // The main file's findings first, then the hardware map's; each in reading order.
-    list.sort_by_key(|d| (d.file != source, d.line, d.column));
+    // The main file's findings first, then the other files' (hardware map, flows) file by file;
+    // each in reading order.
+    list.sort_by(|a, b| {
+        let key = |d: &Diagnostic| (d.file != source, d.file.clone(), d.line, d.column);
+        key(a).cmp(&key(b))
+    });
     let clean = !list.iter().any(|d| d.severity == Severity::Error);
     (config.filter(|_| clean), list)
 }
@@ -569,7 +574,12 @@ fn read_config(source_path: &Path, diags: &mut Diagnostics) -> Option<Config> {
     let max_call_seconds = root.int("max_call_seconds", &MAX_CALL, diags).unwrap_or(3600);
     let sim = read_sim(&root, base_dir, run_dir.as_ref(), diags);
     let linetest = read_linetest(&root, voice_dir.as_deref(), diags);
-    let numbers = read_numbers(&root, diags);
+    let flows_dir = read_flows(&root, base_dir, voice_dir.as_deref(), diags);
+    let flows = flows_dir
+        .as_deref()
+        .map(crate::apps::ivr::flow_names)
+        .unwrap_or_default();
+    let numbers = read_numbers(&root, &flows, diags);
     let hw = read_hw(&root, base_dir, diags);
     if let Some(hw) = &hw {
         warn_unrouted(&src, &numbers, hw, diags);
@@ -590,7 +600,39 @@ fn read_config(source_path: &Path, diags: &mut Diagnostics) -> Option<Config> {
             .map(|entry| (entry.pattern.as_str().to_owned(), entry.flow))
             .collect(),
         linetest,
+        flows_dir: flows_dir?,
     })
+}
+
+/// `flows_dir` (default `flows` next to telvox.toml, else `DEFAULT_FLOWS_DIR`), with every flow's
+/// diagnostics. `None` only when the key is malformed.
+fn read_flows(
+    root: &Section,
+    base_dir: &Path,
+    voice_dir: Option<&Path>,
+    diags: &mut Diagnostics,
+) -> Option<PathBuf> {
+    let dir = match root.get("flows_dir") {
+        Some(_) => {
+            let (dir, offset) = root.path("flows_dir", base_dir, diags)?;
+            if !dir.is_dir() {
+                let message = format!(
+                    "flows_dir: {} is not a directory: create it (with the flow files), or remove the key",
+                    dir.display()
+                );
+                diags.error(root.src, offset, message);
+            }
+            dir
+        }
+        None if base_dir.join("flows").is_dir() => base_dir.join("flows"),
+        None => PathBuf::from(DEFAULT_FLOWS_DIR),
+    };
+    // Prompts are only checked against a voice_dir that exists (a missing one is reported already).
+    let voice_dir = voice_dir.filter(|d| d.is_dir());
+    let registry = crate::apps::ivr::Registry::builtin();
+    let (_, found) = crate::apps::ivr::load_dir(&dir, voice_dir, &registry);
+    diags.list.extend(found);
+    Some(dir)
 }
 
 /// Reads a file; an unreadable file is reported at its line 1, column 1.
@@ -764,7 +806,7 @@ struct NumberEntry {
     key_offset: usize,
 }
 
-fn read_numbers(root: &Section, diags: &mut Diagnostics) -> Vec<NumberEntry> {
+fn read_numbers(root: &Section, flows: &[String], diags: &mut Diagnostics) -> Vec<NumberEntry> {
     let Some(section) = root.table("numbers", diags) else {
         return Vec::new();
     };
@@ -778,7 +820,7 @@ fn read_numbers(root: &Section, diags: &mut Diagnostics) -> Vec<NumberEntry> {
     let entries: Vec<NumberEntry> = section
         .entries
         .iter()
-        .filter_map(|(key, item)| read_number_entry(&section, key, item, diags))
+        .filter_map(|(key, item)| read_number_entry(&section, key, item, flows, diags))
         .collect();
     warn_duplicate_numbers(section.src, &entries, diags);
     entries
@@ -788,6 +830,7 @@ fn read_number_entry(
     section: &Section,
     key: &Key,
     item: &Item,
+    flows: &[String],
     diags: &mut Diagnostics,
 ) -> Option<NumberEntry> {
     let number = key.get_ref();
@@ -802,7 +845,7 @@ fn read_number_entry(
             None
         }
     };
-    let flow = read_flow(section, number, item, diags);
+    let flow = read_flow(section, number, item, flows, diags);
     Some(NumberEntry {
         pattern: pattern?,
         flow: flow?,
@@ -810,11 +853,23 @@ fn read_number_entry(
     })
 }
 
-fn read_flow(section: &Section, number: &str, item: &Item, diags: &mut Diagnostics) -> Option<String> {
-    let flows = BUILTIN_FLOWS.join(", ");
+fn read_flow(
+    section: &Section,
+    number: &str,
+    item: &Item,
+    flow_files: &[String],
+    diags: &mut Diagnostics,
+) -> Option<String> {
+    let known = |flow: &str| BUILTIN_FLOWS.contains(&flow) || flow_files.iter().any(|f| f == flow);
+    let all: Vec<&str> = BUILTIN_FLOWS
+        .iter()
+        .copied()
+        .chain(flow_files.iter().map(String::as_str))
+        .collect();
+    let flows = all.join(", ");
     let shown = section.src.snippet(item.span());
     let problem = match item.get_ref() {
-        Node::Str(flow) if BUILTIN_FLOWS.contains(&flow.as_str()) => return Some(flow.clone()),
+        Node::Str(flow) if known(flow) => return Some(flow.clone()),
         Node::Str(_) => "no such flow",
         _ => "expected a flow name in quotes",
     };
@@ -1099,6 +1154,9 @@ mod tests {
             for language in ["en", "zh"] {
                 fs::create_dir_all(dir.path().join("voice").join(language)).expect("voice dir");
             }
+            // An empty flows/ next to telvox.toml, so the shipped flows (checked against this
+            // site's empty prompt sets) are not picked up as the default.
+            fs::create_dir_all(dir.path().join("flows")).expect("flows dir");
             Site { dir }
         }
 
@@ -1179,7 +1237,8 @@ mod tests {
             .iter()
             .map(|(n, f)| (n.as_str(), f.as_str()))
             .collect();
-        assert_eq!(numbers, [("8000", "linetest"), ("8999", "linetest")]);
+        assert_eq!(numbers, [("8000", "main"), ("8999", "linetest")]);
+        assert_eq!(config.flows_dir, PathBuf::from(DEFAULT_FLOWS_DIR));
         assert_eq!(config.linetest, LineTestConfig::default());
         assert_eq!(config.hw.source, EMBEDDED_MAP_NAME);
         assert_eq!(config.total_channels(), 30);
@@ -1203,6 +1262,9 @@ mod tests {
             "# socket = \"/run/telvox/sim.sock\"",
             "socket = \"sim/far.sock\"",
         );
+        // The flows go with the copy (without prompts in this site, the line test stands in).
+        let text = replace_once(&text, "\"8000\" = \"main\"", "\"8000\" = \"linetest\"");
+        fs::create_dir_all(site.path("etc/flows")).expect("flows dir");
         site.write("etc/hw/site.toml", EMBEDDED_SIM_MAP);
         let path = site.write("etc/telvox.toml", &text);
 
@@ -1308,7 +1370,7 @@ mod tests {
             site.check("lgo = \"info\"\n[sim]\nclok = \"lockstep\"\n[linetest]\nlanguge = \"en\"\n"),
             [
                 "telvox.toml:4:1: error: unknown key `lgo` at the top level; expected one of: run_dir, \
-                 data_dir, hw, voice_dir, realtime, log, max_call_seconds, sim, numbers, linetest",
+                 data_dir, hw, voice_dir, realtime, log, max_call_seconds, sim, numbers, linetest, flows_dir",
                 "telvox.toml:6:1: error: unknown key `clok` in [sim]; expected one of: clock, socket",
                 "telvox.toml:8:1: error: unknown key `languge` in [linetest]; expected one of: language, \
                  answer_after_rings, max_digits, timeout_ms",
@@ -1444,6 +1506,30 @@ mod tests {
                 "telvox.toml:7:13: error: [numbers] \"_8[5-1]\" = 5: expected a flow name in quotes; use one \
                  of: linetest",
             ]
+        );
+    }
+
+    #[test]
+    fn flow_files_are_numbers_targets_and_their_findings_are_reported() {
+        let site = Site::new();
+        site.write(
+            "flows/desk.toml",
+            "start = \"a\"\n[a]\nhangup = true\n[b]\nnext = \"zz\"\n",
+        );
+        assert_eq!(
+            site.check("[numbers]\n\"8000\" = \"desk\"\n\"8001\" = \"nope\"\n"),
+            [
+                "telvox.toml:6:10: error: [numbers] \"8001\" = \"nope\": no such flow; use one of: linetest, desk",
+                "flows/desk.toml:5:8: error: [b] next: no state `zz` in this flow; states: a, b",
+            ]
+        );
+        assert_eq!(
+            site.check("flows_dir = \"elsewhere\"\n"),
+            [format!(
+                "telvox.toml:4:13: error: flows_dir: {} is not a directory: create it (with the flow files), or \
+                 remove the key",
+                site.path("elsewhere").display()
+            )]
         );
     }
 

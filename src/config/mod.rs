@@ -22,8 +22,15 @@ pub const DEFAULT_VOICE_DIR: &str = match option_env!("TELVOX_VOICE_DIR") {
     Some(dir) => dir,
     None => concat!(env!("CARGO_MANIFEST_DIR"), "/voice"),
 };
-/// The flows a `[numbers]` entry may name today (file-defined IVR flows join them later).
+/// The flows built into the binary; `[numbers]` may also name any flow file in `flows_dir`.
 pub const BUILTIN_FLOWS: &[&str] = &["linetest"];
+/// Where flow files live when the config does not say and there is no `flows/` next to it: set at
+/// build time by install.sh (`TELVOX_FLOWS_DIR`), else the source tree's `etc/flows` (the shipped
+/// example), so a lone copy of telvox.toml still runs, as with `voice_dir`.
+pub const DEFAULT_FLOWS_DIR: &str = match option_env!("TELVOX_FLOWS_DIR") {
+    Some(dir) => dir,
+    None => concat!(env!("CARGO_MANIFEST_DIR"), "/etc/flows"),
+};
 
 /// A fully loaded, validated configuration. Paths are absolute.
 #[derive(Clone, Debug, PartialEq)]
@@ -47,6 +54,8 @@ pub struct Config {
     /// Dialled number (exact, or an Asterisk-style `_` pattern) → flow name.
     pub numbers: BTreeMap<String, String>,
     pub linetest: LineTestConfig,
+    /// IVR flow files (`*.toml`, one flow each, named by the file stem).
+    pub flows_dir: PathBuf,
 }
 
 /// `[sim]`: how the simulated card is clocked and reached.

@@ -1,17 +1,19 @@
 //! telvox's DTMF receiver: a bank of eight phase-coherent correlators, a tapered sliding window with a
-//! 1 ms hop, and per-digit validation of frequency, level, twist and purity.
+//! 1 ms hop, and per-digit validation of frequency, level, twist, purity and harmonics.
 //!
 //! # How it works
 //! 1. **Correlators.** Every 8-sample sub-block (1 ms) is correlated with the eight keypad frequencies
-//!    (one table lookup and two multiply-adds per frequency per sample). Each sub-block result is
-//!    rotated onto an absolute phase reference, so results of different sub-blocks add coherently.
-//! 2. **Window.** Two cascaded 8-sub-block sliding sums turn the sub-block results into the spectrum of
-//!    a 120-sample stepped-triangle window, updated every 1 ms at constant cost. The triangle's
-//!    sidelobes keep the other group's tone at least 30 dB out of a bin, so twist is measured
+//!    (a table lookup and two multiply-adds per frequency per sample). Each sub-block result is
+//!    rotated onto an absolute phase reference, taken from a shared table (every keypad frequency is
+//!    a whole number of hertz, so the reference repeats every second), so results of different
+//!    sub-blocks add coherently.
+//! 2. **Window.** Two cascaded 8-sub-block sliding sums turn the sub-block results into the spectrum
+//!    of a 120-sample stepped-triangle window, updated every 1 ms at constant cost. The triangle's
+//!    sidelobes keep the other group's tone about 30 dB or more out of a bin, so twist is measured
 //!    cleanly; the 1 ms hop measures tone and gap durations to about a millisecond.
 //! 3. **Hits.** A window is a *hit* for a key when the strongest row and column bins together hold
 //!    most of the window's energy, are loud enough, and are not grossly twisted. The energy test is
-//!    what rejects speech: voiced speech spreads its energy over many harmonics.
+//!    what rejects most speech: voiced speech spreads its energy over many harmonics.
 //! 4. **Tracks.** Consecutive hits of one key form a track; gaps up to the bridging limit are
 //!    absorbed, so a short line interruption does not split a digit. Once a track has lasted long
 //!    enough it is validated once, on averages over the whole track:
@@ -20,10 +22,15 @@
 //!      deviation when the level is unknown);
 //!    - level and twist, from the mean bin powers corrected for the window's response at the
 //!      measured frequency;
-//!    - purity: the two tones' share of the total energy.
+//!    - purity: the two tones' share of the total energy, and no strong bin elsewhere in either
+//!      group;
+//!    - harmonics: the 2nd and 3rd harmonics, measured on the last 32 ms of samples, well below
+//!      their fundamentals — voices and instruments that happen to hit a key's two frequencies
+//!      have harmonics, a keypad does not.
 //!
 //! A validated track is reported as a digit start; its end is reported once the gap after it
-//! exceeds the bridging limit. Nothing on the per-sample path allocates, locks or logs (DESIGN.md §5).
+//! exceeds the bridging limit. Nothing on the per-sample path allocates, locks or logs (DESIGN.md §5);
+//! the only costly arithmetic off that path is the harmonic test, run once per validated track.
 
 use std::sync::LazyLock;
 
@@ -97,6 +104,22 @@ const WINDOW_TWIST_MARGIN_DB: f64 = 3.0;
 /// this margin. The default 40 ms therefore validates at 32 ms: Q.24's 23 ms non-operate
 /// limit stays 9 ms below it.
 const DURATION_MARGIN_MS: u64 = 8;
+
+/// Samples kept for the harmonic test: 32 ms, which a tone long enough to validate always fills.
+const HISTORY_SAMPLES: usize = 256;
+const _: () = assert!(
+    HISTORY_SAMPLES % SUB_BLOCK_SAMPLES == 0,
+    "history holds whole sub-blocks"
+);
+/// Largest accepted power of a harmonic relative to its fundamental (−15 dB). Q.23 asks senders
+/// for unwanted components 20 dB down; white noise at 10 dB SNR reads about −26 dB in one bin and
+/// exceeds −15 dB once in 10⁵ tests.
+const HARMONIC_RATIO_MAX: f64 = 0.0316;
+/// Harmonics closer than this to either tone are not tested: the Hann window's main lobe over
+/// HISTORY_SAMPLES is ±62.5 Hz, and the tone would be taken for its own harmonic.
+const HARMONIC_CLEARANCE_HZ: f64 = 100.0;
+/// Harmonics above this are not tested: the channel's band ends at 3.4 kHz.
+const HARMONIC_BAND_LIMIT_HZ: f64 = 3400.0;
 
 /// Most events waiting to be taken. The channel thread takes them every 20 ms block, so the
 /// queue never holds more than two; the bound only matters if nobody polls.
@@ -319,13 +342,20 @@ impl<const N: usize> Boxcars<N> {
     #[inline]
     fn push(&mut self, value: &[f32; N]) {
         let first_old = &mut self.first_ring[self.next];
-        let second_old = &mut self.second_ring[self.next];
-        for lane in 0..N {
-            self.first_sum[lane] += value[lane] - first_old[lane];
-            first_old[lane] = value[lane];
-            self.second_sum[lane] += self.first_sum[lane] - second_old[lane];
-            second_old[lane] = self.first_sum[lane];
+        for ((sum, old), new) in self.first_sum.iter_mut().zip(first_old.iter()).zip(value) {
+            *sum += new - old;
         }
+        *first_old = *value;
+        let second_old = &mut self.second_ring[self.next];
+        for ((sum, old), new) in self
+            .second_sum
+            .iter_mut()
+            .zip(second_old.iter())
+            .zip(&self.first_sum)
+        {
+            *sum += new - old;
+        }
+        *second_old = self.first_sum;
         self.next = (self.next + 1) % BOXCAR_SUB_BLOCKS;
     }
 
@@ -441,27 +471,6 @@ struct Sums {
     column_far_power: f64,
 }
 
-impl Sums {
-    fn plus(&self, other: &Sums) -> Sums {
-        Sums {
-            hits: self.hits + other.hits,
-            row_power: self.row_power + other.row_power,
-            column_power: self.column_power + other.column_power,
-            energy: self.energy + other.energy,
-            row_rotation: (
-                self.row_rotation.0 + other.row_rotation.0,
-                self.row_rotation.1 + other.row_rotation.1,
-            ),
-            column_rotation: (
-                self.column_rotation.0 + other.column_rotation.0,
-                self.column_rotation.1 + other.column_rotation.1,
-            ),
-            row_far_power: self.row_far_power + other.row_far_power,
-            column_far_power: self.column_far_power + other.column_far_power,
-        }
-    }
-}
-
 /// What validation measures from a track's sums: offsets from the bins in radians per sample,
 /// mean powers corrected for the window's roll-off at those offsets, and purity.
 #[derive(Clone, Copy, Debug)]
@@ -498,19 +507,36 @@ impl Measurement {
     }
 }
 
-/// Consecutive hits of one key. Its sums are kept in two halves (before and after half the
-/// validation span) so validation can see whether the tones hold still, as a keypad's do.
+/// Consecutive hits of one key, with the sums validation needs.
 #[derive(Clone, Copy, Debug)]
 struct Track {
     row: usize,
     column: usize,
     first_hit_end: u64,
     last_hit_end: u64,
-    halves: [Sums; 2],
+    sums: Sums,
     verdict: Verdict,
 }
 
 impl Track {
+    /// Adds a hit window to the sums; `previous` is the window one hop earlier.
+    fn add(&mut self, hit: &Hit, spectrum: &Spectrum, previous: &Spectrum) {
+        let sums = &mut self.sums;
+        sums.hits += 1;
+        sums.row_power += hit.row_power;
+        sums.column_power += hit.column_power;
+        sums.energy += spectrum.energy();
+        sums.row_far_power += hit.row_far_power;
+        sums.column_far_power += hit.column_far_power;
+        add_rotation(&mut sums.row_rotation, spectrum, previous, self.row);
+        add_rotation(
+            &mut sums.column_rotation,
+            spectrum,
+            previous,
+            GROUP_SIZE + self.column,
+        );
+    }
+
     fn key(&self) -> usize {
         self.row * GROUP_SIZE + self.column
     }
@@ -579,6 +605,8 @@ pub struct DtmfRx {
     spectrum_boxcars: Boxcars<LANES>,
     energy_boxcars: Boxcars<1>,
     previous: Spectrum,
+    /// The last HISTORY_SAMPLES samples, for the harmonic test; sample n sits at n % HISTORY_SAMPLES.
+    history: [i16; HISTORY_SAMPLES],
     samples_seen: u64,
     track: Option<Track>,
     queue: EventQueue,
@@ -588,7 +616,7 @@ impl DtmfRx {
     /// Builds a receiver; the only place it computes tables. Fails on settings out of range.
     pub fn new(config: DtmfRxConfig) -> Result<Self, DspError> {
         config.validate()?;
-        let frequencies_hz: [f64; BINS] = std::array::from_fn(|bin| bin_frequency_hz(bin));
+        let frequencies_hz: [f64; BINS] = std::array::from_fn(bin_frequency_hz);
         let omega = frequencies_hz.map(|hz| 2.0 * std::f64::consts::PI * hz / SAMPLE_RATE_HZ);
         let correlator = std::array::from_fn(|position| {
             std::array::from_fn(|lane| {
@@ -609,6 +637,7 @@ impl DtmfRx {
             spectrum_boxcars: Boxcars::EMPTY,
             energy_boxcars: Boxcars::EMPTY,
             previous: Spectrum::SILENT,
+            history: [0; HISTORY_SAMPLES],
             samples_seen: 0,
             track: None,
             queue: EventQueue::EMPTY,
@@ -629,24 +658,50 @@ impl DtmfRx {
             let (now, later) = rest.split_at(take);
             let table = &self.correlator[self.position..self.position + take];
             correlate(&mut self.accumulator, &mut self.energy, table, now);
+            self.remember(now);
             self.position += take;
-            self.samples_seen += take as u64;
             rest = later;
             if self.position < SUB_BLOCK_SAMPLES {
                 return;
             }
             self.finish_sub_block(self.accumulator, self.energy);
+            self.accumulator = [0.0; LANES];
+            self.energy = 0.0;
+            self.position = 0;
         }
         let mut blocks = rest.chunks_exact(SUB_BLOCK_SAMPLES);
         for block in &mut blocks {
             let (spectrum, energy) = correlate_sub_block(&self.correlator, block);
-            self.samples_seen += SUB_BLOCK_SAMPLES as u64;
+            self.remember_sub_block(block);
             self.finish_sub_block(spectrum, energy);
         }
         let tail = blocks.remainder();
         correlate(&mut self.accumulator, &mut self.energy, &self.correlator, tail);
+        self.remember(tail);
         self.position = tail.len();
-        self.samples_seen += tail.len() as u64;
+    }
+
+    /// Like [`remember`](Self::remember) for a whole sub-block starting on a sub-block boundary:
+    /// it never wraps (the history holds whole sub-blocks), so the copy has a constant length.
+    fn remember_sub_block(&mut self, block: &[i16]) {
+        let start = self.samples_seen as usize % HISTORY_SAMPLES;
+        debug_assert_eq!(
+            start % SUB_BLOCK_SAMPLES,
+            0,
+            "sub-blocks start on sub-block boundaries"
+        );
+        self.history[start..start + SUB_BLOCK_SAMPLES].copy_from_slice(block);
+        self.samples_seen += SUB_BLOCK_SAMPLES as u64;
+    }
+
+    /// Appends `samples` to the history and counts them.
+    fn remember(&mut self, samples: &[i16]) {
+        let start = self.samples_seen as usize % HISTORY_SAMPLES;
+        // A sub-block or less: at most one wrap.
+        let (first, second) = samples.split_at(samples.len().min(HISTORY_SAMPLES - start));
+        self.history[start..start + first.len()].copy_from_slice(first);
+        self.history[..second.len()].copy_from_slice(second);
+        self.samples_seen += samples.len() as u64;
     }
 
     /// The oldest event not yet taken: digit starts and ends, in order.
@@ -676,6 +731,7 @@ impl DtmfRx {
         self.spectrum_boxcars = Boxcars::EMPTY;
         self.energy_boxcars = Boxcars::EMPTY;
         self.previous = Spectrum::SILENT;
+        self.history = [0; HISTORY_SAMPLES];
         self.samples_seen = 0;
         self.track = None;
         self.queue = EventQueue::EMPTY;
@@ -691,10 +747,6 @@ impl DtmfRx {
             lanes[bin] = re[bin] * rotor_re[bin] - im[bin] * rotor_im[bin];
             lanes[BINS + bin] = re[bin] * rotor_im[bin] + im[bin] * rotor_re[bin];
         }
-        self.accumulator = [0.0; LANES];
-        self.energy = 0.0;
-        self.position = 0;
-
         self.spectrum_boxcars.push(&lanes);
         self.energy_boxcars.push(&[energy]);
         self.rotor_index += 1;
@@ -712,31 +764,26 @@ impl DtmfRx {
         self.previous = spectrum;
     }
 
-    /// Runs the track state machine for the window ending now.
+    /// Runs the track state machine for the window ending now. The track is updated in place, never
+    /// copied: it is the largest part of the state, and this runs every millisecond.
     fn on_window(&mut self, spectrum: &Spectrum) {
         let now = self.samples_seen;
         let hit = self.classify(spectrum);
-        let Some(mut track) = self.track else {
-            if let Some(hit) = hit {
-                self.track = Some(self.start_track(now, &hit, spectrum));
-            }
-            return;
-        };
-        match hit {
-            Some(hit) if hit.key() == track.key() => {
-                self.extend_track(&mut track, now, &hit, spectrum);
-                self.track = Some(track);
-            }
-            Some(hit) => {
+        let tracked = self.track.as_ref().map(|track| (track.key(), track.last_hit_end));
+        match (tracked, hit) {
+            (None, None) => {}
+            (None, Some(hit)) => self.start_track(now, &hit, spectrum),
+            (Some((key, _)), Some(hit)) if hit.key() == key => self.extend_track(now, &hit, spectrum),
+            (Some(_), Some(hit)) => {
                 // Another key without a pause: the old digit ended at its last hit.
-                self.end_track(&track);
-                self.track = Some(self.start_track(now, &hit, spectrum));
+                self.end_track();
+                self.start_track(now, &hit, spectrum);
             }
-            None if now - track.last_hit_end > self.limits.end_gap_samples => {
-                self.end_track(&track);
-                self.track = None;
+            (Some((_, last_hit_end)), None) => {
+                if now - last_hit_end > self.limits.end_gap_samples {
+                    self.end_track();
+                }
             }
-            None => {}
         }
     }
 
@@ -768,94 +815,66 @@ impl DtmfRx {
         })
     }
 
-    fn start_track(&self, now: u64, hit: &Hit, spectrum: &Spectrum) -> Track {
+    fn start_track(&mut self, now: u64, hit: &Hit, spectrum: &Spectrum) {
         let mut track = Track {
             row: hit.row,
             column: hit.column,
             first_hit_end: now,
             last_hit_end: now,
-            halves: [Sums::default(); 2],
+            sums: Sums::default(),
             verdict: Verdict::Pending,
         };
-        self.accumulate(&mut track, now, hit, spectrum);
-        track
+        track.add(hit, spectrum, &self.previous);
+        self.track = Some(track);
     }
 
-    fn extend_track(&mut self, track: &mut Track, now: u64, hit: &Hit, spectrum: &Spectrum) {
+    fn extend_track(&mut self, now: u64, hit: &Hit, spectrum: &Spectrum) {
+        let Some(track) = self.track.as_mut() else {
+            return;
+        };
         track.last_hit_end = now;
-        self.accumulate(track, now, hit, spectrum);
-        if track.verdict == Verdict::Pending
-            && track.last_hit_end - track.first_hit_end >= self.limits.validate_span_samples
-        {
-            track.verdict = self.judge(track);
-            if let Verdict::Digit { start_sample } = track.verdict {
-                self.queue.push(DtmfEvent {
-                    digit: track.digit(),
-                    start_sample,
-                    duration_samples: None,
-                });
-            }
+        track.add(hit, spectrum, &self.previous);
+        let span_samples = track.last_hit_end - track.first_hit_end;
+        if track.verdict != Verdict::Pending || span_samples < self.limits.validate_span_samples {
+            return;
         }
-    }
-
-    fn accumulate(&self, track: &mut Track, now: u64, hit: &Hit, spectrum: &Spectrum) {
-        let late = now - track.first_hit_end >= self.limits.validate_span_samples / 2;
-        let sums = &mut track.halves[usize::from(late)];
-        sums.hits += 1;
-        sums.row_power += hit.row_power;
-        sums.column_power += hit.column_power;
-        sums.energy += spectrum.energy();
-        sums.row_far_power += hit.row_far_power;
-        sums.column_far_power += hit.column_far_power;
-        add_rotation(&mut sums.row_rotation, spectrum, &self.previous, track.row);
-        add_rotation(
-            &mut sums.column_rotation,
-            spectrum,
-            &self.previous,
-            GROUP_SIZE + track.column,
-        );
+        // Judged once per track, so one copy here costs nothing and keeps the borrows simple.
+        let judged = *track;
+        let verdict = self.judge(&judged);
+        if let Some(track) = self.track.as_mut() {
+            track.verdict = verdict;
+        }
+        if let Verdict::Digit { start_sample } = verdict {
+            self.queue.push(DtmfEvent {
+                digit: judged.digit(),
+                start_sample,
+                duration_samples: None,
+            });
+        }
     }
 
     /// Validates a track that has lasted long enough, on its averages.
     fn judge(&self, track: &Track) -> Verdict {
         let limits = &self.limits;
-        let whole = Measurement::of(&track.halves[0].plus(&track.halves[1]));
-        let early = Measurement::of(&track.halves[0]);
-        let late = Measurement::of(&track.halves[1]);
-        let row_hz = ROW_FREQUENCIES_HZ[track.row];
-        let column_hz = COLUMN_FREQUENCIES_HZ[track.column];
+        let measured = Measurement::of(&track.sums);
         let to_hz = SAMPLE_RATE_HZ / std::f64::consts::TAU;
+        let row_nominal_hz = ROW_FREQUENCIES_HZ[track.row];
+        let column_nominal_hz = COLUMN_FREQUENCIES_HZ[track.column];
+        let row_hz = row_nominal_hz + measured.row_offset * to_hz;
+        let column_hz = column_nominal_hz + measured.column_offset * to_hz;
         let in_tolerance =
-            |offset: f64, nominal_hz: f64| (offset * to_hz).abs() <= limits.tolerance_fraction * nominal_hz;
-        let frequency_ok =
-            in_tolerance(whole.row_offset, row_hz) && in_tolerance(whole.column_offset, column_hz);
-        let loud_enough = whole.row_power.min(whole.column_power) >= limits.track_power_min;
-        let twist_ok = whole.column_power <= whole.row_power * limits.reverse_twist_ratio
-            && whole.row_power <= whole.column_power * limits.normal_twist_ratio;
-        if std::env::var_os("DTMF_DEBUG").is_some() {
-            let db =
-                |p: f64| 10.0 * (p / limits.track_power_min).log10() + f64::from(self.config.min_level_dbm0);
-            eprintln!(
-                "judge {} at {} span {} hits {} dev {:.2}/{:.2} Hz levels {:.1}/{:.1} purity {:.3} drift {:.2}/{:.2} Hz change {:.2}/{:.2} dB purity {:.3}/{:.3} f {} l {} t {}",
-                track.digit(), track.first_hit_end, track.last_hit_end - track.first_hit_end,
-                track.halves[0].hits + track.halves[1].hits,
-                whole.row_offset * to_hz, whole.column_offset * to_hz,
-                db(whole.row_power), db(whole.column_power), whole.purity,
-                (late.row_offset - early.row_offset) * to_hz, (late.column_offset - early.column_offset) * to_hz,
-                db(late.row_power) - db(early.row_power), db(late.column_power) - db(early.column_power),
-                early.purity, late.purity,
-                frequency_ok, loud_enough, twist_ok
-            );
-            eprintln!(
-                "far {:.1} {:.1}",
-                10.0 * whole.row_far_ratio.log10(),
-                10.0 * whole.column_far_ratio.log10()
-            );
-        }
-        let pure = whole.purity >= TRACK_PURITY_MIN
-            && whole.row_far_ratio <= FAR_BIN_RATIO_MAX
-            && whole.column_far_ratio <= FAR_BIN_RATIO_MAX;
-        if frequency_ok && loud_enough && twist_ok && pure {
+            |hz: f64, nominal_hz: f64| (hz - nominal_hz).abs() <= limits.tolerance_fraction * nominal_hz;
+        let frequency_ok = in_tolerance(row_hz, row_nominal_hz) && in_tolerance(column_hz, column_nominal_hz);
+        let loud_enough = measured.row_power.min(measured.column_power) >= limits.track_power_min;
+        let twist_ok = measured.column_power <= measured.row_power * limits.reverse_twist_ratio
+            && measured.row_power <= measured.column_power * limits.normal_twist_ratio;
+        let pure = measured.purity >= TRACK_PURITY_MIN
+            && measured.row_far_ratio <= FAR_BIN_RATIO_MAX
+            && measured.column_far_ratio <= FAR_BIN_RATIO_MAX;
+        // Last, because it is the one test that costs: four short DFTs.
+        let valid =
+            frequency_ok && loud_enough && twist_ok && pure && self.free_of_harmonics(row_hz, column_hz);
+        if valid {
             Verdict::Digit {
                 start_sample: track.first_hit_end.saturating_sub(limits.start_lead_samples),
             }
@@ -864,8 +883,57 @@ impl DtmfRx {
         }
     }
 
-    /// Reports the end of a validated track.
-    fn end_track(&mut self, track: &Track) {
+    /// True unless the 2nd or 3rd harmonic of the row tone, or the 2nd of the column tone, is
+    /// within HARMONIC_RATIO_MAX of its fundamental over the last HISTORY_SAMPLES. A keypad's
+    /// tones, even through G.711, carry harmonics 30 dB down or more (G.711's distortion is
+    /// odd-order and weak); voices and instruments that land on a key's frequencies carry theirs
+    /// at −3 to −12 dB. A harmonic that falls on the other tone (2 × 697 Hz is only 58 Hz from
+    /// 1336 Hz), or above the band, cannot be told apart and is not tested.
+    fn free_of_harmonics(&self, row_hz: f64, column_hz: f64) -> bool {
+        let row_power = self.recent_power(row_hz);
+        let column_power = self.recent_power(column_hz);
+        [
+            (row_hz, 2.0, row_power),
+            (row_hz, 3.0, row_power),
+            (column_hz, 2.0, column_power),
+        ]
+        .into_iter()
+        .all(|(fundamental_hz, order, fundamental_power)| {
+            let harmonic_hz = fundamental_hz * order;
+            let measurable = harmonic_hz < HARMONIC_BAND_LIMIT_HZ
+                && (harmonic_hz - row_hz).abs() > HARMONIC_CLEARANCE_HZ
+                && (harmonic_hz - column_hz).abs() > HARMONIC_CLEARANCE_HZ;
+            !measurable || self.recent_power(harmonic_hz) <= HARMONIC_RATIO_MAX * fundamental_power
+        })
+    }
+
+    /// Power at `hz` over the last HISTORY_SAMPLES samples, through a Hann window (whose
+    /// sidelobes keep the two tones out of the harmonic bins).
+    fn recent_power(&self, hz: f64) -> f64 {
+        let step = std::f64::consts::TAU * hz / SAMPLE_RATE_HZ;
+        let (step_cos, step_sin) = (step.cos(), step.sin());
+        let window_step = std::f64::consts::TAU / HISTORY_SAMPLES as f64;
+        let (window_cos, window_sin) = (window_step.cos(), window_step.sin());
+        // Oscillators by rotation: (cos, sin) of the probe and of the window's cosine.
+        let (mut probe, mut window) = ((1.0f64, 0.0f64), (1.0f64, 0.0f64));
+        let (mut re, mut im) = (0.0, 0.0);
+        let oldest = self.samples_seen as usize % HISTORY_SAMPLES;
+        for age in 0..HISTORY_SAMPLES {
+            let sample = f64::from(self.history[(oldest + age) % HISTORY_SAMPLES]);
+            let weighted = sample * (0.5 - 0.5 * window.0);
+            re += weighted * probe.0;
+            im -= weighted * probe.1;
+            probe = rotate(probe, step_cos, step_sin);
+            window = rotate(window, window_cos, window_sin);
+        }
+        re * re + im * im
+    }
+
+    /// Ends the current track, reporting its end if it was a digit.
+    fn end_track(&mut self) {
+        let Some(track) = self.track.take() else {
+            return;
+        };
         if let Verdict::Digit { start_sample } = track.verdict {
             let end_sample = track.last_hit_end.saturating_sub(self.limits.end_lag_samples);
             self.queue.push(DtmfEvent {
@@ -953,6 +1021,11 @@ fn far_power(powers: &[f32], key_bin: usize) -> f64 {
     f64::from(far)
 }
 
+/// (cos a, sin a) rotated by the angle whose cosine and sine are given.
+fn rotate((cos, sin): (f64, f64), step_cos: f64, step_sin: f64) -> (f64, f64) {
+    (cos * step_cos - sin * step_sin, sin * step_cos + cos * step_sin)
+}
+
 /// Adds X_now · conj(X_previous) for `bin` to `rotation`.
 fn add_rotation(rotation: &mut (f64, f64), now: &Spectrum, previous: &Spectrum, bin: usize) {
     let (a, b) = (now.re(bin), now.im(bin));
@@ -988,6 +1061,195 @@ fn dirichlet(x: f64, n: f64) -> f64 {
 mod tests {
     use super::*;
 
+    const TONE_DBM0: f32 = -10.0;
+
+    /// `key` for `on_samples` at -10 dBm0 per tone, after `lead_samples` of silence.
+    fn key_tone(key: char, lead_samples: usize, on_samples: usize) -> Vec<i16> {
+        let index = KEYPAD.iter().flatten().position(|&k| k == key).expect("key");
+        let (low_hz, high_hz) = (ROW_FREQUENCIES_HZ[index / 4], COLUMN_FREQUENCIES_HZ[index % 4]);
+        let peak = f64::from(dbm0_to_peak(Law::Alaw, TONE_DBM0));
+        let mut samples = vec![0i16; lead_samples];
+        samples.extend((0..on_samples).map(|n| {
+            let t = n as f64 / SAMPLE_RATE_HZ;
+            let value =
+                (std::f64::consts::TAU * low_hz * t).sin() + (std::f64::consts::TAU * high_hz * t).sin();
+            (peak * value).round() as i16
+        }));
+        samples
+    }
+
+    fn keys(sequence: &str) -> Vec<i16> {
+        let mut samples = Vec::new();
+        for key in sequence.chars() {
+            samples.extend(key_tone(key, 480, 480));
+        }
+        samples.resize(samples.len() + 800, 0);
+        samples
+    }
+
+    fn events(receiver: &mut DtmfRx) -> Vec<DtmfEvent> {
+        std::iter::from_fn(|| receiver.take_event()).collect()
+    }
+
+    fn receiver() -> DtmfRx {
+        DtmfRx::new(DtmfRxConfig::default()).expect("receiver")
+    }
+
+    #[test]
+    fn a_key_reports_its_start_then_its_end_with_its_timing() {
+        let mut rx = receiver();
+        let mut audio = key_tone('5', 800, 800);
+        audio.resize(audio.len() + 800, 0);
+        rx.process(&audio);
+        let got = events(&mut rx);
+        assert_eq!(got.len(), 2, "{got:?}");
+        assert_eq!((got[0].digit, got[0].duration_samples), ('5', None));
+        assert_eq!(got[1].digit, '5');
+        assert_eq!(got[1].start_sample, got[0].start_sample);
+        // Edges are estimated to a few milliseconds.
+        assert!(got[0].start_sample.abs_diff(800) <= 3 * SAMPLES_PER_MS, "{got:?}");
+        let duration = got[1].duration_samples.expect("end event");
+        assert!(duration.abs_diff(800) <= 4 * SAMPLES_PER_MS, "{got:?}");
+    }
+
+    #[test]
+    fn a_held_key_is_one_digit_lasting_as_long_as_it_was_held() {
+        let mut rx = receiver();
+        let mut audio = key_tone('#', 400, 16_000);
+        audio.resize(audio.len() + 800, 0);
+        for block in audio.chunks(160) {
+            rx.process(block);
+        }
+        let got = events(&mut rx);
+        assert_eq!(got.len(), 2, "{got:?}");
+        let duration = got[1].duration_samples.expect("end event");
+        assert!(duration.abs_diff(16_000) <= 4 * SAMPLES_PER_MS, "{got:?}");
+    }
+
+    #[test]
+    fn take_digit_returns_starts_only() {
+        let mut rx = receiver();
+        rx.process(&keys("1*9D"));
+        let digits: String = std::iter::from_fn(|| rx.take_digit()).collect();
+        assert_eq!(digits, "1*9D");
+        assert_eq!(rx.take_event(), None);
+    }
+
+    #[test]
+    fn any_slicing_gives_the_same_events() {
+        let audio = keys("0123456789*#ABCD");
+        let mut whole = receiver();
+        whole.process(&audio);
+        let expected = events(&mut whole);
+        assert_eq!(expected.len(), 32);
+        let mut sliced = receiver();
+        let mut rest = audio.as_slice();
+        // Slice lengths 0..=16 in turn: every alignment against the 8-sample sub-blocks.
+        for length in (0..=16).cycle() {
+            if rest.is_empty() {
+                break;
+            }
+            let (now, later) = rest.split_at(length.min(rest.len()));
+            sliced.process(now);
+            rest = later;
+        }
+        assert_eq!(events(&mut sliced), expected);
+    }
+
+    #[test]
+    fn reset_forgets_a_partial_digit_and_restarts_the_clock() {
+        let mut rx = receiver();
+        rx.process(&key_tone('7', 0, 200));
+        rx.reset();
+        rx.process(&[0; 800]);
+        assert_eq!(rx.take_event(), None);
+        rx.reset();
+        rx.process(&keys("7"));
+        let got = events(&mut rx);
+        assert_eq!(got.len(), 2);
+        assert!(got[0].start_sample.abs_diff(480) <= 3 * SAMPLES_PER_MS, "{got:?}");
+    }
+
+    #[test]
+    fn an_unpolled_queue_keeps_the_oldest_events_and_counts_the_rest() {
+        let mut rx = receiver();
+        rx.process(&keys(&"5".repeat(20)));
+        assert_eq!(rx.dropped_events(), 40 - MAX_QUEUED_EVENTS as u64);
+        assert_eq!(events(&mut rx).len(), MAX_QUEUED_EVENTS);
+    }
+
+    #[test]
+    fn silence_and_noise_give_nothing() {
+        let mut rx = receiver();
+        rx.process(&[0; 8000]);
+        let mut state = 0x1234_5678u32;
+        let noise: Vec<i16> = (0..80_000)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 17;
+                state ^= state << 5;
+                (state >> 20) as i16 - 2048
+            })
+            .collect();
+        rx.process(&noise);
+        assert_eq!(rx.take_event(), None);
+    }
+
+    #[test]
+    fn sliding_sums_return_to_zero_after_a_long_loud_signal() {
+        let mut rx = receiver();
+        // Three minutes of a loud tone pair: 180 000 sub-blocks through the running sums.
+        let loud: Vec<i16> = key_tone('D', 0, 8000)
+            .iter()
+            .map(|&s| s.saturating_mul(3))
+            .collect();
+        for _ in 0..180 {
+            rx.process(&loud);
+        }
+        let largest = |values: &[f32]| values.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+        let loud_bin = largest(&rx.spectrum_boxcars.second_sum);
+        let loud_energy = rx.energy_boxcars.second_sum[0];
+        rx.process(&[0; 1200]);
+        // What is left is rounding: more than 100 dB below the loud signal (in amplitude and in
+        // energy), so far below the quietest tone the receiver accepts (-34 dBm0).
+        assert!(largest(&rx.spectrum_boxcars.second_sum) < loud_bin * 1e-5);
+        assert!(rx.energy_boxcars.second_sum[0].abs() < loud_energy * 1e-5);
+    }
+
+    #[test]
+    fn rotor_table_is_the_exact_phase_reference() {
+        let rotors = LazyLock::force(&ROTORS);
+        for sub_block in [0, 1, 7, 499, 999] {
+            for bin in 0..BINS {
+                let angle =
+                    std::f64::consts::TAU * bin_frequency_hz(bin) * (sub_block * SUB_BLOCK_SAMPLES) as f64
+                        / SAMPLE_RATE_HZ;
+                assert!((f64::from(rotors[sub_block][bin]) - angle.cos()).abs() < 1e-6);
+                assert!((f64::from(rotors[sub_block][BINS + bin]) + angle.sin()).abs() < 1e-6);
+            }
+        }
+    }
+
+    #[test]
+    fn window_response_matches_the_window_weights() {
+        for offset_hz in [0.0, 5.0, 20.0, 40.0, 60.0] {
+            let offset = std::f64::consts::TAU * offset_hz / SAMPLE_RATE_HZ;
+            let (re, im) = (0..WINDOW_SAMPLES).fold((0.0, 0.0), |(re, im), age| {
+                let weight = window_weight(age);
+                (
+                    re + weight * (offset * age as f64).cos(),
+                    im + weight * (offset * age as f64).sin(),
+                )
+            });
+            let direct = (re * re + im * im) / (WINDOW_GAIN * WINDOW_GAIN);
+            let formula = window_power_response(offset);
+            assert!(
+                (direct - formula).abs() < 1e-9,
+                "{offset_hz} Hz: {direct} vs {formula}"
+            );
+        }
+    }
+
     #[test]
     fn edge_offsets_add_up_to_the_window() {
         let (lead, lag) = edge_offsets_samples();
@@ -999,5 +1261,62 @@ mod tests {
     fn window_weights_sum_to_the_gain() {
         let total: f64 = (0..WINDOW_SAMPLES).map(window_weight).sum();
         assert_eq!(total, WINDOW_GAIN);
+    }
+
+    #[test]
+    fn settings_deserialise_with_defaults() {
+        let empty: DtmfRxConfig = toml::from_str("").expect("empty table");
+        assert_eq!(empty, DtmfRxConfig::default());
+        let some: DtmfRxConfig = toml::from_str("law = \"ulaw\"\nmin_on_ms = 50\n").expect("partial table");
+        assert_eq!(some.law, Law::Ulaw);
+        assert_eq!(some.min_on_ms, 50);
+        assert_eq!(some.normal_twist_db, DtmfRxConfig::default().normal_twist_db);
+        assert!(
+            toml::from_str::<DtmfRxConfig>("min_on = 50").is_err(),
+            "unknown field"
+        );
+    }
+
+    #[test]
+    fn out_of_range_settings_are_refused() {
+        let base = DtmfRxConfig::default();
+        for config in [
+            DtmfRxConfig { min_on_ms: 5, ..base },
+            DtmfRxConfig {
+                min_off_ms: 5_000,
+                ..base
+            },
+            DtmfRxConfig {
+                max_dropout_ms: 40,
+                ..base
+            },
+            DtmfRxConfig {
+                reverse_twist_db: f32::NAN,
+                ..base
+            },
+            DtmfRxConfig {
+                normal_twist_db: -1.0,
+                ..base
+            },
+            DtmfRxConfig {
+                min_level_dbm0: 3.0,
+                ..base
+            },
+            DtmfRxConfig {
+                freq_tolerance_pct: 6.0,
+                ..base
+            },
+        ] {
+            assert!(
+                matches!(DtmfRx::new(config), Err(DspError::InvalidSetting(_))),
+                "{config:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn receiver_is_send() {
+        fn assert_send<T: Send>() {}
+        assert_send::<DtmfRx>();
     }
 }

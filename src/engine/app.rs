@@ -62,11 +62,11 @@ pub struct CallCx<'a> {
     pub(crate) states: &'a mut StateLog,
 }
 
-/// States entered during one step, reported as events by the engine (bounded: a step that enters
-/// more than this many states is a flow bug, and the excess is not reported).
+/// States entered during one step, reported as events by the engine (bounded: an IVR chain of more
+/// than 16 states that never wait within one event is not reported past the 16th).
 #[derive(Default)]
 pub(crate) struct StateLog {
-    pub entered: [Label; 4],
+    pub entered: [Label; 16],
     pub len: usize,
 }
 

@@ -56,12 +56,7 @@ impl TestDaemon {
     /// Writes the config without starting the daemon.
     pub fn prepare(edit: impl FnOnce(String) -> String) -> TestDaemon {
         let dir = tempfile::tempdir().expect("tempdir");
-        for entry in std::fs::read_dir(Path::new(REPO).join("etc")).expect("etc/") {
-            let entry = entry.expect("etc entry");
-            if entry.path().is_file() {
-                std::fs::copy(entry.path(), dir.path().join(entry.file_name())).expect("copy etc");
-            }
-        }
+        copy_tree(&Path::new(REPO).join("etc"), dir.path());
         let config = dir.path().join("telvox.toml");
         let text = std::fs::read_to_string(&config).expect("etc/telvox.toml");
         let text = set_key(&text, "run_dir", "\"run\"");
@@ -228,6 +223,20 @@ impl Drop for TestDaemon {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
+        }
+    }
+}
+
+/// Copies a directory tree (the whole of etc/, flows included: a copy of etc/ runs anywhere).
+pub fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read dir") {
+        let entry = entry.expect("entry");
+        let dest = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_tree(&entry.path(), &dest);
+        } else {
+            std::fs::copy(entry.path(), &dest).expect("copy");
         }
     }
 }

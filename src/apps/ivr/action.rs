@@ -162,7 +162,9 @@ impl IvrCall {
         for prompt in prompts {
             let resolved = match prompt {
                 PromptRef::Static(id) => flow.prompt(self.language, *id),
-                PromptRef::Dynamic(template) => flow.prompt_named(self.language, template.render(&self.vars).as_str()),
+                PromptRef::Dynamic(template) => {
+                    flow.prompt_named(self.language, template.render(&self.vars).as_str())
+                }
             };
             if let Some(prompt) = resolved {
                 self.play_one(cx, prompt);
@@ -172,10 +174,10 @@ impl IvrCall {
 
     /// Queues one prompt, holding it back when the engine's queue is full.
     pub fn play_one(&mut self, cx: &mut CallCx, prompt: &Arc<Prompt>) {
-        if self.pending_next < self.pending.len() || !cx.play(prompt) {
-            if self.pending.len() < PENDING_PROMPTS_CAP {
-                self.pending.push(prompt.clone());
-            }
+        let held_back = self.pending_next < self.pending.len() || !cx.play(prompt);
+        // Beyond the cap the prompt is dropped: a flow cannot queue unbounded audio.
+        if held_back && self.pending.len() < PENDING_PROMPTS_CAP {
+            self.pending.push(prompt.clone());
         }
     }
 
@@ -240,7 +242,12 @@ impl ParseCx<'_> {
     }
 
     /// The entries of an inline table, every key checked against `allowed`.
-    pub fn table<'i>(&mut self, item: &'i Item, allowed: &[&str], example: &str) -> Option<&'i [(Key, Item)]> {
+    pub fn table<'i>(
+        &mut self,
+        item: &'i Item,
+        allowed: &[&str],
+        example: &str,
+    ) -> Option<&'i [(Key, Item)]> {
         let Node::Table(entries) = item.get_ref() else {
             self.bad(item, &format!("a table, e.g. {example}"));
             return None;
@@ -259,9 +266,12 @@ impl ParseCx<'_> {
         Some(entries)
     }
 
-    /// `entries[key]`, reporting it missing when `required`.
+    /// `entries[key]` of a required key; a missing one is reported at `at` (the table).
     pub fn field<'i>(&mut self, entries: &'i [(Key, Item)], key: &str, at: &Item) -> Option<&'i Item> {
-        entries.iter().find(|(k, _)| k.get_ref() == key).map(|(_, item)| item)
+        entries
+            .iter()
+            .find(|(k, _)| k.get_ref() == key)
+            .map(|(_, item)| item)
             .or_else(|| {
                 self.error(at.span().start, format!("{} needs `{key}`", self.what));
                 None

@@ -11,14 +11,38 @@ use super::vars::{Cond, Expr, Template};
 
 /// The registry's starting set.
 pub(super) const KINDS: &[ActionKind] = &[
-    ActionKind { key: "play", parse: Play::parse },
-    ActionKind { key: "say", parse: Say::parse },
-    ActionKind { key: "collect", parse: Collect::parse },
-    ActionKind { key: "menu", parse: Menu::parse },
-    ActionKind { key: "set", parse: Set::parse },
-    ActionKind { key: "branch", parse: Branch::parse },
-    ActionKind { key: "goto", parse: Goto::parse },
-    ActionKind { key: "hangup", parse: Hangup::parse },
+    ActionKind {
+        key: "play",
+        parse: Play::parse,
+    },
+    ActionKind {
+        key: "say",
+        parse: Say::parse,
+    },
+    ActionKind {
+        key: "collect",
+        parse: Collect::parse,
+    },
+    ActionKind {
+        key: "menu",
+        parse: Menu::parse,
+    },
+    ActionKind {
+        key: "set",
+        parse: Set::parse,
+    },
+    ActionKind {
+        key: "branch",
+        parse: Branch::parse,
+    },
+    ActionKind {
+        key: "goto",
+        parse: Goto::parse,
+    },
+    ActionKind {
+        key: "hangup",
+        parse: Hangup::parse,
+    },
 ];
 
 /// Bounds on timeouts, retries and digit counts a flow may ask for.
@@ -61,10 +85,16 @@ impl Play {
                 Some((_, value)) => cx.boolean(value)?,
                 None => true,
             };
-            return Some(Box::new(Play { prompts: prompts?, barge_in }));
+            return Some(Box::new(Play {
+                prompts: prompts?,
+                barge_in,
+            }));
         }
         let prompts = cx.prompts(item)?;
-        Some(Box::new(Play { prompts, barge_in: true }))
+        Some(Box::new(Play {
+            prompts,
+            barge_in: true,
+        }))
     }
 }
 
@@ -93,7 +123,8 @@ impl Action for Play {
     }
 
     fn waits(&self) -> bool {
-        true
+        // An empty list finishes at once: it must not hide a busy loop from the cycle check.
+        !self.prompts.is_empty()
     }
 
     fn outcomes(&self) -> &'static [&'static str] {
@@ -128,23 +159,36 @@ struct Say {
 
 impl Say {
     fn parse(item: &Item, cx: &mut ParseCx) -> Option<Box<dyn Action>> {
-        let entries = cx.table(item, &["value", "as"], "{ value = \"${digits}\", as = \"digits\" }")?;
+        let entries = cx.table(
+            item,
+            &["value", "as"],
+            "{ value = \"${digits}\", as = \"digits\" }",
+        )?;
         let value = cx.field(entries, "value", item).and_then(|i| cx.template(i));
         let as_item = cx.field(entries, "as", item)?;
-        let as_ = match cx.string(as_item, "one of \"digits\", \"number\", \"money\", \"date\", \"time\"")? {
+        let as_ = match cx.string(
+            as_item,
+            "one of \"digits\", \"number\", \"money\", \"date\", \"time\"",
+        )? {
             "digits" => SayAs::Digits,
             "number" => SayAs::Number,
             "money" => SayAs::Money,
             "date" => SayAs::Date,
             "time" => SayAs::Time,
             _ => {
-                cx.bad(as_item, "one of \"digits\", \"number\", \"money\", \"date\", \"time\"");
+                cx.bad(
+                    as_item,
+                    "one of \"digits\", \"number\", \"money\", \"date\", \"time\"",
+                );
                 return None;
             }
         };
         for language in cx.languages {
             if Language::from_code(language).is_err() {
-                let message = format!("{}: numbers cannot be said in language {language}: en, zh and ko can", cx.what);
+                let message = format!(
+                    "{}: numbers cannot be said in language {language}: en, zh and ko can",
+                    cx.what
+                );
                 cx.error(item.span().start, message);
             }
         }
@@ -160,7 +204,14 @@ impl Say {
             SayAs::Date => {
                 let mut parts = value.trim().splitn(3, '-').map(|p| p.parse::<i32>().ok());
                 let (year, month, day) = (parts.next()??, parts.next()??, parts.next()??);
-                say::say_date(lang, year, u8::try_from(month).ok()?, u8::try_from(day).ok()?, None).ok()
+                say::say_date(
+                    lang,
+                    year,
+                    u8::try_from(month).ok()?,
+                    u8::try_from(day).ok()?,
+                    None,
+                )
+                .ok()
             }
             SayAs::Time => {
                 let (hour, minute) = value.trim().split_once(':')?;
@@ -226,10 +277,22 @@ struct Ask {
     no_input: PromptList,
 }
 
-const ASK_KEYS: &[&str] = &["prompts", "timeout_ms", "first_timeout_ms", "retries", "invalid", "no_input"];
+const ASK_KEYS: &[&str] = &[
+    "prompts",
+    "timeout_ms",
+    "first_timeout_ms",
+    "retries",
+    "invalid",
+    "no_input",
+];
 
 impl Ask {
-    fn parse(entries: &[(super::tree::Key, Item)], item: &Item, cx: &mut ParseCx, timeout_key: &str) -> Option<Ask> {
+    fn parse(
+        entries: &[(super::tree::Key, Item)],
+        item: &Item,
+        cx: &mut ParseCx,
+        timeout_key: &str,
+    ) -> Option<Ask> {
         let get = |key: &str| entries.iter().find(|(k, _)| k.get_ref() == key).map(|(_, i)| i);
         let prompts = cx.field(entries, "prompts", item).and_then(|i| cx.prompts(i));
         let timeout = get(timeout_key).map(|i| cx.int(i, TIMEOUT_MS, "milliseconds"));
@@ -305,12 +368,27 @@ struct Menu {
 
 impl Menu {
     fn parse(item: &Item, cx: &mut ParseCx) -> Option<Box<dyn Action>> {
-        let allowed: Vec<&str> = ASK_KEYS.iter().copied().filter(|k| *k != "first_timeout_ms").chain(["options", "fallback"]).collect();
-        let entries = cx.table(item, &allowed, "{ prompts = [\"menu\"], options = { \"1\" = \"next\" }, fallback = \"goodbye\" }")?;
+        let allowed: Vec<&str> = ASK_KEYS
+            .iter()
+            .copied()
+            .filter(|k| *k != "first_timeout_ms")
+            .chain(["options", "fallback"])
+            .collect();
+        let entries = cx.table(
+            item,
+            &allowed,
+            "{ prompts = [\"menu\"], options = { \"1\" = \"next\" }, fallback = \"goodbye\" }",
+        )?;
         let ask = Ask::parse(entries, item, cx, "timeout_ms");
-        let options = cx.field(entries, "options", item).and_then(|i| Self::options(i, cx));
+        let options = cx
+            .field(entries, "options", item)
+            .and_then(|i| Self::options(i, cx));
         let fallback = cx.field(entries, "fallback", item).and_then(|i| cx.state(i));
-        Some(Box::new(Menu { ask: ask?, options: options?, fallback: fallback? }))
+        Some(Box::new(Menu {
+            ask: ask?,
+            options: options?,
+            fallback: fallback?,
+        }))
     }
 
     fn options(item: &Item, cx: &mut ParseCx) -> Option<Vec<(char, StateId)>> {
@@ -328,7 +406,11 @@ impl Menu {
             let key_item = Item::new(key.span(), Node::Str(key.get_ref().clone()));
             let digit = key_of(&key_item);
             if digit.is_none() {
-                let message = format!("{}: option `{}` is not one key: use 0-9, *, # or A-D", cx.what, key.get_ref());
+                let message = format!(
+                    "{}: option `{}` is not one key: use 0-9, *, # or A-D",
+                    cx.what,
+                    key.get_ref()
+                );
                 cx.error(key.span().start, message);
             }
             match (digit, cx.state(target)) {
@@ -392,7 +474,11 @@ impl Action for Menu {
     }
 
     fn links(&self) -> Vec<StateId> {
-        self.options.iter().map(|(_, s)| *s).chain([self.fallback]).collect()
+        self.options
+            .iter()
+            .map(|(_, s)| *s)
+            .chain([self.fallback])
+            .collect()
     }
 }
 
@@ -428,13 +514,23 @@ const FAIL: &str = "fail";
 
 impl Collect {
     fn parse(item: &Item, cx: &mut ParseCx) -> Option<Box<dyn Action>> {
-        let allowed: Vec<&str> = ASK_KEYS.iter().copied().filter(|k| *k != "timeout_ms")
-            .chain(["min", "max", "terminator", "inter_timeout_ms", "into"]).collect();
-        let entries = cx.table(item, &allowed, "{ prompts = [\"enter-account\"], max = 10, into = \"account\" }")?;
+        let allowed: Vec<&str> = ASK_KEYS
+            .iter()
+            .copied()
+            .filter(|k| *k != "timeout_ms")
+            .chain(["min", "max", "terminator", "inter_timeout_ms", "into"])
+            .collect();
+        let entries = cx.table(
+            item,
+            &allowed,
+            "{ prompts = [\"enter-account\"], max = 10, into = \"account\" }",
+        )?;
         let get = |key: &str| entries.iter().find(|(k, _)| k.get_ref() == key).map(|(_, i)| i);
         let ask = Ask::parse(entries, item, cx, "first_timeout_ms");
         let min = get("min").map_or(Some(1), |i| cx.int(i, DIGITS, "digits"));
-        let max = cx.field(entries, "max", item).and_then(|i| cx.int(i, DIGITS, "digits"));
+        let max = cx
+            .field(entries, "max", item)
+            .and_then(|i| cx.int(i, DIGITS, "digits"));
         let terminator = match get("terminator") {
             None => Some(Some('#')),
             Some(i) if matches!(i.get_ref(), Node::Str(s) if s.is_empty()) => Some(None),
@@ -461,7 +557,14 @@ impl Collect {
             cx.error(item.span().start, message);
             return None;
         }
-        Some(Box::new(Collect { ask: ask?, min, max, terminator: terminator?, inter_timeout_ms: inter? as u64, into: into? }))
+        Some(Box::new(Collect {
+            ask: ask?,
+            min,
+            max,
+            terminator: terminator?,
+            inter_timeout_ms: inter? as u64,
+            into: into?,
+        }))
     }
 
     /// The entry is over: complete, or a failed attempt.
@@ -564,7 +667,10 @@ struct Set {
 impl Set {
     fn parse(item: &Item, cx: &mut ParseCx) -> Option<Box<dyn Action>> {
         let Node::Table(entries) = item.get_ref() else {
-            cx.bad(item, "a table of variable = value, e.g. { tries = \"${tries} + 1\" }");
+            cx.bad(
+                item,
+                "a table of variable = value, e.g. { tries = \"${tries} + 1\" }",
+            );
             return None;
         };
         if entries.len() > MAX_ARMS {
@@ -639,13 +745,18 @@ impl Branch {
             cx.bad(item, &format!("1 to {MAX_ARMS} arms"));
             return None;
         }
-        let parsed: Vec<Option<(Option<Cond>, StateId)>> = arms.iter().map(|arm| Self::arm(arm, cx)).collect();
+        let parsed: Vec<Option<(Option<Cond>, StateId)>> =
+            arms.iter().map(|arm| Self::arm(arm, cx)).collect();
         let arms: Option<Vec<_>> = parsed.into_iter().collect();
         Some(Box::new(Branch { arms: arms? }))
     }
 
     fn arm(arm: &Item, cx: &mut ParseCx) -> Option<(Option<Cond>, StateId)> {
-        let entries = cx.table(arm, &["if", "goto"], "{ if = \"${tries} > 3\", goto = \"goodbye\" }")?;
+        let entries = cx.table(
+            arm,
+            &["if", "goto"],
+            "{ if = \"${tries} > 3\", goto = \"goodbye\" }",
+        )?;
         let cond = match entries.iter().find(|(k, _)| k.get_ref() == "if") {
             Some((_, i)) => Some(Some(cx.cond(i)?)),
             None => Some(None),
@@ -659,7 +770,7 @@ impl Action for Branch {
     fn enter(&self, _flow: &Flow, call: &mut IvrCall, _cx: &mut CallCx) -> Step {
         self.arms
             .iter()
-            .find(|(cond, _)| cond.as_ref().is_none_or(|c| c.eval(&call.vars)))
+            .find(|(cond, _)| cond.as_ref().map_or(true, |c| c.eval(&call.vars)))
             .map_or(Step::Done(DONE), |(_, state)| Step::Goto(*state))
     }
 

@@ -189,7 +189,11 @@ impl Operand {
         if allow_text && quoted {
             return Ok(Operand::Text(token[1..token.len() - 1].to_owned()));
         }
-        let kinds = if allow_text { "${name}, a whole number or 'text'" } else { "${name} or a whole number" };
+        let kinds = if allow_text {
+            "${name}, a whole number or 'text'"
+        } else {
+            "${name} or a whole number"
+        };
         Err(format!("`{token}` is not an operand: expected {kinds}"))
     }
 
@@ -374,9 +378,16 @@ mod tests {
         let v = vars(&[("tries", "2"), ("big", "9223372036854775807")]);
         assert_eq!(Expr::parse("${tries} + 1").unwrap().eval(&v).as_str(), "3");
         assert_eq!(Expr::parse("${none} - 4 + 1").unwrap().eval(&v).as_str(), "-3");
-        assert_eq!(Expr::parse("${big} + 1").unwrap().eval(&v).as_str(), "9223372036854775807");
+        assert_eq!(
+            Expr::parse("${big} + 1").unwrap().eval(&v).as_str(),
+            "9223372036854775807"
+        );
         assert_eq!(Expr::parse("zh").unwrap().eval(&v).as_str(), "zh");
-        assert_eq!(Expr::parse("a + b").unwrap().eval(&v).as_str(), "a + b", "not a sum: text");
+        assert_eq!(
+            Expr::parse("a + b").unwrap().eval(&v).as_str(),
+            "a + b",
+            "not a sum: text"
+        );
     }
 
     #[test]
