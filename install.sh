@@ -245,6 +245,18 @@ for flow in "$SRC"/etc/flows/*.toml; do
     fi
 done
 
+# The demo business database the example flow's `lookup`/`verify_pin` read ([business] db, default
+# <data_dir>/business.db). telvox opens it read-only; an existing one is the admin's and is kept.
+BUSINESS_DB="$STATE/business.db"
+if [ -e "$BUSINESS_DB" ]; then
+    note "$BUSINESS_DB exists: kept as it is (the demo data is $SRC/etc/business.sql)"
+else
+    sqlite3 "$BUSINESS_DB" < "$SRC/etc/business.sql"
+    chown root:telvox "$BUSINESS_DB"
+    chmod 0640 "$BUSINESS_DB"
+    note "$BUSINESS_DB (new, demo data from etc/business.sql)"
+fi
+
 step "Check the configuration (telvox config check)"
 if ! "$BIN_DEST" config check "$CONFIG"; then
     die "$CONFIG has errors (above): fix them, then run this script again"

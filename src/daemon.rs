@@ -13,7 +13,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{anyhow, bail, Context, Result};
 use arc_swap::ArcSwap;
 
-use crate::apps::ivr::{FlowSet, Ivr};
+use crate::apps::ivr::{Business, FlowSet, Ivr};
 use crate::apps::linetest::{LineTest, LineTestPrompts, LineTestSettings};
 use crate::config::pattern::{best_match, trunk_group, NumberPattern};
 use crate::config::{self, Config, SimClock};
@@ -74,7 +74,10 @@ impl Runtime {
             })
             .collect::<Result<Vec<_>>>()?;
         let voice = Arc::new(voice);
-        let flows = FlowSet::load(&config.flows_dir, &config.voice_dir, &voice)
+        // A new pool per runtime: calls on the old flows keep theirs until they end.
+        let business = Business::start(config.business.clone(), config.db_path())
+            .context("starting the business lookup threads")?;
+        let flows = FlowSet::load(&config.flows_dir, &config.voice_dir, &voice, Some(&business))
             .map_err(|e| anyhow!("{e}"))
             .with_context(|| format!("loading flows from {}", config.flows_dir.display()))?;
         Ok(Runtime {
@@ -295,7 +298,7 @@ impl Daemon {
             call_ids,
             max_call_seconds: max_call_seconds.clone(),
         };
-        let (channel_threads, statuses) = spawn_channels(&mut card, &shared, config.realtime)?;
+        let (channel_threads, statuses) = spawn_channels(&mut card, &shared, &config)?;
 
         let store_counters = Arc::new(StoreCounters::default());
         let (store_tx, store_rx) =
@@ -416,13 +419,21 @@ fn start_card(config: &Config) -> Result<SimCard> {
 /// The channel threads, and the status each one publishes.
 type ChannelThreads = (Vec<JoinHandle<()>>, Vec<Arc<ChanStatus>>);
 
-fn spawn_channels(card: &mut SimCard, shared: &EngineShared, realtime: bool) -> Result<ChannelThreads> {
+fn spawn_channels(card: &mut SimCard, shared: &EngineShared, config: &Config) -> Result<ChannelThreads> {
+    let realtime = config.realtime;
     let mut threads = Vec::new();
     let mut statuses = Vec::new();
     for chan in card.take_channels() {
         let status = Arc::new(ChanStatus::new(chan.id()));
         let name = format!("chan-{}-{}", chan.id().span, chan.id().chan);
-        let runner = ChannelRunner::new(chan, status.clone(), shared.clone())?;
+        let dtmf = config
+            .hw
+            .spans
+            .iter()
+            .find(|s| s.span == chan.id().span)
+            .map(|s| s.dtmf)
+            .unwrap_or_default();
+        let runner = ChannelRunner::new(chan, status.clone(), shared.clone(), dtmf)?;
         let thread = std::thread::Builder::new()
             .name(name)
             .stack_size(CHANNEL_THREAD_STACK_BYTES)

@@ -72,14 +72,54 @@ enum Command {
         #[command(subcommand)]
         command: SimCommand,
     },
+    /// Signal-processing checks.
+    Dsp {
+        #[command(subcommand)]
+        command: DspCommand,
+    },
     /// Load a daemon with concurrent sim calls and measure it.
     Bench(cli::bench::BenchArgs),
+    /// Show an IVR flow of flows_dir: `show` as an outline, `dot` as Graphviz.
+    Flow {
+        #[command(subcommand)]
+        command: FlowCommand,
+    },
+    /// PIN helpers for the business database.
+    Pin {
+        #[command(subcommand)]
+        command: PinCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum FlowCommand {
+    /// The flow as a readable outline: states, actions as written, where each goes.
+    Show { name: String },
+    /// The flow as a Graphviz digraph (`telvox flow dot main | dot -Tsvg > main.svg`).
+    Dot { name: String },
+}
+
+#[derive(Subcommand)]
+enum PinCommand {
+    /// Reads a PIN from stdin and prints its salted hash (for `verify_pin`'s pin_hash column).
+    Hash,
 }
 
 #[derive(Subcommand)]
 enum ConfigCommand {
     /// Validate a configuration offline and print every problem (default: the --config file).
     Check { file: Option<PathBuf> },
+}
+
+#[derive(Subcommand)]
+enum DspCommand {
+    /// Score telvox's DTMF receiver and spandsp's side by side on every Q.24 condition.
+    Conformance {
+        /// Also run the talk-off corpus (over an hour of generated speech, music and sweeps; needs
+        /// espeak-ng and sox; cached under the given directory).
+        #[arg(long, value_name = "CACHE_DIR")]
+        talkoff: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -207,5 +247,15 @@ fn run(cli: &Cli) -> Result<i32> {
             }
         },
         Command::Bench(args) => cli::bench::run(args),
+        Command::Dsp {
+            command: DspCommand::Conformance { talkoff },
+        } => cli::dsp_conformance(talkoff.as_deref()),
+        Command::Flow { command } => match command {
+            FlowCommand::Show { name } => cli::flow(&path, name, false),
+            FlowCommand::Dot { name } => cli::flow(&path, name, true),
+        },
+        Command::Pin {
+            command: PinCommand::Hash,
+        } => cli::pin_hash(),
     }
 }

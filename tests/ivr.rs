@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use telvox::apps::ivr::{parse_text, Registry};
-use telvox::apps::say::{say_digits, Language};
+use telvox::apps::say::{say_money, Language};
 use telvox::hw::sim::client::{run_call, CallOutcome};
 use telvox::hw::{Block, BLOCK_SAMPLES};
 
@@ -33,13 +33,18 @@ fn cue<'a>(lang: &'a str, prompt: &'a str, keys: &'a str) -> Cue<'a> {
 
 /// Calls `number` and follows the cues in order; the caller never hangs up first (the flow must).
 fn scripted_call(daemon: &TestDaemon, number: &str, cues: &[Cue]) -> CallOutcome {
+    scripted_call_from(daemon, number, UNKNOWN_CALLER, cues)
+}
+
+/// [`scripted_call`] from a given caller number.
+fn scripted_call_from(daemon: &TestDaemon, number: &str, from: &str, cues: &[Cue]) -> CallOutcome {
     let mut party = daemon.party();
     let audio: Vec<Vec<u8>> = cues.iter().map(|c| prompt_alaw(c.after.0, c.after.1)).collect();
     let (mut next_cue, mut cursor) = (0usize, 0usize);
     let mut keys: Vec<Block> = Vec::new();
     let outcome = run_call(
         &mut party,
-        &dial(number, "13800138000"),
+        &dial(number, from),
         Duration::from_secs(20),
         |blocks, heard| {
             if blocks > MAX_CALL_BLOCKS {
@@ -112,14 +117,41 @@ fn assert_path(daemon: &TestDaemon, outcome: &CallOutcome, expected: &[&str]) {
     );
 }
 
-/// The menu prompts of the example in `lang`.
-fn said_digits(lang: &str, digits: &str) -> Vec<String> {
-    say_digits(Language::from_code(lang).unwrap(), digits).unwrap()
+/// A caller number the demo business database does not know, and one it does (account 123456).
+const UNKNOWN_CALLER: &str = "13800138000";
+const KNOWN_CALLER: &str = "13900139000";
+/// Monday 10:00 in Shanghai (the shipped time zone): the hotline is open.
+const OPEN_NOW: &str = "2026-11-23T10:00:00+08:00";
+/// Sunday 23:00 in Shanghai: closed.
+const CLOSED_NOW: &str = "2026-11-22T23:00:00+08:00";
+
+/// The shipped config with the clock `hours` reads frozen at `now` and the demo business database
+/// (etc/business.sql, as install.sh makes it) in its data_dir.
+fn hotline(now: &str) -> TestDaemon {
+    prepare_hotline(now).launch()
+}
+
+fn prepare_hotline(now: &str) -> TestDaemon {
+    let daemon = TestDaemon::prepare(|c| {
+        assert!(c.contains("[business]\n"), "the shipped config has [business]");
+        c.replace("[business]\n", &format!("[business]\ntest_now = \"{now}\"\n"))
+    });
+    let data = daemon.dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let sql = std::fs::read_to_string(Path::new(REPO).join("etc/business.sql")).unwrap();
+    let db = rusqlite::Connection::open(data.join("business.db")).expect("business.db");
+    db.execute_batch(&sql).expect("etc/business.sql");
+    daemon
+}
+
+/// The demo account 123456's balance (etc/business.sql), said as money in `lang`.
+fn said_balance(lang: &str) -> Vec<String> {
+    say_money(Language::from_code(lang).unwrap(), 120_550)
 }
 
 #[test]
-fn english_balance_collects_the_account_and_says_it_back() {
-    let daemon = TestDaemon::start();
+fn english_balance_unknown_caller_enters_account_and_pin_and_hears_the_balance() {
+    let daemon = hotline(OPEN_NOW);
     let outcome = scripted_call(
         &daemon,
         "8000",
@@ -127,7 +159,8 @@ fn english_balance_collects_the_account_and_says_it_back() {
             cue("zh", "choose-language", "2"),
             cue("en", "main-menu", "1"),
             cue("en", "enter-account", "123456#"),
-            cue("en", "account-number-is", ""),
+            cue("en", "enter-pin", "4321#"),
+            cue("en", "balance-is", ""),
             cue("en", "main-menu", ""),
         ],
     );
@@ -136,19 +169,305 @@ fn english_balance_collects_the_account_and_says_it_back() {
         ("en", "hotline-welcome"),
         ("en", "main-menu"),
     ];
-    expected.extend([("en", "enter-account"), ("en", "account-number-is")]);
-    let digits = said_digits("en", "123456");
-    expected.extend(digits.iter().map(|d| ("en", d.as_str())));
+    expected.extend([("en", "enter-account"), ("en", "enter-pin"), ("en", "balance-is")]);
+    let money = said_balance("en");
+    expected.extend(money.iter().map(|d| ("en", d.as_str())));
     expected.extend([("en", "main-menu"), ("en", "timeout"), ("en", "goodbye")]);
     assert_heard(&outcome.heard, &expected);
-    let mut path = vec!["choose_language", "english", "welcome", "main_menu", "balance"];
-    path.extend(["say_account", "main_menu", "goodbye"]);
+    let mut path = vec![
+        "choose_language",
+        "english",
+        "hours",
+        "welcome",
+        "main_menu",
+        "balance",
+    ];
+    path.extend([
+        "lookup:not_found",
+        "ask_account",
+        "ask_pin",
+        "check_pin",
+        "verify_pin:ok",
+    ]);
+    path.extend([
+        "fetch_balance",
+        "lookup:found",
+        "say_balance",
+        "main_menu",
+        "goodbye",
+    ]);
     assert_path(&daemon, &outcome, &path);
 }
 
 #[test]
+fn a_known_caller_skips_the_account_number() {
+    let daemon = hotline(OPEN_NOW);
+    let outcome = scripted_call_from(
+        &daemon,
+        "8000",
+        KNOWN_CALLER,
+        &[
+            cue("zh", "choose-language", "1"),
+            cue("zh", "main-menu", "1"),
+            cue("zh", "enter-pin", "4321#"),
+            cue("zh", "balance-is", ""),
+        ],
+    );
+    let mut expected = vec![("zh", "main-menu"), ("zh", "enter-pin"), ("zh", "balance-is")];
+    let money = said_balance("zh");
+    expected.extend(money.iter().map(|d| ("zh", d.as_str())));
+    expected.extend([("zh", "main-menu"), ("zh", "goodbye")]);
+    assert_heard(&outcome.heard, &expected);
+    let mut path = vec![
+        "choose_language",
+        "mandarin",
+        "hours",
+        "welcome",
+        "main_menu",
+        "balance",
+    ];
+    path.extend([
+        "lookup:found",
+        "known_caller",
+        "ask_pin",
+        "check_pin",
+        "verify_pin:ok",
+    ]);
+    path.extend([
+        "fetch_balance",
+        "lookup:found",
+        "say_balance",
+        "main_menu",
+        "goodbye",
+    ]);
+    assert_path(&daemon, &outcome, &path);
+}
+
+/// Rows of the call log's pin_failures table.
+fn pin_failures(daemon: &TestDaemon, account: &str) -> Option<i64> {
+    let db = rusqlite::Connection::open(daemon.db_path()).expect("open the call log");
+    db.query_row(
+        "SELECT failures FROM pin_failures WHERE account = ?1",
+        [account],
+        |r| r.get(0),
+    )
+    .ok()
+}
+
+#[test]
+fn wrong_pins_lock_the_account_and_the_lock_survives_a_restart() {
+    let mut daemon = hotline(OPEN_NOW);
+    let wrong = |lang| {
+        [
+            cue("zh", "choose-language", "2"),
+            cue(lang, "main-menu", "1"),
+            cue(lang, "enter-account", "654321#"),
+            cue(lang, "enter-pin", "0000#"),
+            cue(lang, "wrong-pin", ""),
+            cue(lang, "enter-pin", "9999#"),
+            cue(lang, "wrong-pin", ""),
+            cue(lang, "enter-pin", "1234#"),
+            cue(lang, "account-locked", ""),
+        ]
+    };
+    let outcome = scripted_call(&daemon, "8000", &wrong("en"));
+    let round = [("en", "enter-pin"), ("en", "wrong-pin")];
+    let mut expected: Vec<Heard> = round.iter().cycle().take(4).copied().collect();
+    expected.extend([("en", "enter-pin"), ("en", "account-locked"), ("en", "goodbye")]);
+    assert_heard(&outcome.heard, &expected);
+    let mut path = vec![
+        "choose_language",
+        "english",
+        "hours",
+        "welcome",
+        "main_menu",
+        "balance",
+    ];
+    path.extend(["lookup:not_found", "ask_account", "ask_pin"]);
+    for _ in 0..2 {
+        path.extend(["check_pin", "verify_pin:fail", "wrong_pin", "ask_pin"]);
+    }
+    path.extend(["check_pin", "verify_pin:locked", "locked", "goodbye"]);
+    assert_path(&daemon, &outcome, &path);
+    assert_eq!(pin_failures(&daemon, "654321"), Some(3));
+
+    // The right PIN after a restart is still refused: the count is in the call log.
+    daemon.stop();
+    daemon.relaunch();
+    let outcome = scripted_call(
+        &daemon,
+        "8000",
+        &[
+            cue("zh", "choose-language", "2"),
+            cue("en", "main-menu", "1"),
+            cue("en", "enter-account", "654321#"),
+            cue("en", "enter-pin", "1111#"),
+            cue("en", "account-locked", ""),
+        ],
+    );
+    let path = call_path(&daemon, outcome.call_id.as_deref().unwrap());
+    assert!(path.contains(&"verify_pin:locked".to_string()), "{path:?}");
+    assert!(!path.contains(&"say_balance".to_string()), "{path:?}");
+}
+
+#[test]
+fn a_right_pin_resets_the_failure_count() {
+    let daemon = hotline(OPEN_NOW);
+    let outcome = scripted_call(
+        &daemon,
+        "8000",
+        &[
+            cue("zh", "choose-language", "2"),
+            cue("en", "main-menu", "1"),
+            cue("en", "enter-account", "654321#"),
+            cue("en", "enter-pin", "0000#"),
+            cue("en", "wrong-pin", ""),
+            cue("en", "enter-pin", "1111#"),
+            cue("en", "balance-is", ""),
+        ],
+    );
+    let mut expected = vec![("en", "wrong-pin"), ("en", "enter-pin"), ("en", "balance-is")];
+    let money = say_money(Language::En, 705);
+    expected.extend(money.iter().map(|d| ("en", d.as_str())));
+    assert_heard(&outcome.heard, &expected);
+    assert_eq!(
+        pin_failures(&daemon, "654321"),
+        None,
+        "a right PIN clears the count"
+    );
+}
+
+#[test]
+fn closed_hours_play_the_closed_message_and_hang_up() {
+    let daemon = hotline(CLOSED_NOW);
+    let outcome = scripted_call(
+        &daemon,
+        "8000",
+        &[cue("zh", "choose-language", "2"), cue("en", "office-closed", "")],
+    );
+    assert_heard(
+        &outcome.heard,
+        &[("zh", "choose-language"), ("en", "office-closed")],
+    );
+    let welcome = prompt_alaw("en", "hotline-welcome");
+    assert!(
+        find(&outcome.heard, &welcome, 0).is_none(),
+        "no welcome when closed"
+    );
+    assert_path(
+        &daemon,
+        &outcome,
+        &["choose_language", "english", "hours", "closed"],
+    );
+}
+
+#[test]
+fn a_holiday_is_closed_even_in_opening_hours() {
+    // 2026-10-01 (National Day) is a Thursday, 10:00 in Shanghai: open hours, but a holiday.
+    let daemon = hotline("2026-10-01T10:00:00+08:00");
+    let outcome = scripted_call(
+        &daemon,
+        "8000",
+        &[cue("zh", "choose-language", "1"), cue("zh", "office-closed", "")],
+    );
+    assert_path(
+        &daemon,
+        &outcome,
+        &["choose_language", "mandarin", "hours", "closed"],
+    );
+}
+
+#[test]
+fn a_query_parameter_with_sql_in_it_is_bound_not_spliced() {
+    let flow = "start = \"a\"\nlanguage = \"en\"\n[a]\n\
+                set = { who = \"'; DROP TABLE customers; --\" }\n\
+                lookup = { query = \"SELECT name FROM customers WHERE phone = ?\", params = [\"${who}\"], into = \"cust\" }\n\
+                on = { found = \"b\", not_found = \"b\", error = \"b\" }\n\
+                [b]\nplay = { prompts = [\"goodbye\"], barge_in = false }\nhangup = true\n";
+    let daemon = daemon_with_flows(&[("inject", flow)], &[("8102", "inject")]);
+    let outcome = scripted_call(&daemon, "8102", &[cue("en", "goodbye", "")]);
+    assert_path(&daemon, &outcome, &["a", "lookup:not_found", "b"]);
+    let db = rusqlite::Connection::open(daemon.dir.path().join("data/business.db")).unwrap();
+    let rows: i64 = db
+        .query_row("SELECT count(*) FROM customers", [], |r| r.get(0))
+        .expect("the customers table still exists");
+    assert_eq!(rows, 1);
+}
+
+#[test]
+fn a_lookup_without_a_database_ends_with_error() {
+    let flow = "start = \"a\"\nlanguage = \"en\"\n[a]\n\
+                lookup = { query = \"SELECT name FROM customers WHERE phone = ?\", params = [\"${caller}\"], into = \"cust\" }\n\
+                on = { found = \"b\", not_found = \"b\", error = \"b\" }\n\
+                [b]\nplay = { prompts = [\"goodbye\"], barge_in = false }\nhangup = true\n";
+    let daemon = daemon_with_flows(&[("nodb", flow)], &[("8103", "nodb")]);
+    std::fs::remove_file(daemon.dir.path().join("data/business.db")).unwrap();
+    let outcome = scripted_call(&daemon, "8103", &[cue("en", "goodbye", "")]);
+    assert_path(&daemon, &outcome, &["a", "lookup:error", "b"]);
+}
+
+#[test]
+fn lookup_verify_pin_and_hours_are_validated_at_load() {
+    let text = "start = \"a\"\n[a]\n\
+                lookup = { query = \"SELECT a FROM t WHERE x = ? AND y = ?\", params = [\"${caller}\"], into = \"c\" }\n\
+                on = { found = \"b\", not_found = \"b\", error = \"b\" }\n\
+                [b]\nlookup = { query = \"DELETE FROM t WHERE x = '${caller}'\", into = \"c\" }\nnext = \"c\"\n\
+                [c]\nhours = { mon = \"18:00-09:00\", funday = \"closed\", holidays = [\"2026-13-01\"] }\nnext = \"d\"\n\
+                [d]\nverify_pin = { query = \"SELECT h FROM t WHERE a = ?\", params = [\"${caller}\"] }\n\
+                on = { ok = \"a\", fail = \"a\", locked = \"a\", error = \"a\", maybe = \"a\" }\n";
+    let found = check(text);
+    let has = |needle: &str| found.iter().any(|d| d.contains(needle));
+    assert!(
+        has("t.toml:3:10: error: [a] lookup: the query has 2 `?` placeholder(s) but 1 parameter(s)"),
+        "{found:#?}"
+    );
+    assert!(
+        has("t.toml:6:20: error: [b] lookup = \"DELETE FROM"),
+        "{found:#?}"
+    );
+    assert!(
+        has("t.toml:9:17: error: [c] hours = \"18:00-09:00\""),
+        "{found:#?}"
+    );
+    assert!(
+        has("t.toml:9:32: error: unknown key `funday` in [c] hours"),
+        "{found:#?}"
+    );
+    assert!(has("[c] hours = \"2026-13-01\": expected a date"), "{found:#?}");
+    assert!(
+        has("t.toml:12:14: error: [d] verify_pin needs `pin`"),
+        "{found:#?}"
+    );
+    assert!(has("[d] verify_pin needs `account`"), "{found:#?}");
+    assert_eq!(found.len(), 7, "{found:#?}");
+    let text = "start = \"a\"\n[a]\n\
+                verify_pin = { query = \"SELECT h FROM t WHERE a = ?\", params = [\"${caller}\"], pin = \"${digits}\", account = \"${caller}\" }\n\
+                on = { ok = \"a\", fail = \"a\", locked = \"a\", error = \"a\", maybe = \"a\" }\n";
+    let found = check(text);
+    assert!(
+        found.iter().any(|d| d.contains("maybe")),
+        "an outcome verify_pin does not have: {found:#?}"
+    );
+}
+
+#[test]
+fn lookup_results_count_as_set_variables() {
+    let text = "start = \"a\"\nlanguage = \"en\"\n[a]\n\
+                lookup = { query = \"SELECT name FROM customers WHERE phone = ?\", params = [\"${caller}\"], into = \"cust\" }\n\
+                on = { found = \"b\", not_found = \"b\", error = \"b\" }\n\
+                [b]\nsay = { value = \"${cust.balance}\", as = \"money\" }\nnext = \"c\"\n\
+                [c]\nsay = { value = \"${other.x}\", as = \"money\" }\nhangup = true\n";
+    let found = check(text);
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert!(
+        found[0].contains("variable `other.x` is used but never set"),
+        "{found:#?}"
+    );
+}
+
+#[test]
 fn mandarin_menu_options_fax_message_operator_are_placeholders() {
-    let daemon = TestDaemon::start();
+    let daemon = hotline(OPEN_NOW);
     let outcome = scripted_call(
         &daemon,
         "8000",
@@ -170,6 +489,7 @@ fn mandarin_menu_options_fax_message_operator_are_placeholders() {
     let mut path = vec![
         "choose_language",
         "mandarin",
+        "hours",
         "welcome",
         "main_menu",
         "fax",
@@ -181,7 +501,7 @@ fn mandarin_menu_options_fax_message_operator_are_placeholders() {
 
 #[test]
 fn invalid_key_then_valid_key() {
-    let daemon = TestDaemon::start();
+    let daemon = hotline(OPEN_NOW);
     let outcome = scripted_call(
         &daemon,
         "8000",
@@ -207,6 +527,7 @@ fn invalid_key_then_valid_key() {
     let path = [
         "choose_language",
         "english",
+        "hours",
         "welcome",
         "main_menu",
         "fax",
@@ -218,7 +539,7 @@ fn invalid_key_then_valid_key() {
 
 #[test]
 fn no_input_is_retried_then_the_fallback_says_goodbye() {
-    let daemon = TestDaemon::start();
+    let daemon = hotline(OPEN_NOW);
     let outcome = scripted_call(&daemon, "8000", &[cue("zh", "choose-language", "2")]);
     let mut expected = vec![("en", "hotline-welcome")];
     for _ in 0..3 {
@@ -234,13 +555,20 @@ fn no_input_is_retried_then_the_fallback_says_goodbye() {
     assert_path(
         &daemon,
         &outcome,
-        &["choose_language", "english", "welcome", "main_menu", "goodbye"],
+        &[
+            "choose_language",
+            "english",
+            "hours",
+            "welcome",
+            "main_menu",
+            "goodbye",
+        ],
     );
 }
 
 #[test]
 fn silence_at_the_language_menu_falls_back_to_mandarin() {
-    let daemon = TestDaemon::start();
+    let daemon = hotline(OPEN_NOW);
     let outcome = scripted_call(
         &daemon,
         "8000",
@@ -257,13 +585,20 @@ fn silence_at_the_language_menu_falls_back_to_mandarin() {
     assert_path(
         &daemon,
         &outcome,
-        &["choose_language", "mandarin", "welcome", "main_menu", "goodbye"],
+        &[
+            "choose_language",
+            "mandarin",
+            "hours",
+            "welcome",
+            "main_menu",
+            "goodbye",
+        ],
     );
 }
 
 #[test]
 fn a_key_during_the_welcome_barges_in_and_picks_the_menu_option() {
-    let daemon = TestDaemon::start();
+    let daemon = hotline(OPEN_NOW);
     let outcome = {
         let mut party = daemon.party();
         let keys = key_blocks("2");
@@ -297,6 +632,7 @@ fn a_key_during_the_welcome_barges_in_and_picks_the_menu_option() {
         &[
             "choose_language",
             "english",
+            "hours",
             "welcome",
             "main_menu",
             "message",
@@ -308,7 +644,7 @@ fn a_key_during_the_welcome_barges_in_and_picks_the_menu_option() {
 
 #[test]
 fn account_entry_too_short_is_invalid_then_retried() {
-    let daemon = TestDaemon::start();
+    let daemon = hotline(OPEN_NOW);
     let outcome = scripted_call(
         &daemon,
         "8000",
@@ -317,30 +653,47 @@ fn account_entry_too_short_is_invalid_then_retried() {
             cue("en", "main-menu", "1"),
             cue("en", "enter-account", "12#"),
             cue("en", "invalid", ""),
-            cue("en", "enter-account", "987654321#"),
-            cue("en", "account-number-is", ""),
+            cue("en", "enter-account", "123456#"),
+            cue("en", "enter-pin", "4321#"),
+            cue("en", "balance-is", ""),
         ],
     );
-    let mut expected = vec![
+    let expected = [
         ("en", "enter-account"),
         ("en", "invalid"),
         ("en", "enter-account"),
+        ("en", "enter-pin"),
+        ("en", "balance-is"),
     ];
-    expected.push(("en", "account-number-is"));
-    let digits = said_digits("en", "987654321");
-    expected.extend(digits.iter().map(|d| ("en", d.as_str())));
     assert_heard(&outcome.heard, &expected);
     let path = [
-        "choose_language",
-        "english",
-        "welcome",
         "main_menu",
         "balance",
-        "say_account",
-        "main_menu",
+        "lookup:not_found",
+        "ask_account",
+        "ask_pin",
+        "check_pin",
     ];
     let got = call_path(&daemon, outcome.call_id.as_deref().unwrap());
-    assert_eq!(&got[..path.len()], path);
+    assert_eq!(&got[4..4 + path.len()], path);
+}
+
+#[test]
+fn an_account_not_on_file_fails_the_pin_like_a_wrong_one() {
+    let daemon = hotline(OPEN_NOW);
+    let outcome = scripted_call(
+        &daemon,
+        "8000",
+        &[
+            cue("zh", "choose-language", "2"),
+            cue("en", "main-menu", "1"),
+            cue("en", "enter-account", "999999#"),
+            cue("en", "enter-pin", "4321#"),
+            cue("en", "wrong-pin", ""),
+        ],
+    );
+    let path = call_path(&daemon, outcome.call_id.as_deref().unwrap());
+    assert!(path.contains(&"verify_pin:fail".to_string()), "{path:?}");
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -348,13 +701,14 @@ fn account_entry_too_short_is_invalid_then_retried() {
 
 /// A daemon with extra flow files in its own flows/ (next to its telvox.toml) and numbers for them.
 fn daemon_with_flows(flows: &[(&str, &str)], numbers: &[(&str, &str)]) -> TestDaemon {
-    let daemon = TestDaemon::prepare(|c| {
-        let extra: String = numbers
-            .iter()
-            .map(|(n, f)| format!("\"{n}\" = \"{f}\"\n"))
-            .collect();
-        c.replace("[numbers]\n", &format!("[numbers]\n{extra}"))
-    });
+    let daemon = prepare_hotline(OPEN_NOW);
+    let config = std::fs::read_to_string(&daemon.config).unwrap();
+    let extra: String = numbers
+        .iter()
+        .map(|(n, f)| format!("\"{n}\" = \"{f}\"\n"))
+        .collect();
+    let config = config.replace("[numbers]\n", &format!("[numbers]\n{extra}"));
+    std::fs::write(&daemon.config, config).unwrap();
     let dir = daemon.dir.path().join("flows");
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::copy(Path::new(REPO).join("etc/flows/main.toml"), dir.join("main.toml")).unwrap();
@@ -452,7 +806,7 @@ fn unknown_states_are_located_wherever_they_are_named() {
 fn unknown_actions_keys_and_settings_are_errors() {
     let text = "start = \"a\"\nlangauge = \"en\"\n[a]\nplya = [\"goodbye\"]\n\
                 play = { prompts = [\"goodbye\"], bargein = false }\nhangup = true\n";
-    let actions = "play, say, collect, menu, set, branch, goto, hangup, next, on";
+    let actions = "play, say, collect, menu, set, branch, goto, hangup, lookup, verify_pin, hours, call, return, next, on";
     assert_eq!(
         check(text),
         [
@@ -691,33 +1045,6 @@ fn a_menu_that_falls_back_to_itself_is_stopped_at_max_transitions() {
 }
 
 #[test]
-fn mandarin_balance_says_the_account_with_mandarin_digits() {
-    let daemon = TestDaemon::start();
-    let outcome = scripted_call(
-        &daemon,
-        "8000",
-        &[
-            cue("zh", "choose-language", "1"),
-            cue("zh", "main-menu", "1"),
-            cue("zh", "enter-account", "6001234#"),
-            cue("zh", "account-number-is", ""),
-        ],
-    );
-    let mut expected = vec![("zh", "enter-account"), ("zh", "account-number-is")];
-    let digits = said_digits("zh", "6001234");
-    assert!(
-        digits.contains(&"say-yao".to_string()),
-        "1 is said as yao: {digits:?}"
-    );
-    expected.extend(digits.iter().map(|d| ("zh", d.as_str())));
-    expected.extend([("zh", "main-menu"), ("zh", "goodbye")]);
-    assert_heard(&outcome.heard, &expected);
-    let mut path = vec!["choose_language", "mandarin", "welcome", "main_menu", "balance"];
-    path.extend(["say_account", "main_menu", "goodbye"]);
-    assert_path(&daemon, &outcome, &path);
-}
-
-#[test]
 fn reload_gives_new_calls_the_new_flow() {
     let before = "start = \"a\"\n[a]\nplay = [\"star\"]\nhangup = true\n";
     let daemon = daemon_with_flows(&[("swap", before)], &[("8102", "swap")]);
@@ -821,7 +1148,7 @@ fn required_action_keys_are_reported_at_the_table() {
 
 #[test]
 fn twenty_concurrent_callers_each_follow_their_own_path() {
-    let daemon = TestDaemon::start();
+    let daemon = hotline(OPEN_NOW);
     let outcomes: Vec<(usize, CallOutcome)> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..20)
             .map(|i| {
@@ -854,6 +1181,7 @@ fn twenty_concurrent_callers_each_follow_their_own_path() {
         let mut path = vec![
             "choose_language",
             language_state,
+            "hours",
             "welcome",
             "main_menu",
             option_state,
@@ -861,4 +1189,112 @@ fn twenty_concurrent_callers_each_follow_their_own_path() {
         path.extend(["main_menu", "goodbye"]);
         assert_path(&daemon, outcome, &path);
     }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Sub-flows: call / return
+
+#[test]
+fn a_sub_flow_returns_to_the_action_after_its_call() {
+    let flow = "start = \"a\"\nlanguage = \"en\"\n\
+                [a]\ncall = \"sub\"\nnext = \"b\"\n\
+                [b]\ncall = \"sub\"\nplay = { prompts = [\"goodbye\"], barge_in = false }\nhangup = true\n\
+                [sub]\nplay = [\"star\"]\nreturn = true\n";
+    let daemon = daemon_with_flows(&[("subs", flow)], &[("8104", "subs")]);
+    let outcome = scripted_call(&daemon, "8104", &[cue("en", "goodbye", "")]);
+    assert_heard(
+        &outcome.heard,
+        &[("en", "star"), ("en", "star"), ("en", "goodbye")],
+    );
+    assert_path(&daemon, &outcome, &["a", "sub", "b", "sub"]);
+}
+
+#[test]
+fn recursive_or_too_deep_calls_are_refused_at_load() {
+    let text = "start = \"a\"\n[a]\ncall = \"s1\"\nhangup = true\n[s1]\ncall = \"s1\"\nreturn = true\n";
+    let found = check(text);
+    assert!(
+        found
+            .iter()
+            .any(|d| d.contains("error: sub-flow `s1` can call itself")),
+        "{found:#?}"
+    );
+    let mut text = String::from("start = \"s0\"\n");
+    for i in 0..10 {
+        text.push_str(&format!("[s{i}]\ncall = \"s{}\"\nreturn = true\n", i + 1));
+    }
+    text.push_str("[s10]\nreturn = true\n");
+    let found = check(&text);
+    assert!(
+        found
+            .iter()
+            .any(|d| d.contains("is called more than 8 calls deep")),
+        "{found:#?}"
+    );
+    let fine = "start = \"a\"\n[a]\ncall = \"s1\"\nhangup = true\n[s1]\ncall = \"s2\"\nreturn = true\n\
+                [s2]\nreturn = true\n";
+    assert_eq!(check(fine), Vec::<String>::new());
+}
+
+// ---------------------------------------------------------------------------------------------------
+// telvox flow show | dot
+
+fn telvox(args: &[&str]) -> std::process::Output {
+    let config = Path::new(REPO).join("etc/telvox.toml");
+    std::process::Command::new(env!("CARGO_BIN_EXE_telvox"))
+        .arg("--config")
+        .arg(&config)
+        .args(args)
+        .output()
+        .expect("run telvox")
+}
+
+#[test]
+fn flow_show_prints_every_state_with_its_actions_and_exits() {
+    let out = telvox(&["flow", "show", "main"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.starts_with("flow main ("), "{text}");
+    for needle in [
+        "\n[check_pin]\n  verify_pin = { query = \"SELECT pin_hash FROM accounts WHERE account = ?\"",
+        "  on locked -> locked\n",
+        "\n[mandarin]\n  set = { language = \"zh\" }\n  next -> hours\n",
+    ] {
+        assert!(text.contains(needle), "{needle:?} in:\n{text}");
+    }
+    let missing = telvox(&["flow", "show", "nosuch"]);
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("no flow \"nosuch\""));
+}
+
+#[test]
+fn flow_dot_is_a_digraph_graphviz_accepts() {
+    let out = telvox(&["flow", "dot", "main"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.starts_with("digraph \"main\" {"), "{text}");
+    assert!(
+        text.contains("\"check_pin\" -> \"locked\" [label=\"locked\"];"),
+        "{text}"
+    );
+    // Graphviz is optional on a build machine (install.sh installs it); check the syntax when present.
+    let Ok(mut dot) = std::process::Command::new("dot")
+        .arg("-Tsvg")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+    else {
+        eprintln!("graphviz `dot` not installed: syntax not checked");
+        return;
+    };
+    use std::io::Write;
+    dot.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    let result = dot.wait_with_output().unwrap();
+    assert!(
+        result.status.success(),
+        "dot: {}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+    assert!(String::from_utf8_lossy(&result.stdout).contains("<svg"));
 }

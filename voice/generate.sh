@@ -238,7 +238,13 @@ ivr_prompts_en() {
         main-menu "For your account balance, press one. To receive a fax, press two. To leave a message, press three. To speak to an operator, press zero." \
         enter-account "Please enter your account number, then press the pound key." \
         account-number-is "Your account number is" \
-        coming-soon "This service is coming soon."
+        coming-soon "This service is coming soon." \
+        office-closed "Our office is closed. Please call again during business hours." \
+        enter-pin "Please enter your PIN, then press the pound key." \
+        wrong-pin "That PIN is not correct." \
+        account-locked "This account is locked. Please contact your branch." \
+        balance-is "Your balance is" \
+        service-unavailable "This service is not available at the moment."
 }
 
 ivr_prompts_zh() {
@@ -248,7 +254,13 @@ ivr_prompts_zh() {
         main-menu "查询账户余额请按一，索取传真请按二，留言请按三，人工服务请按零。" \
         enter-account "请输入您的账号，然后按井号键。" \
         account-number-is "您的账号是" \
-        coming-soon "此项服务即将推出。"
+        coming-soon "此项服务即将推出。" \
+        office-closed "我们现在已下班，请在营业时间内再来电。" \
+        enter-pin "请输入您的密码，然后按井号键。" \
+        wrong-pin "密码不正确。" \
+        account-locked "此账户已被锁定，请联系您的开户网点。" \
+        balance-is "您的余额是" \
+        service-unavailable "此项服务暂时无法使用。"
 }
 
 ivr_prompts_ko() {
@@ -258,7 +270,13 @@ ivr_prompts_ko() {
         main-menu "잔액 조회는 일번, 팩스 수신은 이번, 메시지 남기기는 삼번, 상담원 연결은 영번을 눌러 주십시오." \
         enter-account "계좌 번호를 입력하신 후 우물정자를 눌러 주십시오." \
         account-number-is "입력하신 계좌 번호는" \
-        coming-soon "이 서비스는 곧 제공될 예정입니다."
+        coming-soon "이 서비스는 곧 제공될 예정입니다." \
+        office-closed "지금은 업무 시간이 아닙니다. 업무 시간에 다시 전화해 주십시오." \
+        enter-pin "비밀번호를 입력하신 후 우물정자를 눌러 주십시오." \
+        wrong-pin "비밀번호가 올바르지 않습니다." \
+        account-locked "이 계좌는 잠겼습니다. 거래 지점에 문의해 주십시오." \
+        balance-is "고객님의 잔액은" \
+        service-unavailable "지금은 이 서비스를 이용하실 수 없습니다."
 }
 
 # render VOICE SPEED TEXT OUT: speak TEXT and convert it to a telvox prompt.

@@ -26,6 +26,9 @@ const SPAN_CHANNELS: usize = 30;
 /// Callers press their keys this long after the answer (barging in on the welcome prompt).
 const KEYS_AT_BLOCKS: usize = 2 * BLOCKS_PER_SECOND as usize;
 const BENCH_KEYS: &str = "1234#";
+/// The example flow's `hours` sees this (a Monday morning in its time zone), so every bench call is
+/// served the menus rather than the closed message.
+const BENCH_NOW: &str = "2026-11-23T10:00:00+08:00";
 /// Load-generator threads (the machine has two cores; the daemon needs them more).
 const WORKERS: usize = 2;
 
@@ -47,6 +50,10 @@ pub struct BenchArgs {
     pub step: usize,
     #[arg(long, default_value_t = 2040)]
     pub max_channels: usize,
+    /// The number callers dial: 8999 (the line test) or 8000 (the shipped example IVR flow, whose
+    /// menus the bench keys also drive: 1 Mandarin, then fax, message, two invalid keys).
+    #[arg(long, default_value = "8999")]
+    pub number: String,
     /// Run the daemon with realtime = true (SCHED_FIFO + mlockall when permitted).
     #[arg(long)]
     pub realtime_sched: bool,
@@ -161,7 +168,7 @@ impl BenchDaemon {
         }
         std::fs::write(dir.join("hw.toml"), hw)?;
         let config = format!(
-            "run_dir = \"run\"\ndata_dir = \"data\"\nhw = \"hw.toml\"\nrealtime = {}\nlog = \"warn\"\n[sim]\nclock = \"{}\"\n[numbers]\n\"8999\" = \"linetest\"\n[linetest]\nlanguage = \"en\"\nanswer_after_rings = 1\nmax_digits = 16\ntimeout_ms = 5000\n",
+            "run_dir = \"run\"\ndata_dir = \"data\"\nhw = \"hw.toml\"\nrealtime = {}\nlog = \"warn\"\n[sim]\nclock = \"{}\"\n[numbers]\n\"8999\" = \"linetest\"\n\"8000\" = \"main\"\n[business]\ntimezone = \"Asia/Shanghai\"\ntest_now = \"{BENCH_NOW}\"\n[linetest]\nlanguage = \"en\"\nanswer_after_rings = 1\nmax_digits = 16\ntimeout_ms = 5000\n",
             args.realtime_sched, args.clock
         );
         let config_path = dir.join("telvox.toml");
@@ -294,10 +301,11 @@ fn run_once(args: &BenchArgs, channels: usize) -> Result<BenchResult> {
         let n = channels / WORKERS + usize::from(w < channels % WORKERS);
         let socket = daemon.sim_socket();
         let (counters, stop, keys) = (counters.clone(), stop.clone(), key_blocks.clone());
+        let number = args.number.clone();
         workers.push(
             std::thread::Builder::new()
                 .name(format!("bench-load-{w}"))
-                .spawn(move || callers(&socket, n, &keys, &counters, &stop))?,
+                .spawn(move || callers(&socket, &number, n, &keys, &counters, &stop))?,
         );
     }
     let warmup_deadline = Instant::now() + Duration::from_secs(120);
@@ -397,9 +405,9 @@ fn send_msg(fd: &OwnedFd, msg: &[u8]) {
     let _ = send(fd.as_raw_fd(), msg, MsgFlags::MSG_NOSIGNAL);
 }
 
-fn dial(fd: &OwnedFd, n: usize) {
+fn dial(fd: &OwnedFd, number: &str, n: usize) {
     let op = PartyOp::Dial {
-        to: "8999".into(),
+        to: number.into(),
         from: Some(format!("555{n:04}")),
         name: None,
         span: None,
@@ -407,10 +415,11 @@ fn dial(fd: &OwnedFd, n: usize) {
     send_msg(fd, &proto::encode_control(&op));
 }
 
-/// One load-generator thread: `n` callers that dial 8999, answer each block heard with one block
+/// One load-generator thread: `n` callers that dial `number`, answer each block heard with one block
 /// (silence, or their keys 2 s in) and redial when telvox hangs up.
 fn callers(
     socket: &Path,
+    number: &str,
     n: usize,
     keys: &[Block],
     counters: &LoadCounters,
@@ -421,7 +430,7 @@ fn callers(
     for i in 0..n {
         let fd = connect(socket)?;
         epoll.add(fd.as_fd(), EpollEvent::new(EpollFlags::EPOLLIN, i as u64))?;
-        dial(&fd, i);
+        dial(&fd, number, i);
         parties.push(Caller {
             fd,
             state: CallerState::Dialing,
@@ -465,7 +474,7 @@ fn callers(
                     Ok(DaemonMessage::Control(DaemonOp::Hangup { .. })) => {
                         counters.calls_completed.fetch_add(1, Ordering::Relaxed);
                         caller.state = CallerState::Dialing;
-                        dial(&caller.fd, i);
+                        dial(&caller.fd, number, i);
                     }
                     _ => {}
                 }

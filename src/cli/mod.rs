@@ -204,3 +204,75 @@ pub fn calls(config: &Config, filter: &CallFilter, json: bool) -> Result<()> {
     }
     Ok(())
 }
+
+/// `telvox pin hash`: reads a PIN (digits) from stdin and prints its PBKDF2 hash; 0 on success.
+pub fn pin_hash() -> Result<i32> {
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .context("reading the PIN from stdin")?;
+    let pin = line.trim();
+    // Keys a phone can send, so an admin's typo is caught here rather than as a PIN no caller can enter.
+    if pin.is_empty() || pin.len() > 16 || !pin.chars().all(|c| c.is_ascii_digit()) {
+        bail!("a PIN is 1 to 16 digits");
+    }
+    let hash = crate::apps::ivr::business::hash_pin(pin).map_err(|e| anyhow!("hashing the PIN: {e}"))?;
+    println!("{hash}");
+    Ok(0)
+}
+
+/// `telvox flow show|dot NAME`: prints a flow of the config's flows_dir; 1 when it has errors.
+pub fn flow(path: &Path, name: &str, dot: bool) -> Result<i32> {
+    use crate::apps::ivr::{load_dir, outline, Registry};
+    let config = load_config(path)?;
+    let (flows, diags) = load_dir(&config.flows_dir, Some(&config.voice_dir), &Registry::builtin());
+    let Some(flow) = flows.iter().find(|f| f.name == name) else {
+        // A flow with errors is not loaded: show why, or which flows there are.
+        let file = config.flows_dir.join(format!("{name}.toml"));
+        let mine: Vec<String> = diags
+            .iter()
+            .filter(|d| d.file == file)
+            .map(|d| d.to_string())
+            .collect();
+        if !mine.is_empty() {
+            eprintln!("{}", mine.join("\n"));
+            return Ok(1);
+        }
+        let names: Vec<&str> = flows.iter().map(|f| f.name.as_str()).collect();
+        bail!(
+            "no flow {name:?} in {}; flows: {}",
+            config.flows_dir.display(),
+            names.join(", ")
+        );
+    };
+    print!(
+        "{}",
+        if dot {
+            outline::dot(flow)
+        } else {
+            outline::show(flow)
+        }
+    );
+    Ok(0)
+}
+
+/// `telvox dsp conformance`: the Q.24 table for telvox's receiver and spandsp's, and optionally the
+/// talk-off counts. Exit 0 when telvox passes every row (spandsp is shown for comparison only).
+pub fn dsp_conformance(talkoff_cache: Option<&Path>) -> Result<i32> {
+    use crate::dsp::conformance;
+    let scores = conformance::score_all()?;
+    conformance::print_table(&scores);
+    let telvox_passes = scores
+        .first()
+        .is_some_and(|s| s.rows.iter().all(|r| r.all_passed()));
+    if let Some(cache) = talkoff_cache {
+        let corpus = conformance::talkoff_corpus(cache).map_err(|e| anyhow!("talk-off corpus: {e}"))?;
+        let telvox = conformance::score_talkoff("telvox", &corpus, || {
+            crate::dsp::dtmf::DtmfRx::new(crate::dsp::dtmf::DtmfRxConfig::default())
+        })?;
+        let spandsp =
+            conformance::score_talkoff("spandsp", &corpus, crate::dsp::spandsp::SpandspDtmfRx::new)?;
+        println!("{}", conformance::render_talkoff(&[telvox, spandsp]));
+    }
+    Ok(if telvox_passes { 0 } else { 1 })
+}

@@ -19,6 +19,7 @@ use super::{
     CardKind, Config, HwMap, LineTestConfig, SimClock, SimConfig, SpanConfig, BUILTIN_FLOWS,
     DEFAULT_FLOWS_DIR, DEFAULT_VOICE_DIR, EMBEDDED_SIM_MAP,
 };
+use crate::dsp::dtmf::DtmfRxConfig;
 use crate::hw::{Law, Role};
 
 /// How diagnostics and `HwMap::source` name the compiled-in hardware map.
@@ -56,11 +57,21 @@ const TOP_KEYS: &[&str] = &[
     "numbers",
     "linetest",
     "flows_dir",
+    "business",
 ];
+const BUSINESS_KEYS: &[&str] = &["db", "timezone", "pin_max_failures", "test_now"];
 const SIM_KEYS: &[&str] = &["clock", "socket"];
 const LINETEST_KEYS: &[&str] = &["language", "answer_after_rings", "max_digits", "timeout_ms"];
 const HW_KEYS: &[&str] = &["card", "ring_on_ms", "ring_off_ms", "span"];
-const SPAN_KEYS: &[&str] = &["name", "law", "channels", "role", "numbers"];
+const SPAN_KEYS: &[&str] = &["name", "law", "channels", "role", "numbers", "dtmf"];
+/// The DTMF receiver's settings in a span's `dtmf` table (see dsp::dtmf::DtmfRxConfig).
+const DTMF_INT_KEYS: &[&str] = &["min_on_ms", "min_off_ms", "max_dropout_ms"];
+const DTMF_FLOAT_KEYS: &[&str] = &[
+    "reverse_twist_db",
+    "normal_twist_db",
+    "min_level_dbm0",
+    "freq_tolerance_pct",
+];
 
 const MAX_CALL: IntRule = IntRule {
     range: 10..=86400,
@@ -92,6 +103,12 @@ const RING_OFF: IntRule = IntRule {
     unit: "milliseconds",
     note: "",
 };
+const DTMF_MS: IntRule = IntRule {
+    range: 1..=1000,
+    unit: "ms",
+    note: "",
+};
+
 const CHANNELS: IntRule = IntRule {
     range: CHANNELS_PER_SPAN,
     unit: "channels",
@@ -260,7 +277,7 @@ type Item = Spanned<Node>;
 enum Node {
     Str(String),
     Int(i64),
-    Float,
+    Float(f64),
     Bool(bool),
     Array(Vec<Item>),
     Table(Vec<(Key, Item)>),
@@ -289,8 +306,8 @@ impl<'de> Visitor<'de> for NodeVisitor {
         Ok(Node::Int(value))
     }
 
-    fn visit_f64<E: de::Error>(self, _value: f64) -> Result<Node, E> {
-        Ok(Node::Float)
+    fn visit_f64<E: de::Error>(self, value: f64) -> Result<Node, E> {
+        Ok(Node::Float(value))
     }
 
     fn visit_str<E: de::Error>(self, value: &str) -> Result<Node, E> {
@@ -455,6 +472,19 @@ impl<'a> Section<'a> {
         }
     }
 
+    /// A decimal or whole number; `None` when absent or not a number (reported).
+    fn number(&self, key: &str, diags: &mut Diagnostics) -> Option<f64> {
+        let item = self.get(key)?;
+        match item.get_ref() {
+            Node::Float(value) => Some(*value),
+            Node::Int(value) => Some(*value as f64),
+            _ => {
+                self.bad_value(key, item, "a number", diags);
+                None
+            }
+        }
+    }
+
     fn boolean(&self, key: &str, diags: &mut Diagnostics) -> Option<bool> {
         let item = self.get(key)?;
         match item.get_ref() {
@@ -581,6 +611,7 @@ fn read_config(source_path: &Path, diags: &mut Diagnostics) -> Option<Config> {
         .unwrap_or_default();
     let numbers = read_numbers(&root, &flows, diags);
     let hw = read_hw(&root, base_dir, diags);
+    let business = read_business(&root, base_dir, data_dir.as_ref().map(|d| d.0.as_path()), diags);
     if let Some(hw) = &hw {
         warn_unrouted(&src, &numbers, hw, diags);
     }
@@ -601,7 +632,59 @@ fn read_config(source_path: &Path, diags: &mut Diagnostics) -> Option<Config> {
             .collect(),
         linetest,
         flows_dir: flows_dir?,
+        business: business?,
     })
+}
+
+const PIN_MAX_FAILURES: IntRule = IntRule {
+    range: 1..=20,
+    unit: "failures",
+    note: "",
+};
+
+/// `[business]`, defaults filled in: `db` defaults to `<data_dir>/business.db`, the time zone to UTC.
+fn read_business(
+    root: &Section,
+    base_dir: &Path,
+    data_dir: Option<&Path>,
+    diags: &mut Diagnostics,
+) -> Option<crate::config::BusinessConfig> {
+    let mut config = crate::config::BusinessConfig {
+        db: data_dir?.join("business.db"),
+        timezone: chrono_tz::UTC,
+        pin_max_failures: 3,
+        test_now: None,
+    };
+    let Some(section) = root.table("business", diags) else {
+        return Some(config);
+    };
+    section.check_keys(BUSINESS_KEYS, diags);
+    if section.get("db").is_some() {
+        config.db = section.path("db", base_dir, diags)?.0;
+    }
+    if let Some((zone, offset)) = section.string("timezone", "a time zone in quotes", diags) {
+        match zone.parse::<chrono_tz::Tz>() {
+            Ok(tz) => config.timezone = tz,
+            Err(_) => {
+                let message =
+                    format!("business.timezone = {zone:?}: not an IANA time zone, e.g. \"Asia/Shanghai\"");
+                diags.error(section.src, offset, message);
+            }
+        }
+    }
+    let failures = section.int("pin_max_failures", &PIN_MAX_FAILURES, diags);
+    config.pin_max_failures = failures.unwrap_or(config.pin_max_failures);
+    if let Some((now, offset)) = section.string("test_now", "an RFC 3339 time in quotes", diags) {
+        match chrono::DateTime::parse_from_rfc3339(now) {
+            Ok(now) => config.test_now = Some(now),
+            Err(_) => {
+                let message =
+                    format!("business.test_now = {now:?}: expected e.g. \"2026-11-22T23:00:00+08:00\"");
+                diags.error(section.src, offset, message);
+            }
+        }
+    }
+    Some(config)
 }
 
 /// `flows_dir` (default `flows` next to telvox.toml, else `DEFAULT_FLOWS_DIR`), with every flow's
@@ -1059,6 +1142,7 @@ fn read_span(src: &Source, index: usize, item: &Item, diags: &mut Diagnostics) -
         .require("role", "\"trunk\"", diags)
         .and_then(|()| section.choice::<Role>("role", &["trunk", "extension"], diags));
     let numbers = read_span_numbers(&section, diags);
+    let dtmf = law.and_then(|law| read_span_dtmf(&section, law, diags));
     if numbers.as_ref().is_some_and(Vec::is_empty) {
         let message = format!(
             "[[span]] #{number} has no numbers, so nothing routes calls to it; add numbers = [\"_X.\"] \
@@ -1073,7 +1157,47 @@ fn read_span(src: &Source, index: usize, item: &Item, diags: &mut Diagnostics) -
         channels: u16::try_from(channels?).ok()?,
         role: role?,
         numbers: numbers?,
+        dtmf: dtmf?,
     })
+}
+
+/// A span's `dtmf = { ... }` receiver settings: each key optional, defaults per Q.24; the receiver
+/// itself validates the combination (e.g. a dropout bridge shorter than the minimum pause).
+fn read_span_dtmf(section: &Section, law: Law, diags: &mut Diagnostics) -> Option<DtmfRxConfig> {
+    let mut config = DtmfRxConfig::for_law(law);
+    let Some(dtmf) = section.table("dtmf", diags) else {
+        return section.get("dtmf").is_none().then_some(config);
+    };
+    let mut keys = DTMF_INT_KEYS.to_vec();
+    keys.extend_from_slice(DTMF_FLOAT_KEYS);
+    dtmf.check_keys(&keys, diags);
+    let ints = [
+        &mut config.min_on_ms,
+        &mut config.min_off_ms,
+        &mut config.max_dropout_ms,
+    ];
+    for (key, field) in DTMF_INT_KEYS.iter().zip(ints) {
+        if let Some(value) = dtmf.int(key, &DTMF_MS, diags) {
+            *field = value;
+        }
+    }
+    let floats = [
+        &mut config.reverse_twist_db,
+        &mut config.normal_twist_db,
+        &mut config.min_level_dbm0,
+        &mut config.freq_tolerance_pct,
+    ];
+    for (key, field) in DTMF_FLOAT_KEYS.iter().zip(floats) {
+        if let Some(value) = dtmf.number(key, diags) {
+            *field = value as f32;
+        }
+    }
+    if let Err(e) = crate::dsp::dtmf::DtmfRx::new(config) {
+        let message = format!("{}dtmf: {e}", section.prefix);
+        diags.error(section.src, dtmf.start_bytes, message);
+        return None;
+    }
+    Some(config)
 }
 
 fn read_span_name(section: &Section, diags: &mut Diagnostics) -> Option<String> {
@@ -1294,6 +1418,42 @@ mod tests {
     }
 
     #[test]
+    fn a_span_tunes_its_dtmf_receiver_and_a_bad_combination_is_located() {
+        let map = "card = \"sim\"\n[[span]]\nname = \"T1\"\nlaw = \"ulaw\"\nchannels = 24\nrole = \"trunk\"\n\
+                   numbers = [\"_X.\"]\ndtmf = { min_on_ms = 50, normal_twist_db = 8.5, reverse_twist_db = 4 }\n";
+        let src = Source::new(PathBuf::from("site.toml"), map.to_owned());
+        let mut diags = Diagnostics::default();
+        let hw = parse_hw(&src, &mut diags).expect("parses");
+        assert_eq!(diags.list, Vec::new());
+        let dtmf = hw.spans[0].dtmf;
+        assert_eq!(
+            (
+                dtmf.law,
+                dtmf.min_on_ms,
+                dtmf.normal_twist_db,
+                dtmf.reverse_twist_db
+            ),
+            (Law::Ulaw, 50, 8.5, 4.0)
+        );
+        assert_eq!(dtmf.min_off_ms, 40, "unset keys keep the Q.24 defaults");
+
+        let bad = map.replace("min_on_ms = 50", "max_dropout_ms = 60");
+        let src = Source::new(PathBuf::from("site.toml"), bad);
+        let mut diags = Diagnostics::default();
+        let _ = parse_hw(&src, &mut diags);
+        let shown: Vec<String> = diags.list.iter().map(|d| d.to_string()).collect();
+        assert_eq!(shown.len(), 1, "{shown:?}");
+        assert!(
+            shown[0].starts_with("site.toml:8:8: error: span #1 dtmf:"),
+            "{shown:?}"
+        );
+        assert!(
+            shown[0].contains("max_dropout_ms must be shorter than min_off_ms"),
+            "{shown:?}"
+        );
+    }
+
+    #[test]
     fn embedded_map_is_one_span_of_30_alaw_trunks() {
         let src = Source::new(PathBuf::from(EMBEDDED_MAP_NAME), EMBEDDED_SIM_MAP.to_owned());
         let mut diags = Diagnostics::default();
@@ -1306,6 +1466,7 @@ mod tests {
             channels: 30,
             role: Role::Trunk,
             numbers: vec!["_X.".into()],
+            dtmf: DtmfRxConfig::for_law(Law::Alaw),
         };
         let expected = HwMap {
             source: EMBEDDED_MAP_NAME.into(),
@@ -1364,13 +1525,25 @@ mod tests {
     }
 
     #[test]
+    fn business_time_zone_failures_and_test_clock_are_checked() {
+        let site = Site::new();
+        let found = site.check(
+            "[business]\ntimezone = \"Mars/Olympus\"\npin_max_failures = 0\ntest_now = \"yesterday\"\n",
+        );
+        assert_eq!(found.len(), 3, "{found:#?}");
+        assert!(found[0].contains("business.timezone = \"Mars/Olympus\": not an IANA time zone"));
+        assert!(found[1].contains("pin_max_failures"));
+        assert!(found[2].contains("business.test_now = \"yesterday\""));
+    }
+
+    #[test]
     fn unknown_keys_name_the_table_and_the_keys_expected() {
         let site = Site::new();
         assert_eq!(
             site.check("lgo = \"info\"\n[sim]\nclok = \"lockstep\"\n[linetest]\nlanguge = \"en\"\n"),
             [
                 "telvox.toml:4:1: error: unknown key `lgo` at the top level; expected one of: run_dir, \
-                 data_dir, hw, voice_dir, realtime, log, max_call_seconds, sim, numbers, linetest, flows_dir",
+                 data_dir, hw, voice_dir, realtime, log, max_call_seconds, sim, numbers, linetest, flows_dir, business",
                 "telvox.toml:6:1: error: unknown key `clok` in [sim]; expected one of: clock, socket",
                 "telvox.toml:8:1: error: unknown key `languge` in [linetest]; expected one of: language, \
                  answer_after_rings, max_digits, timeout_ms",
@@ -1616,7 +1789,7 @@ mod tests {
                 "site.toml:10:1: warning: [[span]] #2 has no numbers, so nothing routes calls to it; add \
                  numbers = [\"_X.\"] or the numbers it answers",
                 "site.toml:14:1: error: unknown key `numbres` in [[span]] #2; expected one of: name, law, \
-                 channels, role, numbers",
+                 channels, role, numbers, dtmf",
                 "site.toml:15:1: warning: [[span]] #3 has no numbers, so nothing routes calls to it; add \
                  numbers = [\"_X.\"] or the numbers it answers",
             ]

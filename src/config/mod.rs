@@ -56,6 +56,22 @@ pub struct Config {
     pub linetest: LineTestConfig,
     /// IVR flow files (`*.toml`, one flow each, named by the file stem).
     pub flows_dir: PathBuf,
+    /// `[business]`: the database `lookup`/`verify_pin` query and the clock `hours` reads.
+    pub business: BusinessConfig,
+}
+
+/// `[business]`: what IVR flows know of the business behind them.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BusinessConfig {
+    /// The SQLite database `lookup` and `verify_pin` read (opened read-only); default
+    /// `<data_dir>/business.db`.
+    pub db: PathBuf,
+    /// The time zone `hours` judges opening hours in.
+    pub timezone: chrono_tz::Tz,
+    /// Wrong PINs in a row after which an account is locked (`verify_pin` → `locked`).
+    pub pin_max_failures: u32,
+    /// For tests only: the wall clock `hours` reads is frozen at this instant (RFC 3339).
+    pub test_now: Option<chrono::DateTime<chrono::FixedOffset>>,
 }
 
 /// `[sim]`: how the simulated card is clocked and reached.
@@ -106,6 +122,8 @@ pub struct SpanConfig {
     pub role: Role,
     /// Dialled numbers the (simulated) network routes to this span: exact numbers or `_` patterns.
     pub numbers: Vec<String>,
+    /// The DTMF receiver's settings for this span's channels (`dtmf = { ... }`; Q.24 defaults).
+    pub dtmf: crate::dsp::dtmf::DtmfRxConfig,
 }
 
 /// `[linetest]`: the built-in diagnostic flow.

@@ -50,6 +50,9 @@ pub fn event_json(event: &CallEvent, starts: &mut HashMap<CallRef, i64>) -> Stri
         }
         EventKind::Answer => json!({}),
         EventKind::Digit { digit } => json!({"digit": digit.to_string()}),
+        EventKind::DigitEnd { digit, duration_ms } => {
+            json!({"digit": digit.to_string(), "duration_ms": duration_ms})
+        }
         EventKind::State { state } => json!({"state": state.as_str()}),
         EventKind::CallEnd {
             cause,

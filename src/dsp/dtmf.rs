@@ -392,6 +392,11 @@ static ROTORS: LazyLock<Vec<[f32; LANES]>> = LazyLock::new(|| {
         .collect()
 });
 
+/// The Hann window over HISTORY_SAMPLES for the harmonic test, shared by all receivers.
+static HANN: LazyLock<[f64; HISTORY_SAMPLES]> = LazyLock::new(|| {
+    std::array::from_fn(|n| 0.5 - 0.5 * (std::f64::consts::TAU * n as f64 / HISTORY_SAMPLES as f64).cos())
+});
+
 /// One window's spectrum at the eight bins (real parts, then imaginary parts) and its
 /// window-weighted energy.
 #[derive(Clone, Copy, Debug)]
@@ -522,7 +527,8 @@ impl Track {
     /// Adds a hit window to the sums; `previous` is the window one hop earlier.
     fn add(&mut self, hit: &Hit, spectrum: &Spectrum, previous: &Spectrum) {
         let sums = &mut self.sums;
-        sums.hits += 1;
+        // Saturates after 49 days of one held key rather than wrapping.
+        sums.hits = sums.hits.saturating_add(1);
         sums.row_power += hit.row_power;
         sums.column_power += hit.column_power;
         sums.energy += spectrum.energy();
@@ -598,6 +604,8 @@ pub struct DtmfRx {
     rotors: &'static [[f32; LANES]],
     /// Index in `rotors` of the current sub-block.
     rotor_index: usize,
+    /// The shared Hann window, resolved once like `rotors`.
+    hann: &'static [f64; HISTORY_SAMPLES],
     accumulator: [f32; LANES],
     energy: f32,
     /// Samples of the current sub-block already accumulated.
@@ -631,6 +639,7 @@ impl DtmfRx {
             correlator,
             rotors: LazyLock::force(&ROTORS).as_slice(),
             rotor_index: 0,
+            hann: LazyLock::force(&HANN),
             accumulator: [0.0; LANES],
             energy: 0.0,
             position: 0,
@@ -890,43 +899,40 @@ impl DtmfRx {
     /// at −3 to −12 dB. A harmonic that falls on the other tone (2 × 697 Hz is only 58 Hz from
     /// 1336 Hz), or above the band, cannot be told apart and is not tested.
     fn free_of_harmonics(&self, row_hz: f64, column_hz: f64) -> bool {
-        let row_power = self.recent_power(row_hz);
-        let column_power = self.recent_power(column_hz);
-        [
-            (row_hz, 2.0, row_power),
-            (row_hz, 3.0, row_power),
-            (column_hz, 2.0, column_power),
-        ]
-        .into_iter()
-        .all(|(fundamental_hz, order, fundamental_power)| {
-            let harmonic_hz = fundamental_hz * order;
-            let measurable = harmonic_hz < HARMONIC_BAND_LIMIT_HZ
-                && (harmonic_hz - row_hz).abs() > HARMONIC_CLEARANCE_HZ
-                && (harmonic_hz - column_hz).abs() > HARMONIC_CLEARANCE_HZ;
-            !measurable || self.recent_power(harmonic_hz) <= HARMONIC_RATIO_MAX * fundamental_power
-        })
+        let probes_hz = [row_hz, column_hz, 2.0 * row_hz, 3.0 * row_hz, 2.0 * column_hz];
+        let [row_power, column_power, harmonic_powers @ ..] = self.recent_powers(probes_hz);
+        let fundamental_powers = [row_power, row_power, column_power];
+        probes_hz[2..]
+            .iter()
+            .zip(harmonic_powers)
+            .zip(fundamental_powers)
+            .all(|((&harmonic_hz, harmonic_power), fundamental_power)| {
+                let measurable = harmonic_hz < HARMONIC_BAND_LIMIT_HZ
+                    && (harmonic_hz - row_hz).abs() > HARMONIC_CLEARANCE_HZ
+                    && (harmonic_hz - column_hz).abs() > HARMONIC_CLEARANCE_HZ;
+                !measurable || harmonic_power <= HARMONIC_RATIO_MAX * fundamental_power
+            })
     }
 
-    /// Power at `hz` over the last HISTORY_SAMPLES samples, through a Hann window (whose
-    /// sidelobes keep the two tones out of the harmonic bins).
-    fn recent_power(&self, hz: f64) -> f64 {
-        let step = std::f64::consts::TAU * hz / SAMPLE_RATE_HZ;
-        let (step_cos, step_sin) = (step.cos(), step.sin());
-        let window_step = std::f64::consts::TAU / HISTORY_SAMPLES as f64;
-        let (window_cos, window_sin) = (window_step.cos(), window_step.sin());
-        // Oscillators by rotation: (cos, sin) of the probe and of the window's cosine.
-        let (mut probe, mut window) = ((1.0f64, 0.0f64), (1.0f64, 0.0f64));
-        let (mut re, mut im) = (0.0, 0.0);
+    /// Power at each probe frequency over the last HISTORY_SAMPLES samples, through a Hann window
+    /// (whose sidelobes keep the two tones out of the harmonic bins): one Goertzel filter per
+    /// probe, all fed in one pass.
+    fn recent_powers<const N: usize>(&self, probes_hz: [f64; N]) -> [f64; N] {
+        let coefficients = probes_hz.map(|hz| 2.0 * (std::f64::consts::TAU * hz / SAMPLE_RATE_HZ).cos());
+        let (mut newest, mut older) = ([0.0f64; N], [0.0f64; N]);
         let oldest = self.samples_seen as usize % HISTORY_SAMPLES;
-        for age in 0..HISTORY_SAMPLES {
-            let sample = f64::from(self.history[(oldest + age) % HISTORY_SAMPLES]);
-            let weighted = sample * (0.5 - 0.5 * window.0);
-            re += weighted * probe.0;
-            im -= weighted * probe.1;
-            probe = rotate(probe, step_cos, step_sin);
-            window = rotate(window, window_cos, window_sin);
+        for (age, weight) in self.hann.iter().enumerate() {
+            let x = weight * f64::from(self.history[(oldest + age) % HISTORY_SAMPLES]);
+            for probe in 0..N {
+                let next = x + coefficients[probe] * newest[probe] - older[probe];
+                older[probe] = newest[probe];
+                newest[probe] = next;
+            }
         }
-        re * re + im * im
+        std::array::from_fn(|probe| {
+            let (a, b) = (newest[probe], older[probe]);
+            a * a + b * b - coefficients[probe] * a * b
+        })
     }
 
     /// Ends the current track, reporting its end if it was a digit.
@@ -1019,11 +1025,6 @@ fn far_power(powers: &[f32], key_bin: usize) -> f64 {
         .map(|(_, &power)| power)
         .fold(0.0, f32::max);
     f64::from(far)
-}
-
-/// (cos a, sin a) rotated by the angle whose cosine and sine are given.
-fn rotate((cos, sin): (f64, f64), step_cos: f64, step_sin: f64) -> (f64, f64) {
-    (cos * step_cos - sin * step_sin, sin * step_cos + cos * step_sin)
 }
 
 /// Adds X_now · conj(X_previous) for `bin` to `rotation`.
@@ -1248,6 +1249,21 @@ mod tests {
                 "{offset_hz} Hz: {direct} vs {formula}"
             );
         }
+    }
+
+    #[test]
+    fn recent_powers_measure_a_sine_and_nothing_beside_it() {
+        let mut rx = receiver();
+        let amplitude = 10_000.0;
+        let sine: Vec<i16> = (0..1000)
+            .map(|n| (amplitude * (std::f64::consts::TAU * 1000.0 * n as f64 / SAMPLE_RATE_HZ).sin()) as i16)
+            .collect();
+        rx.process(&sine);
+        let [at_tone, octave_up, far_below] = rx.recent_powers([1000.0, 2000.0, 697.0]);
+        // A Hann window's weights sum to half its length.
+        let expected = (amplitude * HISTORY_SAMPLES as f64 / 4.0).powi(2);
+        assert!((at_tone / expected - 1.0).abs() < 0.01, "{at_tone} vs {expected}");
+        assert!(octave_up < at_tone * 1e-6 && far_below < at_tone * 1e-6);
     }
 
     #[test]

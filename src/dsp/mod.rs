@@ -30,6 +30,6 @@ pub enum DspError {
         limit: usize,
     },
     /// A generator setting outside the range the generator supports.
-    #[error("invalid DTMF generator setting: {0}")]
+    #[error("invalid DSP setting: {0}")]
     InvalidSetting(&'static str),
 }

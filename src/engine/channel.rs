@@ -6,8 +6,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use crate::dsp::dtmf::{DtmfRx, DtmfRxConfig};
 use crate::dsp::g711;
-use crate::dsp::spandsp::SpandspDtmfRx;
 use crate::fixed::{DigitLog, Label};
 use crate::hw::{
     Block, CallInfo, CallRef, Cause, ChanEvent, Channel, Control, Law, ReadOutcome, BLOCK_SAMPLES,
@@ -76,7 +76,7 @@ pub struct ChannelRunner {
     status: Arc<ChanStatus>,
     sink: EventSink,
     shared: EngineShared,
-    dtmf: SpandspDtmfRx,
+    dtmf: DtmfRx,
     rx: Block,
     tx: Block,
     lin_in: [i16; BLOCK_SAMPLES],
@@ -87,10 +87,12 @@ pub struct ChannelRunner {
 }
 
 impl ChannelRunner {
+    /// `dtmf` is the span's receiver configuration (its law is the channel's).
     pub fn new(
         chan: Box<dyn Channel>,
         status: Arc<ChanStatus>,
         shared: EngineShared,
+        dtmf: DtmfRxConfig,
     ) -> Result<Self, crate::dsp::DspError> {
         let law = chan.law();
         Ok(Self {
@@ -98,7 +100,7 @@ impl ChannelRunner {
             status,
             sink: EventSink::new(shared.events.clone()),
             shared,
-            dtmf: SpandspDtmfRx::new()?,
+            dtmf: DtmfRx::new(DtmfRxConfig { law, ..dtmf })?,
             rx: [law.silence_byte(); BLOCK_SAMPLES],
             tx: [law.silence_byte(); BLOCK_SAMPLES],
             lin_in: [0; BLOCK_SAMPLES],
@@ -159,6 +161,8 @@ impl ChannelRunner {
             chan: self.chan.id(),
             info,
         };
+        // A new call starts with a clean receiver (no half-heard key from the last one).
+        self.dtmf.reset();
         let app = self.shared.factory.create(&setup);
         let flow = app.as_ref().map(|a| a.flow()).unwrap_or_default();
         let max_seconds = self.shared.max_call_seconds.load(Ordering::Relaxed);
@@ -219,12 +223,23 @@ impl ChannelRunner {
 
     fn detect_digits(&mut self) {
         self.dtmf.process(&self.lin_in);
-        // spandsp reports at most a few digits per block; the bound keeps the loop finite anyway.
+        // The receiver reports a digit's start and end; at most a few per block, and the bound
+        // keeps the loop finite anyway.
         for _ in 0..8 {
-            let Some(digit) = self.dtmf.take_digit() else {
+            let Some(event) = self.dtmf.take_event() else {
                 break;
             };
-            self.on_digit(digit);
+            match event.duration_samples {
+                None => self.on_digit(event.digit),
+                Some(samples) => self.on_digit_end(event.digit, samples),
+            }
+        }
+    }
+
+    fn on_digit_end(&mut self, digit: char, duration_samples: u64) {
+        if self.call.as_ref().is_some_and(|c| c.answered) {
+            let duration_ms = super::clock::samples_to_ms(duration_samples) as u32;
+            self.emit(EventKind::DigitEnd { digit, duration_ms });
         }
     }
 
@@ -540,7 +555,7 @@ mod tests {
         let status = Arc::new(ChanStatus::new(ChanId { span: 1, chan: 7 }));
         let tap = AudioTap::new(1000);
         status.tap.attach(tap.clone());
-        ChannelRunner::new(Box::new(channel), status.clone(), shared)
+        ChannelRunner::new(Box::new(channel), status.clone(), shared, DtmfRxConfig::default())
             .unwrap()
             .run();
 
@@ -573,6 +588,14 @@ mod tests {
             );
             kinds.push(match ev.kind {
                 EventKind::Digit { digit } => format!("digit {digit}"),
+                // The key was held 60 ms; the receiver's estimate is good to a few ms.
+                EventKind::DigitEnd { digit, duration_ms } => {
+                    assert!(
+                        (55..=65).contains(&duration_ms),
+                        "held 60 ms, measured {duration_ms}"
+                    );
+                    format!("digit_end {digit}")
+                }
                 EventKind::State { state } => format!("state {state}"),
                 EventKind::CallEnd {
                     disposition, digits, ..
@@ -589,6 +612,7 @@ mod tests {
                 "state welcome",
                 "digit 5",
                 "state collect",
+                "digit_end 5",
                 "end ANSWERED 5"
             ]
         );

@@ -58,8 +58,10 @@ pub enum EventKind {
     },
     /// The call was answered (telvox went off-hook, or the far end answered an outbound call).
     Answer,
-    /// The caller pressed a key (DTMF heard on the line).
+    /// The caller pressed a key (DTMF heard on the line): reported as soon as it is validated.
     Digit { digit: char },
+    /// The key was released after `duration_ms` (a held key and a tap differ here).
+    DigitEnd { digit: char, duration_ms: u32 },
     /// The flow entered a state.
     State { state: Label },
     /// The call is over. The row is completed now.
@@ -86,6 +88,7 @@ impl CallEvent {
             EventKind::CallStart { .. } => "call_start",
             EventKind::Answer => "answer",
             EventKind::Digit { .. } => "digit",
+            EventKind::DigitEnd { .. } => "digit_end",
             EventKind::State { .. } => "state",
             EventKind::CallEnd { .. } => "call_end",
         }

@@ -132,6 +132,8 @@ fn apply_one(tx: &Transaction, event: &CallEvent) -> Result<bool, StoreError> {
     match event.kind {
         EventKind::Answer => set_answer(tx, &uniqueid, at_ms)?,
         EventKind::Digit { digit } => append_digit(tx, &uniqueid, digit, at_ms)?,
+        // Key durations are on the event stream; the call log keeps the keys themselves.
+        EventKind::DigitEnd { .. } => {}
         EventKind::State { ref state } => append_state(tx, &uniqueid, state.as_str(), at_ms)?,
         EventKind::CallEnd {
             cause,

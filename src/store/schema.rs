@@ -62,6 +62,15 @@ const MIGRATIONS: &[&str] = &[
         at_ms INTEGER NOT NULL
     );
     "#,
+    // 2: wrong PINs in a row per business account (the IVR's `verify_pin`), kept across restarts so
+    // a caller cannot reset a lockout by waiting for a restart.
+    r#"
+    CREATE TABLE pin_failures (
+        account  TEXT PRIMARY KEY NOT NULL,
+        failures INTEGER NOT NULL,
+        at_ms    INTEGER NOT NULL
+    );
+    "#,
 ];
 
 /// The schema version this build writes: the number of migrations it knows.

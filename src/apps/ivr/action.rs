@@ -16,6 +16,7 @@ use crate::engine::app::CallCx;
 use crate::fixed::FixedStr;
 use crate::voice::Prompt;
 
+use super::business::ReplySlot;
 use super::flow::{Flow, StateId};
 use super::tree::{Item, Key, Node, Source};
 use super::vars::{valid_name, Cond, Expr, Template, Vars};
@@ -31,6 +32,10 @@ pub enum Step {
     Goto(StateId),
     /// Clear the call (NORMAL_CLEARING).
     Hangup,
+    /// Run this state as a sub-flow; its `return` resumes after the calling action.
+    Call(StateId),
+    /// Back to the action after the latest `call`.
+    Return,
 }
 
 /// The outcome of actions that just finish.
@@ -58,6 +63,10 @@ pub trait Action: Send + Sync + fmt::Debug {
     fn outcomes(&self) -> &'static [&'static str];
     /// The states `Goto` can reach.
     fn links(&self) -> Vec<StateId>;
+    /// The sub-flow `Call` enters, if the action is a `call` (checked for depth and recursion).
+    fn calls(&self) -> Option<StateId> {
+        None
+    }
 }
 
 /// Parses an action's value; problems go to `cx`, `None` when the action is unusable.
@@ -79,8 +88,14 @@ pub struct Registry {
 impl Registry {
     /// The actions telvox ships with.
     pub fn builtin() -> Registry {
+        let kinds = [
+            super::builtin::KINDS,
+            super::lookup::KINDS,
+            super::hours::KINDS,
+            super::callret::KINDS,
+        ];
         Registry {
-            kinds: super::builtin::KINDS.to_vec(),
+            kinds: kinds.concat(),
         }
     }
 
@@ -131,6 +146,12 @@ pub struct IvrCall {
     pub type_ahead: TypeAhead,
     pending: Vec<Arc<Prompt>>,
     pending_next: usize,
+    /// Where the lookup threads put replies for this call (see [`super::business`]).
+    pub replies: Arc<ReplySlot>,
+    /// The sequence number of the call's latest lookup job.
+    pub lookup_seq: u32,
+    /// When it was queued (wall clock, see `lookup::Query::poll`).
+    pub lookup_started: std::time::Instant,
 }
 
 impl IvrCall {
@@ -142,6 +163,9 @@ impl IvrCall {
             type_ahead: TypeAhead::new(),
             pending: Vec::with_capacity(PENDING_PROMPTS_CAP),
             pending_next: 0,
+            replies: Arc::new(ReplySlot::default()),
+            lookup_seq: 0,
+            lookup_started: std::time::Instant::now(),
         }
     }
 

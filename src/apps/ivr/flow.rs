@@ -10,6 +10,7 @@ use crate::fixed::Label;
 use crate::voice::{Prompt, Voice};
 
 use super::action::{Action, ParseCx, Registry};
+use super::business::Business;
 use super::tree::{parse_document, Item, Key, Node, Source};
 use super::vars::BUILTIN_VARS;
 
@@ -52,6 +53,8 @@ pub struct State {
     pub actions: Vec<Box<dyn Action>>,
     pub next: Option<StateId>,
     pub on: Vec<(String, StateId)>,
+    /// Each action as written (`key = value`, whitespace squeezed), for `telvox flow show|dot`.
+    pub written: Vec<String>,
     /// Where the state's name is in the file, for diagnostics.
     at: usize,
 }
@@ -70,7 +73,12 @@ impl State {
         self.actions.iter().any(|a| a.waits())
     }
 
-    fn links(&self) -> Vec<StateId> {
+    /// The sub-flows this state's `call` actions enter.
+    pub fn calls(&self) -> impl Iterator<Item = StateId> + '_ {
+        self.actions.iter().filter_map(|a| a.calls())
+    }
+
+    pub fn links(&self) -> Vec<StateId> {
         let actions = self.actions.iter().flat_map(|a| a.links());
         actions
             .chain(self.next)
@@ -93,6 +101,8 @@ pub struct Flow {
     /// `[language][prompt id]`, filled by `resolve`.
     prompts: Vec<Vec<Arc<Prompt>>>,
     voice: Option<Arc<Voice>>,
+    /// The lookup threads and business clock, given by [`FlowSet::load`].
+    business: Option<Arc<Business>>,
 }
 
 impl Flow {
@@ -131,6 +141,11 @@ impl Flow {
         self.prompts = table;
         self.voice = Some(voice.clone());
         Ok(())
+    }
+
+    /// The business database and clock; None for a flow loaded outside the daemon.
+    pub fn business(&self) -> Option<&Arc<Business>> {
+        self.business.as_ref()
     }
 
     pub fn state_id(&self, name: &str) -> Option<StateId> {
@@ -294,6 +309,7 @@ fn parse_flow(
         prompt_names,
         prompts: Vec::new(),
         voice: None,
+        business: None,
     };
     finish(Some(flow), diags)
 }
@@ -460,7 +476,7 @@ fn read_state(key: &Key, item: &Item, registry: &Registry, cx: &mut ParseCx) -> 
     let Node::Table(entries) = item.get_ref() else {
         return None;
     };
-    let label_ok = super::vars::valid_name(&name.replace('-', "_"));
+    let label_ok = !name.contains('.') && super::vars::valid_name(&name.replace('-', "_"));
     if !label_ok {
         cx.error(
             key.span().start,
@@ -468,6 +484,7 @@ fn read_state(key: &Key, item: &Item, registry: &Registry, cx: &mut ParseCx) -> 
         );
     }
     let mut actions = Vec::new();
+    let mut written = Vec::new();
     let (mut next, mut on, mut ok) = (None, Vec::new(), label_ok);
     for (k, value) in entries {
         let key_name = k.get_ref().as_str();
@@ -475,7 +492,14 @@ fn read_state(key: &Key, item: &Item, registry: &Registry, cx: &mut ParseCx) -> 
         let read = match key_name {
             "next" => cx.state(value).map(|state| next = Some(state)),
             "on" => read_on(value, cx).map(|exits| on = exits),
-            _ => read_action(name, k, value, registry, cx).map(|action| actions.push(action)),
+            _ => read_action(name, k, value, registry, cx).map(|action| {
+                actions.push(action);
+                let text = cx.src.text.get(value.span()).unwrap_or("");
+                written.push(format!(
+                    "{key_name} = {}",
+                    text.split_whitespace().collect::<Vec<_>>().join(" ")
+                ));
+            }),
         };
         ok &= read.is_some();
     }
@@ -492,6 +516,7 @@ fn read_state(key: &Key, item: &Item, registry: &Registry, cx: &mut ParseCx) -> 
         actions,
         next,
         on,
+        written,
         at: key.span().start,
     };
     if ok {
@@ -587,6 +612,7 @@ fn check_graph(src: &Source, states: &[State], start: StateId, diags: &mut Vec<D
             continue;
         }
         todo.extend(&links[usize::from(s)]);
+        todo.extend(states[usize::from(s)].calls());
     }
     for (state, reached) in states.iter().zip(&reached) {
         if !reached {
@@ -597,6 +623,7 @@ fn check_graph(src: &Source, states: &[State], start: StateId, diags: &mut Vec<D
             diags.push(src.diagnostic(Severity::Warning, state.at, message));
         }
     }
+    check_calls(src, states, &links, start, diags);
     if let Some(cycle) = busy_cycle(states, &links) {
         let names: Vec<&str> = cycle
             .iter()
@@ -609,6 +636,70 @@ fn check_graph(src: &Source, states: &[State], start: StateId, diags: &mut Vec<D
             names[0]
         );
         diags.push(src.diagnostic(Severity::Error, states[usize::from(cycle[0])].at, message));
+    }
+}
+
+/// The states a sub-flow entered at `entry` can be in before it returns: all reachable by links.
+fn region(links: &[Vec<StateId>], entry: StateId) -> Vec<StateId> {
+    let mut seen = vec![false; links.len()];
+    let mut todo = vec![entry];
+    let mut out = Vec::new();
+    while let Some(s) = todo.pop() {
+        if !std::mem::replace(&mut seen[usize::from(s)], true) {
+            out.push(s);
+            todo.extend(&links[usize::from(s)]);
+        }
+    }
+    out
+}
+
+/// `call`s nest at most MAX_CALL_DEPTH deep and never recurse (a sub-flow that can call itself,
+/// directly or not, could nest without bound).
+fn check_calls(
+    src: &Source,
+    states: &[State],
+    links: &[Vec<StateId>],
+    start: StateId,
+    diags: &mut Vec<Diagnostic>,
+) {
+    use super::callret::MAX_CALL_DEPTH;
+    // The sub-flows each region's states call; the top level is the region of `start`.
+    let callees = |entry: StateId| -> Vec<StateId> {
+        let mut out: Vec<StateId> = region(links, entry)
+            .into_iter()
+            .flat_map(|s| states[usize::from(s)].calls().collect::<Vec<_>>())
+            .collect();
+        out.sort_unstable();
+        out.dedup();
+        out
+    };
+    // Depth-first over the call graph: (sub-flow, its callees, next callee) on the path.
+    let mut path: Vec<(StateId, Vec<StateId>, usize)> = vec![(start, callees(start), 0)];
+    let mut done = vec![false; states.len()];
+    while let Some((_, next, index)) = path.last_mut() {
+        let Some(&callee) = next.get(*index) else {
+            let (entry, _, _) = path.pop().expect("non-empty");
+            done[usize::from(entry)] = true;
+            continue;
+        };
+        *index += 1;
+        let at = states[usize::from(callee)].at;
+        let name = &states[usize::from(callee)].name;
+        if path.iter().skip(1).any(|(entry, _, _)| *entry == callee) {
+            let message = format!(
+                "sub-flow `{name}` can call itself (directly or through others): calls may not recurse"
+            );
+            diags.push(src.diagnostic(Severity::Error, at, message));
+            return;
+        }
+        if path.len() > MAX_CALL_DEPTH {
+            let message = format!("sub-flow `{name}` is called more than {MAX_CALL_DEPTH} calls deep");
+            diags.push(src.diagnostic(Severity::Error, at, message));
+            return;
+        }
+        if !done[usize::from(callee)] {
+            path.push((callee, callees(callee), 0));
+        }
     }
 }
 
@@ -653,7 +744,10 @@ fn busy_cycle(states: &[State], links: &[Vec<StateId>]) -> Option<Vec<StateId>> 
 
 fn warn_unset_vars(src: &Source, sets: &[String], uses: &[(String, usize)], diags: &mut Vec<Diagnostic>) {
     for (name, at) in uses {
-        if !BUILTIN_VARS.contains(&name.as_str()) && !sets.contains(name) {
+        // `cust.name` is set by a `lookup` into `cust` (its columns are known only at run time).
+        let prefix = name.split_once('.').map(|(p, _)| p);
+        let set = sets.contains(name) || prefix.is_some_and(|p| sets.iter().any(|s| s == p));
+        if !BUILTIN_VARS.contains(&name.as_str()) && !set {
             let message = format!("variable `{name}` is used but never set in this flow: it will be empty");
             diags.push(src.diagnostic(Severity::Warning, *at, message));
         }
@@ -668,7 +762,12 @@ pub struct FlowSet {
 
 impl FlowSet {
     /// Loads and resolves every flow in `dir`; Err lists every problem.
-    pub fn load(dir: &Path, voice_dir: &Path, voice: &Arc<Voice>) -> Result<FlowSet, String> {
+    pub fn load(
+        dir: &Path,
+        voice_dir: &Path,
+        voice: &Arc<Voice>,
+        business: Option<&Arc<Business>>,
+    ) -> Result<FlowSet, String> {
         let (flows, diags) = load_dir(dir, Some(voice_dir), &Registry::builtin());
         let errors: Vec<String> = diags
             .iter()
@@ -681,6 +780,7 @@ impl FlowSet {
         let mut set = FlowSet::default();
         for mut flow in flows {
             flow.resolve(voice)?;
+            flow.business = business.cloned();
             set.flows.insert(flow.name.clone(), Arc::new(flow));
         }
         Ok(set)

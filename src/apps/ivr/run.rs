@@ -7,6 +7,7 @@ use crate::fixed::Label;
 use crate::hw::Cause;
 
 use super::action::{IvrCall, Scratch, Step};
+use super::callret::MAX_CALL_DEPTH;
 use super::flow::{Flow, StateId};
 use super::vars::Vars;
 
@@ -22,6 +23,9 @@ pub struct Ivr {
     transitions: u32,
     /// Hung up: every later event is ignored.
     ended: bool,
+    /// Where each `call` in progress resumes: (state, index of the `call` action).
+    returns: [(StateId, usize); MAX_CALL_DEPTH],
+    depth: usize,
 }
 
 impl Ivr {
@@ -42,6 +46,8 @@ impl Ivr {
             action: 0,
             transitions: 0,
             ended: false,
+            returns: [(0, 0); MAX_CALL_DEPTH],
+            depth: 0,
         }
     }
 
@@ -55,6 +61,19 @@ impl Ivr {
                 Step::Goto(state) => match self.enter(&flow, cx, state) {
                     Some(step) => step,
                     None => return,
+                },
+                Step::Call(state) => match self.push_return() {
+                    true => match self.enter(&flow, cx, state) {
+                        Some(step) => step,
+                        None => return,
+                    },
+                    // Load refuses nesting this deep; hang up rather than lose the way back.
+                    false => Step::Hangup,
+                },
+                Step::Return => match self.pop_return(cx) {
+                    true => Step::Done(super::action::DONE),
+                    // A `return` outside any sub-flow: nowhere to go back to.
+                    false => Step::Hangup,
                 },
                 Step::Done(outcome) => {
                     self.action += 1;
@@ -90,6 +109,26 @@ impl Ivr {
             Some(action) => action.enter(flow, &mut self.call, cx),
             None => state.next.map_or(Step::Hangup, Step::Goto),
         })
+    }
+
+    fn push_return(&mut self) -> bool {
+        let Some(slot) = self.returns.get_mut(self.depth) else {
+            return false;
+        };
+        *slot = (self.state, self.action);
+        self.depth += 1;
+        true
+    }
+
+    /// Goes back to the latest `call` action (the caller then moves past it); false when none.
+    fn pop_return(&mut self, cx: &mut CallCx) -> bool {
+        let Some(depth) = self.depth.checked_sub(1) else {
+            return false;
+        };
+        self.depth = depth;
+        (self.state, self.action) = self.returns[depth];
+        cx.cancel_timer();
+        true
     }
 
     fn hang_up(&mut self, cx: &mut CallCx) {

@@ -74,11 +74,14 @@ impl Vars {
     }
 }
 
-/// Whether `name` can name a variable: `[A-Za-z_][A-Za-z0-9_]*`, at most MAX_NAME_BYTES.
+/// Whether `name` can name a variable: `[A-Za-z_][A-Za-z0-9_.]*`, at most MAX_NAME_BYTES (dots for
+/// lookup results: `cust.name`).
 pub fn valid_name(name: &str) -> bool {
     let mut chars = name.chars();
     let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
-    first_ok && name.len() <= MAX_NAME_BYTES && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+    first_ok
+        && name.len() <= MAX_NAME_BYTES
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
