@@ -48,7 +48,6 @@ fn talkoff_corpus() -> TalkoffCorpus {
 }
 
 #[test]
-#[cfg_attr(debug_assertions, ignore = "an hour of audio: run with cargo test --release")]
 fn talkoff_stays_within_one_false_digit_per_hour() {
     let started = Instant::now();
     let corpus = talkoff_corpus();
