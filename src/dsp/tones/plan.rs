@@ -254,8 +254,9 @@ fn north_america(kind: ToneKind) -> ToneSpec {
 }
 
 // ---- Republic of Korea (E.180 Suppl. 2, as recalled) -------------------------------------------
-// North American frequencies; ringing 1 s on / 2 s off, congestion 0.3 s on / 0.2 s off. Levels are
-// not in our copy of the entry: we use the Precise Tone Plan's (common practice, an assumption).
+// UNVERIFIED: recalled, not checked against the national spec or E.180 Suppl. 2 (DAHDI's zone table
+// has no Korean zone to compare with). North American frequencies; ringing 1 s on / 2 s off,
+// congestion 0.3 s on / 0.2 s off. Levels are the Precise Tone Plan's (an assumption).
 const KR_RINGBACK: &[CadenceStep] = &[CadenceStep::new(1000, 2000)];
 const KR_CONGESTION: &[CadenceStep] = &[CadenceStep::new(300, 200)];
 
