@@ -13,6 +13,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{anyhow, bail, Context, Result};
 use arc_swap::ArcSwap;
 
+use crate::apps::ivr::record::Recorder;
 use crate::apps::ivr::{Business, FlowSet, Ivr};
 use crate::apps::linetest::{LineTest, LineTestPrompts, LineTestSettings};
 use crate::config::pattern::{best_match, trunk_group, NumberPattern};
@@ -75,8 +76,11 @@ impl Runtime {
             .collect::<Result<Vec<_>>>()?;
         let voice = Arc::new(voice);
         // A new pool per runtime: calls on the old flows keep theirs until they end.
-        let business = Business::start(config.business.clone(), config.db_path())
-            .context("starting the business lookup threads")?;
+        let recorder = Recorder::start(config.data_dir.join("recordings"), config.hw.clone())
+            .context("starting the recorder thread")?;
+        let business =
+            Business::start_with_recorder(config.business.clone(), config.db_path(), Some(recorder))
+                .context("starting the business lookup threads")?;
         let flows = FlowSet::load(&config.flows_dir, &config.voice_dir, &voice, Some(&business))
             .map_err(|e| anyhow!("{e}"))
             .with_context(|| format!("loading flows from {}", config.flows_dir.display()))?;

@@ -806,7 +806,7 @@ fn unknown_states_are_located_wherever_they_are_named() {
 fn unknown_actions_keys_and_settings_are_errors() {
     let text = "start = \"a\"\nlangauge = \"en\"\n[a]\nplya = [\"goodbye\"]\n\
                 play = { prompts = [\"goodbye\"], bargein = false }\nhangup = true\n";
-    let actions = "play, say, collect, menu, set, branch, goto, hangup, lookup, verify_pin, hours, call, return, next, on";
+    let actions = "play, say, collect, menu, set, branch, goto, hangup, lookup, verify_pin, hours, call, return, record, next, on";
     assert_eq!(
         check(text),
         [
@@ -1297,4 +1297,110 @@ fn flow_dot_is_a_digraph_graphviz_accepts() {
         String::from_utf8_lossy(&result.stderr)
     );
     assert!(String::from_utf8_lossy(&result.stdout).contains("<svg"));
+}
+
+// ---------------------------------------------------------------------------------------------------
+// record
+
+const RECORD_FLOW: &str = "start = \"r\"\nlanguage = \"en\"\n\
+    [r]\nplay = { prompts = [\"please-enter\"], barge_in = false }\n\
+    record = { into = \"msg\", max_ms = 8000, silence_ms = 1500 }\nnext = \"bye\"\n\
+    [bye]\nplay = { prompts = [\"goodbye\"], barge_in = false }\nhangup = true\n";
+
+/// The finished recordings of a daemon (no `.part` left behind), waiting for the recorder thread.
+fn recordings(daemon: &TestDaemon, count: usize) -> Vec<std::path::PathBuf> {
+    let dir = daemon.dir.path().join("data/recordings");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let mut found: Vec<_> = std::fs::read_dir(&dir)
+            .map(|d| d.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default();
+        found.sort();
+        let done = found.iter().all(|p| p.extension().is_some_and(|e| e == "wav"));
+        if (found.len() >= count && done) || Instant::now() > deadline {
+            return found;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn record_keeps_the_callers_audio_until_the_pound_key() {
+    let daemon = daemon_with_flows(&[("rec", RECORD_FLOW)], &[("8105", "rec")]);
+    let outcome = scripted_call(&daemon, "8105", &[cue("en", "please-enter", "1234567#")]);
+    assert_heard(&outcome.heard, &[("en", "please-enter"), ("en", "goodbye")]);
+    assert_path(&daemon, &outcome, &["r", "bye"]);
+    let files = recordings(&daemon, 1);
+    assert_eq!(files.len(), 1, "{files:?}");
+    let wav = std::fs::read(&files[0]).unwrap();
+    assert_eq!(&wav[..4], b"RIFF");
+    let data_bytes = u32::from_le_bytes(wav[40..44].try_into().unwrap()) as usize;
+    assert_eq!(data_bytes, wav.len() - 44, "the header is finished");
+    // The keys' tones (7 x 60 ms + gaps) are in it, and not much more: it ended at #.
+    assert!((6_000..40_000).contains(&data_bytes), "{data_bytes} bytes");
+    let loud = wav[44..]
+        .chunks_exact(2)
+        .filter(|s| i16::from_le_bytes([s[0], s[1]]).unsigned_abs() > 3000)
+        .count();
+    assert!(
+        loud > 1000,
+        "the caller's tones were recorded ({loud} loud samples)"
+    );
+    if let Ok(out) = std::process::Command::new("soxi")
+        .arg("-r")
+        .arg(&files[0])
+        .output()
+    {
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).trim(),
+            "8000",
+            "sox opens it"
+        );
+    }
+}
+
+#[test]
+fn record_ends_on_silence() {
+    let daemon = daemon_with_flows(&[("rec", RECORD_FLOW)], &[("8105", "rec")]);
+    let outcome = scripted_call(&daemon, "8105", &[cue("en", "please-enter", "")]);
+    assert_path(&daemon, &outcome, &["r", "bye"]);
+    let files = recordings(&daemon, 1);
+    assert_eq!(files.len(), 1, "{files:?}");
+    let data_bytes = std::fs::metadata(&files[0]).unwrap().len() - 44;
+    // 1.5 s of silence (24,000 bytes of PCM16), give or take the 20 ms polls; far below 8 s.
+    assert!((20_000..40_000).contains(&data_bytes), "{data_bytes} bytes");
+}
+
+#[test]
+fn pin_hash_reads_stdin_and_prints_a_hash_verify_pin_accepts() {
+    use std::io::Write;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_telvox"))
+        .args(["pin", "hash"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("run telvox pin hash");
+    child.stdin.take().unwrap().write_all(b"2468\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let hash = String::from_utf8(out.stdout).unwrap();
+    assert!(hash.starts_with("$pbkdf2-sha256$"), "{hash}");
+    assert!(telvox::apps::ivr::business::pin_matches("2468", hash.trim()));
+    assert!(!telvox::apps::ivr::business::pin_matches("2469", hash.trim()));
+}
+
+#[test]
+fn a_loop_through_a_call_is_busy_only_if_the_sub_flow_never_waits() {
+    let waiting =
+        "start = \"a\"\n[a]\ncall = \"sub\"\nnext = \"a\"\n[sub]\nplay = [\"star\"]\nreturn = true\n";
+    assert_eq!(check(waiting), Vec::<String>::new());
+    let spinning =
+        "start = \"a\"\n[a]\ncall = \"sub\"\nnext = \"a\"\n[sub]\nset = { x = 1 }\nreturn = true\n";
+    let found = check(spinning);
+    assert!(
+        found
+            .iter()
+            .any(|d| d.contains("error: states a -> a can loop forever")),
+        "{found:#?}"
+    );
 }

@@ -9,6 +9,7 @@ use crate::voice::Prompt;
 
 use super::clock::SampleTimer;
 use super::player::PromptPlayer;
+use super::tap::{AudioTap, TapSlot};
 
 /// What an application is told about a call when it is created.
 #[derive(Clone, Copy, Debug)]
@@ -60,6 +61,8 @@ pub struct CallCx<'a> {
     pub(crate) digits: &'a DigitLog,
     pub(crate) requests: &'a mut LineRequests,
     pub(crate) states: &'a mut StateLog,
+    /// The channel's recorder tap (see [`super::tap`]).
+    pub(crate) tap: &'a TapSlot,
 }
 
 /// States entered during one step, reported as events by the engine (bounded: an IVR chain of more
@@ -125,6 +128,16 @@ impl CallCx<'_> {
 
     pub fn cancel_timer(&mut self) {
         self.timer.cancel();
+    }
+
+    /// Attaches a recorder's ring: from the next block on, the channel thread copies the call's
+    /// audio into it (lock-free; replaces any earlier one).
+    pub fn attach_tap(&mut self, tap: &Arc<AudioTap>) {
+        self.tap.attach(tap.clone());
+    }
+
+    pub fn detach_tap(&mut self) {
+        self.tap.detach();
     }
 
     /// Records that the flow entered `state` (a `state` event and a step in the call's path).

@@ -327,6 +327,7 @@ impl ChannelRunner {
                 digits: &call.digits,
                 requests: &mut requests,
                 states: &mut states,
+                tap: &self.status.tap,
             };
             step(app.as_mut(), &mut cx, call.rings);
         }

@@ -93,6 +93,7 @@ impl Registry {
             super::lookup::KINDS,
             super::hours::KINDS,
             super::callret::KINDS,
+            super::record::KINDS,
         ];
         Registry {
             kinds: kinds.concat(),
@@ -152,6 +153,9 @@ pub struct IvrCall {
     pub lookup_seq: u32,
     /// When it was queued (wall clock, see `lookup::Query::poll`).
     pub lookup_started: std::time::Instant,
+    /// The recording in progress, and how many this call has made (for file names).
+    pub recording: Option<Arc<super::record::Recording>>,
+    pub recordings: u32,
 }
 
 impl IvrCall {
@@ -166,6 +170,8 @@ impl IvrCall {
             replies: Arc::new(ReplySlot::default()),
             lookup_seq: 0,
             lookup_started: std::time::Instant::now(),
+            recording: None,
+            recordings: 0,
         }
     }
 

@@ -136,11 +136,21 @@ impl ReplySlot {
 pub struct Business {
     jobs: Sender<Job>,
     config: BusinessConfig,
+    recorder: Option<super::record::Recorder>,
 }
 
 impl Business {
     /// Starts the lookup threads; `store_db` is the call log, which keeps PIN failures.
     pub fn start(config: BusinessConfig, store_db: PathBuf) -> std::io::Result<Arc<Business>> {
+        Self::start_with_recorder(config, store_db, None)
+    }
+
+    /// [`Business::start`], plus the recorder thread `record` writes with.
+    pub fn start_with_recorder(
+        config: BusinessConfig,
+        store_db: PathBuf,
+        recorder: Option<super::record::Recorder>,
+    ) -> std::io::Result<Arc<Business>> {
         let (jobs, queue) = bounded(QUEUE_JOBS);
         for index in 0..WORKERS {
             let worker = Worker {
@@ -155,7 +165,11 @@ impl Business {
                 .name(format!("lookup-{index}"))
                 .spawn(move || worker.run())?;
         }
-        Ok(Arc::new(Business { jobs, config }))
+        Ok(Arc::new(Business {
+            jobs,
+            config,
+            recorder,
+        }))
     }
 
     /// Queues a job without waiting; false when the queue is full (or the threads are gone).
@@ -164,6 +178,10 @@ impl Business {
             Ok(()) => true,
             Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => false,
         }
+    }
+
+    pub fn recorder(&self) -> Option<&super::record::Recorder> {
+        self.recorder.as_ref()
     }
 
     pub fn config(&self) -> &BusinessConfig {

@@ -624,7 +624,20 @@ fn check_graph(src: &Source, states: &[State], start: StateId, diags: &mut Vec<D
         }
     }
     check_calls(src, states, &links, start, diags);
-    if let Some(cycle) = busy_cycle(states, &links) {
+    // A state waits if one of its actions does, or a sub-flow it calls can (a `call` returns only
+    // after its sub-flow has run).
+    let busy: Vec<bool> = states
+        .iter()
+        .map(|s| {
+            let calls_wait = s.calls().any(|entry| {
+                region(&links, entry)
+                    .iter()
+                    .any(|r| states[usize::from(*r)].waits())
+            });
+            !s.waits() && !calls_wait
+        })
+        .collect();
+    if let Some(cycle) = busy_cycle(&busy, &links) {
         let names: Vec<&str> = cycle
             .iter()
             .map(|&s| states[usize::from(s)].name.as_str())
@@ -703,12 +716,11 @@ fn check_calls(
     }
 }
 
-/// A cycle among states none of whose actions wait, if there is one (depth-first search).
-fn busy_cycle(states: &[State], links: &[Vec<StateId>]) -> Option<Vec<StateId>> {
-    let busy: Vec<bool> = states.iter().map(|s| !s.waits()).collect();
+/// A cycle among `busy` states (ones that never wait), if there is one (depth-first search).
+fn busy_cycle(busy: &[bool], links: &[Vec<StateId>]) -> Option<Vec<StateId>> {
     // 0 = unvisited, 1 = on the current path, 2 = done.
-    let mut mark = vec![0u8; states.len()];
-    for root in 0..states.len() {
+    let mut mark = vec![0u8; busy.len()];
+    for root in 0..busy.len() {
         if !busy[root] || mark[root] != 0 {
             continue;
         }

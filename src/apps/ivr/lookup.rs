@@ -184,7 +184,8 @@ struct Lookup {
 
 impl Lookup {
     fn parse(item: &Item, cx: &mut ParseCx) -> Option<Box<dyn Action>> {
-        let example = "{ query = \"SELECT name FROM customers WHERE phone = ?\", params = [\"${caller}\"], into = \"cust\" }";
+        let example = "{ query = \"SELECT name FROM customers WHERE phone = ?\", \
+                       params = [\"${caller}\"], into = \"cust\" }";
         let entries = cx.table(item, &["query", "params", "into", "timeout_ms"], example)?;
         let query = Query::parse(entries, item, cx);
         let into_item = cx.field(entries, "into", item)?;

@@ -20,6 +20,7 @@ pub mod flow;
 mod hours;
 mod lookup;
 pub mod outline;
+pub mod record;
 pub mod run;
 pub mod tree;
 pub mod vars;

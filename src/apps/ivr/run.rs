@@ -133,6 +133,11 @@ impl Ivr {
 
     fn hang_up(&mut self, cx: &mut CallCx) {
         self.ended = true;
+        // A recording in progress ends with the call; the next call on the channel is not tapped.
+        if let Some(recording) = self.call.recording.take() {
+            recording.end();
+            cx.detach_tap();
+        }
         self.call.stop(cx);
         cx.cancel_timer();
         cx.hangup(Cause::NormalClearing);
