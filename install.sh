@@ -34,6 +34,7 @@ APT_PACKAGES=(
     minimodem                                   # an independent Bell 202 / V.23 modem: caller-ID test vectors
     sqlite3                                    # to look into the call log by hand
     valgrind                                   # the FFI test runs spandsp under valgrind
+    graphviz                                   # `telvox flow dot NAME | dot -Tsvg`, and its test
     ca-certificates curl
 )
 

@@ -55,6 +55,9 @@ enum Command {
         caller: Option<String>,
         #[arg(long, default_value_t = 50)]
         limit: usize,
+        /// Also show each call's path through its flow (states entered, lookup outcomes).
+        #[arg(long)]
+        path: bool,
         #[arg(long)]
         json: bool,
     },
@@ -190,6 +193,7 @@ fn run(cli: &Cli) -> Result<i32> {
             since,
             caller,
             limit,
+            path: with_path,
             json,
         } => {
             let config = cli::load_config(&path)?;
@@ -199,7 +203,7 @@ fn run(cli: &Cli) -> Result<i32> {
                 caller: caller.clone(),
                 limit: *limit,
             };
-            cli::calls(&config, &filter, *json).map(|_| 0)
+            cli::calls(&config, &filter, *with_path, *json).map(|_| 0)
         }
         Command::Events => {
             let config = cli::load_config(&path)?;

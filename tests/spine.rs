@@ -693,3 +693,25 @@ fn daemon_without_foreground_detaches_logs_to_data_dir_and_stops_on_sigterm() {
         "{log}"
     );
 }
+
+#[test]
+fn calls_path_shows_each_calls_way_through_its_flow() {
+    let daemon = TestDaemon::start();
+    let mut party = daemon.party();
+    call_with_keys(&mut party, "8999", "7#", opening_blocks() + 5, None);
+    daemon.wait_calls("the call", |c| c.len() == 1 && c[0]["end"].is_string());
+    let calls = daemon.cli_json(&["calls", "--path", "--json"]);
+    let states: Vec<&str> = calls[0]["path"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["state"].as_str().unwrap())
+        .collect();
+    assert_eq!(states, ["ringing", "welcome", "collect", "sayback", "goodbye"]);
+    assert_eq!(calls[0]["digits"], "7#", "the contract fields are still there");
+    let text = String::from_utf8(daemon.cli(&["calls", "--path"]).stdout).unwrap();
+    assert!(
+        text.contains("path: ringing → welcome → collect → sayback → goodbye"),
+        "{text}"
+    );
+}

@@ -176,19 +176,35 @@ pub fn parse_since(text: &str) -> Result<i64> {
     bail!("--since \"{text}\": expected today, an age like 30m / 2h / 7d, a date like 2026-11-22, or 2026-11-22 08:30")
 }
 
-/// `telvox calls`: reads the call log directly (works with the daemon stopped).
-pub fn calls(config: &Config, filter: &CallFilter, json: bool) -> Result<()> {
+/// `telvox calls`: reads the call log directly (works with the daemon stopped). `with_path` adds each
+/// call's path through its flow: a `path` array of `{state, at_ms}` in JSON, an indented line in text.
+pub fn calls(config: &Config, filter: &CallFilter, with_path: bool, json: bool) -> Result<()> {
     let store = Store::open_readonly(&config.db_path())?;
     let rows = store.calls(filter).context("reading the call log")?;
+    let paths = match with_path {
+        true => rows
+            .iter()
+            .map(|r| store.call_path(&r.uniqueid))
+            .collect::<Result<Vec<_>, _>>()?,
+        false => Vec::new(),
+    };
     if json {
-        println!("{}", serde_json::to_string(&rows)?);
+        let mut out = serde_json::to_value(&rows)?;
+        for (row, path) in out.as_array_mut().into_iter().flatten().zip(&paths) {
+            let steps: Vec<Value> = path
+                .iter()
+                .map(|(state, at_ms)| serde_json::json!({"state": state, "at_ms": at_ms}))
+                .collect();
+            row["path"] = Value::Array(steps);
+        }
+        println!("{out}");
         return Ok(());
     }
     println!(
         "{:<20} {:<24} {:<14} {:<8} {:<6} {:>5} {:>5} {:<12} DIGITS",
         "UNIQUEID", "START", "SRC", "DST", "CHAN", "DUR", "BILL", "DISPOSITION"
     );
-    for r in &rows {
+    for (i, r) in rows.iter().enumerate() {
         println!(
             "{:<20} {:<24} {:<14} {:<8} {:<6} {:>5} {:>5} {:<12} {}",
             r.uniqueid,
@@ -201,6 +217,10 @@ pub fn calls(config: &Config, filter: &CallFilter, json: bool) -> Result<()> {
             r.disposition.as_deref().unwrap_or("(up)"),
             r.digits
         );
+        if let Some(path) = paths.get(i) {
+            let states: Vec<&str> = path.iter().map(|(state, _)| state.as_str()).collect();
+            println!("    path: {}", states.join(" → "));
+        }
     }
     Ok(())
 }

@@ -410,6 +410,8 @@ impl ChannelRunner {
 
     fn end_call(&mut self, cause: Cause, far_end: bool) {
         let Some(call) = self.call.take() else { return };
+        // A recorder attaches for one call: nothing is copied for a call it was not attached to.
+        self.status.tap.detach();
         let disposition = if call.answered {
             Disposition::Answered
         } else if call.app.is_none() {
