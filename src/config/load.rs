@@ -8,13 +8,14 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::fs;
-use std::ops::{Range, RangeInclusive};
+use std::ops::RangeInclusive;
 use std::path::{Component, Path, PathBuf};
 
-use serde::de::{self, Deserialize, DeserializeOwned, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, DeserializeOwned};
 use toml::Spanned;
 
 use super::pattern::NumberPattern;
+use super::tree::{Item, Key, Node, Source};
 use super::{
     CardKind, Config, HwMap, LineTestConfig, SimClock, SimConfig, SpanConfig, BUILTIN_FLOWS,
     DEFAULT_FLOWS_DIR, DEFAULT_VOICE_DIR, EMBEDDED_SIM_MAP,
@@ -38,8 +39,6 @@ const MAX_SOCKET_PATH_BYTES: usize = 107;
 const MAX_SPAN_NAME_CHARS: usize = 64;
 /// Languages listed in an error message, so a huge voice directory cannot flood the terminal.
 const MAX_LISTED_LANGUAGES: usize = 32;
-/// Longest quotation of a bad value in a message.
-const SNIPPET_MAX_CHARS: usize = 40;
 
 /// Ring cadence when a hardware map does not say: 1 s on, 4 s off (Europe, China, Korea).
 const DEFAULT_RING_ON_MS: u32 = 1000;
@@ -202,45 +201,6 @@ pub fn check_file(path: &Path) -> (Option<Config>, Vec<Diagnostic>) {
 // ---------------------------------------------------------------------------------------------------
 // Sources and diagnostics
 
-/// A file's text with a line index, to turn byte offsets into line and column.
-struct Source {
-    name: PathBuf,
-    text: String,
-    line_starts_bytes: Vec<usize>,
-}
-
-impl Source {
-    fn new(name: PathBuf, text: String) -> Source {
-        let newlines = text.match_indices('\n').map(|(offset, _)| offset + 1);
-        let line_starts_bytes = std::iter::once(0).chain(newlines).collect();
-        Source {
-            name,
-            text,
-            line_starts_bytes,
-        }
-    }
-
-    /// 1-based line and column (in chars) of a byte offset.
-    fn position(&self, offset_bytes: usize) -> (usize, usize) {
-        let offset = offset_bytes.min(self.text.len());
-        let line_index = self.line_starts_bytes.partition_point(|&start| start <= offset) - 1;
-        let line_start = self.line_starts_bytes[line_index];
-        let column = self.text.get(line_start..offset).map_or(0, |s| s.chars().count()) + 1;
-        (line_index + 1, column)
-    }
-
-    /// The source text of a value, shortened for quoting in a message.
-    fn snippet(&self, span: Range<usize>) -> String {
-        let raw = self.text.get(span).unwrap_or("").trim();
-        let first_line = raw.lines().next().unwrap_or("");
-        let mut out: String = first_line.chars().take(SNIPPET_MAX_CHARS).collect();
-        if out.len() < raw.len() {
-            out.push('…');
-        }
-        out
-    }
-}
-
 #[derive(Default)]
 struct Diagnostics {
     list: Vec<Diagnostic>,
@@ -269,67 +229,6 @@ impl Diagnostics {
 
 // ---------------------------------------------------------------------------------------------------
 // The spanned TOML tree
-
-type Key = Spanned<String>;
-type Item = Spanned<Node>;
-
-/// A TOML value. Floats and datetimes are valid nowhere in telvox's schema, so they carry no payload.
-enum Node {
-    Str(String),
-    Int(i64),
-    Float(f64),
-    Bool(bool),
-    Array(Vec<Item>),
-    Table(Vec<(Key, Item)>),
-}
-
-impl<'de> Deserialize<'de> for Node {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Node, D::Error> {
-        deserializer.deserialize_any(NodeVisitor)
-    }
-}
-
-struct NodeVisitor;
-
-impl<'de> Visitor<'de> for NodeVisitor {
-    type Value = Node;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a TOML value")
-    }
-
-    fn visit_bool<E: de::Error>(self, value: bool) -> Result<Node, E> {
-        Ok(Node::Bool(value))
-    }
-
-    fn visit_i64<E: de::Error>(self, value: i64) -> Result<Node, E> {
-        Ok(Node::Int(value))
-    }
-
-    fn visit_f64<E: de::Error>(self, value: f64) -> Result<Node, E> {
-        Ok(Node::Float(value))
-    }
-
-    fn visit_str<E: de::Error>(self, value: &str) -> Result<Node, E> {
-        Ok(Node::Str(value.to_owned()))
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Node, A::Error> {
-        let mut items = Vec::new();
-        while let Some(item) = seq.next_element()? {
-            items.push(item);
-        }
-        Ok(Node::Array(items))
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Node, A::Error> {
-        let mut entries = Vec::new();
-        while let Some(key) = map.next_key()? {
-            entries.push((key, map.next_value()?));
-        }
-        Ok(Node::Table(entries))
-    }
-}
 
 /// Parses a whole file into its top-level entries, or reports why it is not valid TOML.
 fn parse_document(src: &Source, diags: &mut Diagnostics) -> Option<Vec<(Key, Item)>> {

@@ -6,6 +6,7 @@
 
 mod load;
 pub mod pattern;
+pub mod tree;
 
 pub use load::{check_file, load_file, ConfigError, Diagnostic, Severity};
 

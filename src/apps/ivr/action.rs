@@ -267,7 +267,11 @@ impl ParseCx<'_> {
 
     /// Reports `item` as not what was expected.
     pub fn bad(&mut self, item: &Item, expected: &str) {
-        let message = format!("{} = {}: expected {expected}", self.what, self.src.snippet(item));
+        let message = format!(
+            "{} = {}: expected {expected}",
+            self.what,
+            self.src.snippet(item.span())
+        );
         self.error(item.span().start, message);
     }
 
