@@ -2,8 +2,9 @@
 //!
 //! Each tick it takes one 20 ms block from every far-end party in a call and hands it to the channel
 //! thread as that channel's next `read()`, and forwards the block each channel thread wrote for the
-//! previous tick to its party. Signalling (offer, rings, answer, clear) rides on the same sockets,
-//! ordered with the audio, so a channel thread sees events exactly where DAHDI would put them.
+//! previous tick to its party. Signalling (offer, rings, answer, clear) rides on the same lines
+//! ([`super::line`]), ordered with the audio, so a channel thread sees events exactly where DAHDI
+//! would put them.
 //!
 //! Clocks: `Realtime` ticks on a timerfd every 20 ms and drains every socket at the tick, so a party
 //! message waits at most one tick (as on a real line). `Lockstep` ticks as soon as every channel has
@@ -20,8 +21,9 @@ use nix::sys::epoll::{Epoll, EpollEvent, EpollFlags, EpollTimeout};
 use nix::sys::socket::{recv, send, MsgFlags};
 use nix::sys::timerfd::TimerFd;
 
+use super::line::{CardEnd, Doorbell, Frame};
 use super::protocol::{self as proto, DaemonOp, PartyMessage, PartyOp, MAX_MESSAGE_BYTES};
-use super::wire::{self, Wire, WIRE_MAX};
+use super::wire::{self, Wire};
 use super::{Clock, RouteFn};
 use crate::fixed::{Name, Number};
 use crate::hw::{
@@ -45,7 +47,7 @@ const RING_TIMEOUT_TICKS: u32 = 120 * BLOCKS_PER_SECOND;
 const TOKEN_STOP: u64 = 0;
 const TOKEN_LISTENER: u64 = 1;
 const TOKEN_TIMER: u64 = 2;
-const TOKEN_SLOT: u64 = 1 << 32;
+const TOKEN_DOORBELL: u64 = 3;
 const TOKEN_PARTY: u64 = 2 << 32;
 
 /// What a channel is doing, from the card's side.
@@ -67,7 +69,7 @@ struct Slot {
     id: ChanId,
     law: Law,
     role: Role,
-    fd: OwnedFd,
+    line: CardEnd,
     phase: Phase,
     party: Option<usize>,
     /// Blocks handed to the channel thread that it has not answered with a write yet.
@@ -154,6 +156,8 @@ pub(super) struct CardThread {
     /// Registered in epoll; kept only so the descriptor stays open while the loop runs.
     _stop: OwnedFd,
     timer: Option<TimerFd>,
+    /// Lockstep only: rung by a channel that answers while the card sleeps.
+    doorbell: Option<Arc<Doorbell>>,
     slots: Vec<Slot>,
     spans: Vec<SpanInfo>,
     parties: Vec<Option<Party>>,
@@ -164,7 +168,6 @@ pub(super) struct CardThread {
     ring_cycle_ticks: u32,
     counters: Arc<CardCounters>,
     seq_for_outbound: u64,
-    wbuf: [u8; WIRE_MAX],
     rbuf: Box<[u8; MAX_MESSAGE_BYTES + 1]>,
     abuf: [u8; 1 + BLOCK_SAMPLES],
 }
@@ -173,7 +176,8 @@ pub(super) struct CardSetup {
     pub clock: Clock,
     pub listener: socket2::Socket,
     pub stop: OwnedFd,
-    pub slot_fds: Vec<(ChanId, Law, Role, OwnedFd)>,
+    pub slot_lines: Vec<(ChanId, Law, Role, CardEnd)>,
+    pub doorbell: Option<Arc<Doorbell>>,
     pub spans: Vec<SpanInfo>,
     pub route: RouteFn,
     pub ring_on_ms: u32,
@@ -200,14 +204,20 @@ impl CardThread {
         if let Some(t) = &timer {
             epoll.add(t.as_fd(), EpollEvent::new(EpollFlags::EPOLLIN, TOKEN_TIMER))?;
         }
+        if let Some(doorbell) = &setup.doorbell {
+            epoll.add(
+                doorbell.fd().as_fd(),
+                EpollEvent::new(EpollFlags::EPOLLIN, TOKEN_DOORBELL),
+            )?;
+        }
         let slots: Vec<Slot> = setup
-            .slot_fds
+            .slot_lines
             .into_iter()
-            .map(|(id, law, role, fd)| Slot {
+            .map(|(id, law, role, line)| Slot {
                 id,
                 law,
                 role,
-                fd,
+                line,
                 phase: Phase::Idle,
                 party: None,
                 tx_owed: 0,
@@ -215,16 +225,6 @@ impl CardThread {
                 txq: VecDeque::with_capacity(TXQ_BLOCKS),
             })
             .collect();
-        // Lockstep must hear a channel's reply the moment it is written; realtime reads them at
-        // the tick instead, which saves one wakeup per channel per block.
-        if setup.clock == Clock::Lockstep {
-            for (i, slot) in slots.iter().enumerate() {
-                epoll.add(
-                    &slot.fd,
-                    EpollEvent::new(EpollFlags::EPOLLIN, TOKEN_SLOT + i as u64),
-                )?;
-            }
-        }
         let ring_on_ticks = ms_to_ticks(setup.ring_on_ms);
         Ok(Self {
             clock: setup.clock,
@@ -232,6 +232,7 @@ impl CardThread {
             listener: setup.listener,
             _stop: setup.stop,
             timer,
+            doorbell: setup.doorbell,
             slots,
             spans: setup.spans,
             parties: Vec::new(),
@@ -242,7 +243,6 @@ impl CardThread {
             ring_cycle_ticks: ring_on_ticks + ms_to_ticks(setup.ring_off_ms),
             counters: setup.counters,
             seq_for_outbound: 0,
-            wbuf: [0; WIRE_MAX],
             rbuf: Box::new([0; MAX_MESSAGE_BYTES + 1]),
             abuf: [0; 1 + BLOCK_SAMPLES],
         })
@@ -252,8 +252,7 @@ impl CardThread {
     pub(super) fn run(mut self) {
         let mut events = vec![EpollEvent::empty(); 256];
         loop {
-            if self.clock == Clock::Lockstep && self.any_active() && self.lockstep_ready() {
-                self.tick();
+            if self.clock == Clock::Lockstep && !self.lockstep_may_sleep() {
                 continue;
             }
             let n = match self.epoll.wait(&mut events, EpollTimeout::NONE) {
@@ -272,12 +271,42 @@ impl CardThread {
                     }
                     TOKEN_LISTENER => self.accept_parties(),
                     TOKEN_TIMER => self.on_timer(),
-                    token if token >= TOKEN_PARTY => self.drain_party((token - TOKEN_PARTY) as usize, false),
-                    token => self.drain_slot((token - TOKEN_SLOT) as usize, false),
+                    TOKEN_DOORBELL => {
+                        if let Some(doorbell) = &self.doorbell {
+                            doorbell.acknowledge();
+                        }
+                    }
+                    token => self.drain_party((token - TOKEN_PARTY) as usize, false),
                 }
             }
         }
         self.shut_down();
+    }
+
+    /// Lockstep: ticks while it can; true once the card may sleep until a party or a channel
+    /// writes (it has then told the channels to ring the doorbell).
+    fn lockstep_may_sleep(&mut self) -> bool {
+        let Some(doorbell) = self.doorbell.clone() else {
+            return true;
+        };
+        doorbell.card_awake();
+        self.drain_all_slots();
+        if self.any_active() && self.lockstep_ready() {
+            self.tick();
+            return false;
+        }
+        doorbell.card_going_to_sleep();
+        // A channel that answered between the drain and the announcement did not ring: look again.
+        if self.slots.iter().any(|s| s.line.has_pending()) {
+            return false;
+        }
+        true
+    }
+
+    fn drain_all_slots(&mut self) {
+        for slot in 0..self.slots.len() {
+            self.drain_slot(slot);
+        }
     }
 
     fn on_timer(&mut self) {
@@ -293,9 +322,7 @@ impl CardThread {
         for party in 0..self.parties.len() {
             self.drain_party(party, true);
         }
-        for slot in 0..self.slots.len() {
-            self.drain_slot(slot, true);
-        }
+        self.drain_all_slots();
         self.tick();
     }
 
@@ -403,22 +430,14 @@ impl CardThread {
     }
 
     fn feed_slot(&mut self, index: usize, block: &Block) {
-        let len = wire::put_audio(&mut self.wbuf, block);
         let slot = &mut self.slots[index];
-        match send(
-            slot.fd.as_raw_fd(),
-            &self.wbuf[..len],
-            MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_NOSIGNAL,
-        ) {
-            Ok(_) => {
-                slot.tx_owed += 1;
-                slot.fed_last_tick = true;
-            }
-            Err(_) => {
-                // The channel thread is far behind (its socket is full) or gone: DAHDI would overrun.
-                self.counters.rx_overruns.fetch_add(1, Ordering::Relaxed);
-                slot.fed_last_tick = false;
-            }
+        if slot.line.send(Frame::encode(|buf| wire::put_audio(buf, block))) {
+            slot.tx_owed += 1;
+            slot.fed_last_tick = true;
+        } else {
+            // The channel thread is far behind (its line is full) or gone: DAHDI would overrun.
+            self.counters.rx_overruns.fetch_add(1, Ordering::Relaxed);
+            slot.fed_last_tick = false;
         }
     }
 
@@ -476,21 +495,11 @@ impl CardThread {
 
     // ---- channel side --------------------------------------------------------------------------
 
-    /// Reads what a channel thread wrote. `until_settled` (realtime) stops as soon as the block it
-    /// owes has arrived, instead of paying one more `recv` to learn the socket is empty; a control
-    /// written after that block is read at the next tick, 20 ms later, as a card would latch it.
-    fn drain_slot(&mut self, index: usize, until_settled: bool) {
+    /// Takes everything a channel thread wrote (no syscall: an empty line costs one atomic load).
+    fn drain_slot(&mut self, index: usize) {
         let mut block = [0u8; BLOCK_SAMPLES];
-        loop {
-            if until_settled && self.slots[index].tx_owed == 0 && self.slots[index].phase != Phase::Idle {
-                return;
-            }
-            let fd = self.slots[index].fd.as_raw_fd();
-            let n = match recv(fd, &mut self.wbuf, MsgFlags::MSG_DONTWAIT) {
-                Ok(0) | Err(_) => return,
-                Ok(n) => n,
-            };
-            match wire::decode(&self.wbuf[..n], &mut block) {
+        while let Some(frame) = self.slots[index].line.recv() {
+            match wire::decode(frame.bytes(), &mut block) {
                 Some(Wire::Audio) => self.take_tx(index, &block),
                 Some(Wire::Control(control)) => self.apply_control(index, control),
                 Some(Wire::Event(_)) | None => {}
@@ -607,14 +616,10 @@ impl CardThread {
     }
 
     fn send_event(&mut self, index: usize, event: &ChanEvent) {
-        let len = wire::put_event(&mut self.wbuf, event);
-        let fd = self.slots[index].fd.as_raw_fd();
-        // Events are tiny and the channel thread reads continuously; a failure means it has gone.
-        let _ = send(
-            fd,
-            &self.wbuf[..len],
-            MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_NOSIGNAL,
-        );
+        // The channel thread reads continuously; a full line means it has gone or hung.
+        let _ = self.slots[index]
+            .line
+            .send(Frame::encode(|buf| wire::put_event(buf, event)));
     }
 
     // ---- party side ----------------------------------------------------------------------------
@@ -982,7 +987,7 @@ impl CardThread {
             }
         }
         self.parties.clear();
-        // Dropping the slots closes the card side of every channel: each channel thread reads EOF.
+        // Dropping the slots hangs up every line: each channel thread reads end-of-file.
         self.slots.clear();
     }
 }

@@ -1,35 +1,33 @@
-//! A sim channel as its channel thread sees it: one end of a socketpair, read and written exactly
-//! like a DAHDI channel file descriptor.
+//! A sim channel as its channel thread sees it: it blocks in `read()` until the card's next block
+//! or event, and writes blocks and controls back, exactly like a DAHDI channel file descriptor
+//! (see [`super::line`] for how the sim carries them).
 
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use nix::errno::Errno;
-use nix::sys::socket::{recv, send, MsgFlags};
 
-use super::wire::{self, Wire, WIRE_MAX};
+use super::line::{ChanEnd, Frame, SendError};
+use super::wire::{self, Wire};
 use crate::hw::{Block, CardCounters, ChanId, Channel, Control, HwError, Law, ReadOutcome, Role};
 
 pub struct SimChannel {
     id: ChanId,
     law: Law,
     role: Role,
-    fd: OwnedFd,
+    line: ChanEnd,
     counters: Arc<CardCounters>,
-    buf: [u8; WIRE_MAX],
 }
 
 impl SimChannel {
-    pub(crate) fn new(id: ChanId, law: Law, role: Role, fd: OwnedFd, counters: Arc<CardCounters>) -> Self {
+    pub(crate) fn new(id: ChanId, law: Law, role: Role, line: ChanEnd, counters: Arc<CardCounters>) -> Self {
         Self {
             id,
             law,
             role,
-            fd,
+            line,
             counters,
-            buf: [0; WIRE_MAX],
         }
     }
 
@@ -38,21 +36,6 @@ impl SimChannel {
             chan: self.id,
             op,
             source: io::Error::from(errno),
-        }
-    }
-
-    /// Sends without blocking: the card drains the socket every tick, so a full socket means the
-    /// card is gone or wedged, and the block is dropped and counted rather than stalling the thread.
-    /// A control is never dropped: a full socket is reported as an error instead.
-    fn send_nonblocking(&mut self, len: usize, op: &'static str, droppable: bool) -> Result<(), HwError> {
-        let flags = MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_NOSIGNAL;
-        match send(self.fd.as_raw_fd(), &self.buf[..len], flags) {
-            Ok(_) => Ok(()),
-            Err(Errno::EAGAIN) if droppable => {
-                self.counters.tx_overruns.fetch_add(1, Ordering::Relaxed);
-                Ok(())
-            }
-            Err(e) => Err(self.io_error(op, e)),
         }
     }
 }
@@ -72,14 +55,12 @@ impl Channel for SimChannel {
 
     fn read(&mut self, block: &mut Block) -> Result<ReadOutcome, HwError> {
         loop {
-            let n = match recv(self.fd.as_raw_fd(), &mut self.buf, MsgFlags::empty()) {
-                Ok(0) => return Ok(ReadOutcome::Closed),
-                Ok(n) => n,
-                Err(Errno::EINTR) => continue,
-                Err(Errno::ECONNRESET) => return Ok(ReadOutcome::Closed),
+            let frame = match self.line.recv() {
+                Ok(Some(frame)) => frame,
+                Ok(None) => return Ok(ReadOutcome::Closed),
                 Err(e) => return Err(self.io_error("read", e)),
             };
-            match wire::decode(&self.buf[..n], block) {
+            match wire::decode(frame.bytes(), block) {
                 Some(Wire::Audio) => return Ok(ReadOutcome::Audio),
                 Some(Wire::Event(ev)) => return Ok(ReadOutcome::Event(ev)),
                 // Controls never travel card → channel; an undecodable message is a bug: skip it.
@@ -88,13 +69,23 @@ impl Channel for SimChannel {
         }
     }
 
+    /// Never blocks: the card takes the channel's messages every tick, so a full line means the
+    /// card is wedged, and the block is dropped and counted rather than stalling the thread.
     fn write(&mut self, block: &Block) -> Result<(), HwError> {
-        let len = wire::put_audio(&mut self.buf, block);
-        self.send_nonblocking(len, "write", true)
+        match self.line.send(Frame::encode(|buf| wire::put_audio(buf, block))) {
+            Ok(()) => Ok(()),
+            Err(SendError::Full) => {
+                self.counters.tx_overruns.fetch_add(1, Ordering::Relaxed);
+                Ok(())
+            }
+            Err(e) => Err(self.io_error("write", e.into())),
+        }
     }
 
+    /// A control is never dropped: a full line is reported as an error instead.
     fn control(&mut self, control: Control) -> Result<(), HwError> {
-        let len = wire::put_control(&mut self.buf, &control);
-        self.send_nonblocking(len, "control", false)
+        self.line
+            .send(Frame::encode(|buf| wire::put_control(buf, &control)))
+            .map_err(|e| self.io_error("control", e.into()))
     }
 }

@@ -9,6 +9,7 @@
 mod card;
 mod chan;
 pub mod client;
+mod line;
 pub mod protocol;
 mod wire;
 
@@ -19,7 +20,6 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use nix::sys::eventfd::{EfdFlags, EventFd};
-use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
 
 use self::card::{CardSetup, CardThread};
 use self::chan::SimChannel;
@@ -64,14 +64,25 @@ impl SimCard {
         let counters = Arc::new(CardCounters::default());
         let listener = bind_far_end_socket(&spec.socket)?;
         let mut channels = Vec::new();
-        let mut slot_fds = Vec::new();
+        let mut slot_lines = Vec::new();
+        // Only a lockstep card sleeps waiting for the channels' answers.
+        let doorbell = match spec.clock {
+            Clock::Lockstep => {
+                Some(line::Doorbell::new().map_err(|e| HwError::Card(format!("eventfd: {e}")))?)
+            }
+            Clock::Realtime => None,
+        };
         for span in &spec.spans {
             for chan in 1..=span.channels {
                 let id = ChanId {
                     span: span.span,
                     chan,
                 };
-                let (card_side, chan_side) = channel_socketpair(id)?;
+                let (card_side, chan_side) = line::line(doorbell.clone()).map_err(|e| HwError::Io {
+                    chan: id,
+                    op: "eventfd",
+                    source: e.into(),
+                })?;
                 channels.push(SimChannel::new(
                     id,
                     span.law,
@@ -79,7 +90,7 @@ impl SimCard {
                     chan_side,
                     counters.clone(),
                 ));
-                slot_fds.push((id, span.law, span.role, card_side));
+                slot_lines.push((id, span.law, span.role, card_side));
             }
         }
         let stop = EventFd::from_flags(EfdFlags::EFD_CLOEXEC | EfdFlags::EFD_NONBLOCK)
@@ -92,7 +103,8 @@ impl SimCard {
             clock: spec.clock,
             listener,
             stop: stop_for_thread,
-            slot_fds,
+            slot_lines,
+            doorbell,
             spans: spec.spans.clone(),
             route: spec.route,
             ring_on_ms: spec.ring_on_ms,
@@ -155,20 +167,6 @@ impl Drop for SimCard {
     fn drop(&mut self) {
         self.shutdown();
     }
-}
-
-fn channel_socketpair(id: ChanId) -> Result<(OwnedFd, OwnedFd), HwError> {
-    socketpair(
-        AddressFamily::Unix,
-        SockType::SeqPacket,
-        None,
-        SockFlag::SOCK_CLOEXEC,
-    )
-    .map_err(|e| HwError::Io {
-        chan: id,
-        op: "socketpair",
-        source: e.into(),
-    })
 }
 
 /// Binds the far-end socket (mode 0660: the `telvox` group may connect parties).

@@ -1,4 +1,4 @@
-//! The private message format on each channel's socketpair between the sim card thread and the
+//! The private message format on each channel's line (see `line.rs`) between the sim card thread and the
 //! channel thread. Fixed-size buffers, no allocation: the channel side runs on the real-time path.
 
 use crate::fixed::FixedStr;
