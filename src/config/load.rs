@@ -57,6 +57,8 @@ const TOP_KEYS: &[&str] = &[
     "linetest",
     "flows_dir",
     "business",
+    "recording",
+    "record",
 ];
 const BUSINESS_KEYS: &[&str] = &["db", "timezone", "pin_max_failures", "test_now"];
 const SIM_KEYS: &[&str] = &["clock", "socket"];
@@ -514,6 +516,12 @@ fn read_config(source_path: &Path, diags: &mut Diagnostics) -> Option<Config> {
     if let Some(hw) = &hw {
         warn_unrouted(&src, &numbers, hw, diags);
     }
+    let recording = data_dir.as_ref().map(|(dir, _)| {
+        let (config, found) =
+            super::recording::read(&src, dir, root.get("recording"), root.get("record"), &flows);
+        diags.list.extend(found);
+        config
+    });
 
     Some(Config {
         source: source_path.to_path_buf(),
@@ -532,6 +540,7 @@ fn read_config(source_path: &Path, diags: &mut Diagnostics) -> Option<Config> {
         linetest,
         flows_dir: flows_dir?,
         business: business?,
+        recording: recording?,
     })
 }
 
