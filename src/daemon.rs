@@ -399,6 +399,10 @@ impl Daemon {
         for t in self.channel_threads.drain(..) {
             let _ = t.join();
         }
+        // The calls have ended and closed their recording rings: let the files be finished.
+        if !self.state.recorder.wait_idle(Duration::from_secs(10)) {
+            tracing::warn!("recordings still being written at shutdown: they are repaired at the next start");
+        }
         if let Some(pump) = self.pump.take() {
             pump.thread().unpark();
             let _ = pump.join();

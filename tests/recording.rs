@@ -764,3 +764,38 @@ fn bad_record_rules_are_reported_with_file_line_and_column() {
     }
     assert!(report.contains("records nothing"), "{report}");
 }
+
+#[test]
+fn a_graceful_stop_finishes_recordings_in_progress() {
+    let mut daemon = TestDaemon::start_with(|c| {
+        let c = set_key(&c, "clock", "\"realtime\"");
+        let c = set_key(&c, "timeout_ms", "60000");
+        format!("{c}\n[[record]]\nall = true\nformat = \"pcm16\"\n")
+    });
+    let mut party = daemon.party();
+    party.send_control(&dial("8999", "1001")).unwrap();
+    let id = wait_answered(&mut party);
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(daemon.stop().success());
+    // The daemon is gone: the CLI reads the rows and files directly.
+    let rows = rec_search(&daemon, &[]);
+    assert_eq!(rows.len(), 1, "{rows:#?}");
+    assert_eq!(rows[0]["uniqueid"], id.as_str());
+    assert_eq!(
+        rows[0]["status"], "complete",
+        "finished, not left for repair: {rows:#?}"
+    );
+    let path = PathBuf::from(rows[0]["path"].as_str().unwrap());
+    sox_opens(&path);
+    assert!(
+        read_wav(&path).data.len() >= 16_000,
+        "at least the 1.5 s before the stop"
+    );
+    let out = daemon.cli(&["rec", "verify"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}

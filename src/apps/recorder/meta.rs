@@ -136,6 +136,10 @@ impl Meta {
 
     fn apply(&mut self, batch: Vec<MetaMsg>) {
         let mut rules_to_check: Vec<String> = Vec::new();
+        let closing = batch
+            .iter()
+            .filter(|m| matches!(m, MetaMsg::Finished { .. }))
+            .count() as u64;
         let result = (|| -> rusqlite::Result<()> {
             let tx = self.conn.transaction()?;
             for msg in batch {
@@ -210,6 +214,7 @@ impl Meta {
         if let Err(e) = result {
             tracing::warn!("recordings table: cannot write: {e}");
         }
+        self.counters.closed_rows.fetch_add(closing, Ordering::Relaxed);
         let config = self.config.load_full();
         for rule in rules_to_check {
             self.retain(&config, &rule);

@@ -84,6 +84,10 @@ pub struct RecorderCounters {
     pub deleted: AtomicU64,
     /// Free space on the recordings' filesystem at the last check (MB).
     pub free_mb: AtomicU64,
+    /// Recordings the recorder has closed and handed to the metadata thread, and those whose rows
+    /// the metadata thread has closed (equal when every row is up to date).
+    pub closed_files: AtomicU64,
+    pub closed_rows: AtomicU64,
 }
 
 /// The call recorder: rules, the recorder and metadata threads, and what status shows.
@@ -192,6 +196,24 @@ impl CallRecorder {
                 self.counters.refused_busy.fetch_add(1, Ordering::Relaxed);
                 None
             }
+        }
+    }
+
+    /// Waits (up to `limit`) until no recording is in progress and every row is closed: at
+    /// shutdown, after the channels have ended their calls (and so closed their rings).
+    pub fn wait_idle(&self, limit: std::time::Duration) -> bool {
+        let deadline = std::time::Instant::now() + limit;
+        let c = &self.counters;
+        loop {
+            let idle = c.active.load(Ordering::Relaxed) == 0
+                && c.closed_rows.load(Ordering::Relaxed) >= c.closed_files.load(Ordering::Relaxed);
+            if idle {
+                return true;
+            }
+            if std::time::Instant::now() > deadline {
+                return false;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
         }
     }
 

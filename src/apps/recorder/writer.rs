@@ -295,6 +295,7 @@ fn finish(rec: &mut Open, status: &'static str, meta: &Sender<MetaMsg>, counters
         counters.failed.fetch_add(1, Ordering::Relaxed);
     }
     let bps = u64::from(wav::bytes_per_second(rec.job.format));
+    counters.closed_files.fetch_add(1, Ordering::Relaxed);
     let _ = meta.send(MetaMsg::Finished {
         file: rec.rel.clone(),
         path: if status == "complete" {
