@@ -341,3 +341,64 @@ fn read_rule(r: &mut Reader, number: usize, item: &Item, flows: &[String]) -> Op
     }
     (r.diags.len() == errors_before).then_some(rule)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> (RecordingConfig, Vec<String>) {
+        let src = Source::new(PathBuf::from("t.toml"), text.to_string());
+        let tree: toml::Spanned<Node> = toml::from_str(text).unwrap();
+        let Node::Table(entries) = tree.get_ref() else {
+            panic!("a table")
+        };
+        let get = |key: &str| entries.iter().find(|(k, _)| k.get_ref() == key).map(|(_, i)| i);
+        let flows = ["main".to_string()];
+        let (config, diags) = read(&src, Path::new("/d"), get("recording"), get("record"), &flows);
+        (config, diags.iter().map(|d| d.to_string()).collect())
+    }
+
+    #[test]
+    fn the_first_rule_whose_conditions_all_hold_records_the_call() {
+        let (config, diags) = parse(
+            "[recording]\nmin_free_mb = 10\n\
+             [[record]]\nname = \"vip\"\ncaller = [\"_138.\"]\ncalled = [\"8000\"]\nformat = \"pcm16\"\n\
+             [[record]]\nname = \"main\"\nflow = \"main\"\nformat = \"alaw\"\nmax_total_mb = 0.5\n\
+             [[record]]\nname = \"rest\"\nall = true\n",
+        );
+        assert!(diags.is_empty(), "{diags:?}");
+        assert_eq!(config.dir, Path::new("/d/recordings"));
+        assert_eq!(config.min_free_mb, 10);
+        let rule = |called, caller, flow| {
+            config
+                .rule_for(called, caller, flow)
+                .map(|r| (r.name.as_str(), r.format))
+        };
+        assert_eq!(
+            rule("8000", "13800138000", "main"),
+            Some(("vip", RecordFormat::Pcm16))
+        );
+        assert_eq!(
+            rule("8001", "13800138000", "main"),
+            Some(("main", RecordFormat::Alaw))
+        );
+        assert_eq!(
+            rule("8999", "555", "linetest"),
+            Some(("rest", RecordFormat::Stereo))
+        );
+        assert_eq!(config.rules[1].max_total_mb, Some(0.5));
+    }
+
+    #[test]
+    fn without_rules_nothing_is_recorded_and_a_rule_without_conditions_is_refused() {
+        let (config, diags) = parse("");
+        assert!(diags.is_empty() && config.rules.is_empty());
+        assert!(config.rule_for("8000", "1", "main").is_none());
+        let (config, diags) = parse("[[record]]\nformat = \"stereo\"\n");
+        assert!(config.rules.is_empty());
+        assert_eq!(
+            diags,
+            ["t.toml:1:1: error: [[record]] #1 records nothing: add all = true, or called = [...], caller = [...] or flow = [...]"]
+        );
+    }
+}

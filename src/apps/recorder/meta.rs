@@ -25,6 +25,8 @@ const QUEUE: usize = 4096;
 const DISK_CHECK_EVERY: Duration = Duration::from_secs(5);
 /// Retention runs over every rule this often (and for a rule after each of its recordings ends).
 const RETENTION_EVERY: Duration = Duration::from_secs(60);
+/// While the disk is low, the alarm is repeated at most this often when calls go unrecorded.
+const ALARM_REPEAT_EVERY: Duration = Duration::from_secs(10);
 /// Rows deleted per retention run and rule at most.
 const RETENTION_MAX_ROWS: usize = 10_000;
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -104,6 +106,8 @@ impl Meta {
     fn run(&mut self, rx: &Receiver<MetaMsg>) {
         let mut last_disk = Instant::now();
         let mut last_retention = Instant::now();
+        let mut last_alarm: Option<Instant> = None;
+        let mut refused_seen = 0;
         loop {
             match rx.recv_timeout(Duration::from_millis(500)) {
                 Ok(msg) => {
@@ -122,7 +126,19 @@ impl Meta {
                 self.alarm_announced = true;
                 if self.low_disk.load(Ordering::Relaxed) {
                     self.announce(true);
+                    last_alarm = Some(Instant::now());
                 }
+            }
+            // Calls going unrecorded because of the disk: say so again (rate-limited).
+            let refused = self.counters.refused_low_disk.load(Ordering::Relaxed);
+            let due = match last_alarm {
+                None => true,
+                Some(t) => t.elapsed() >= ALARM_REPEAT_EVERY,
+            };
+            if refused != refused_seen && due && self.low_disk.load(Ordering::Relaxed) {
+                refused_seen = refused;
+                self.announce(true);
+                last_alarm = Some(Instant::now());
             }
             if last_retention.elapsed() >= RETENTION_EVERY {
                 let config = self.config.load_full();
@@ -268,6 +284,7 @@ impl Meta {
                 "active": low,
                 "free_mb": self.counters.free_mb.load(Ordering::Relaxed),
                 "min_free_mb": config.min_free_mb,
+                "calls_unrecorded": self.counters.refused_low_disk.load(Ordering::Relaxed),
                 "time": crate::ctl::iso_ms(now_ms()),
             }));
         }
