@@ -104,8 +104,9 @@ pub struct BenchResult {
     pub record_mean_write_bytes: f64,
     /// Blocks the recording rings dropped in the window (the recorder fell behind).
     pub record_dropped_blocks: u64,
-    /// Recordings not started (disk below the watermark, recorder queue full) or failed.
-    pub record_refused_or_failed: u64,
+    /// Recordings not started (disk below the watermark, recorder queue full), and failed ones.
+    pub record_refused: u64,
+    pub record_failed: u64,
     /// Recordings finished in the window.
     pub record_finished: u64,
     /// The recorder threads' CPU (recorder + recorder-meta), % of a core; inside cpu_percent_other.
@@ -168,12 +169,13 @@ fn print_result(r: &BenchResult, json: bool) {
     );
     if let Some(format) = &r.record {
         println!(
-            "  recording {format}: {:.2} MB/s written in {:.0} writes/s of {:.0} KB, {} blocks dropped, {} refused or failed, {} finished; recorder CPU {:.1}% of a core",
+            "  recording {format}: {:.2} MB/s written in {:.0} writes/s of {:.0} KB, {} blocks dropped, {} refused, {} failed, {} finished; recorder CPU {:.1}% of a core",
             r.record_bytes_per_second / 1e6,
             r.record_writes_per_second,
             r.record_mean_write_bytes / 1e3,
             r.record_dropped_blocks,
-            r.record_refused_or_failed,
+            r.record_refused,
+            r.record_failed,
             r.record_finished,
             r.cpu_percent_recorder
         );
@@ -429,7 +431,8 @@ fn run_once(args: &BenchArgs, channels: usize) -> Result<BenchResult> {
             0.0
         },
         record_dropped_blocks: rec("dropped_blocks"),
-        record_refused_or_failed: rec("refused_low_disk") + rec("refused_busy") + rec("failed"),
+        record_refused: rec("refused_low_disk") + rec("refused_busy"),
+        record_failed: rec("failed"),
         record_finished: rec("finished"),
         cpu_percent_recorder: 100.0 * (threads_after.recorder_s - threads_before.recorder_s) / wall,
     })

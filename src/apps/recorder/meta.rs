@@ -20,7 +20,7 @@ use crate::config::recording::RecordingConfig;
 
 /// Messages waiting for the metadata thread at most (the recorder blocks beyond: it is not a
 /// channel thread, and its rings absorb the wait).
-const QUEUE: usize = 4096;
+const QUEUE: usize = 16_384;
 /// Free disk is checked this often.
 const DISK_CHECK_EVERY: Duration = Duration::from_secs(5);
 /// Retention runs over every rule this often (and for a rule after each of its recordings ends).

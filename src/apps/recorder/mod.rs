@@ -35,8 +35,9 @@ use crate::engine::app::CallSetup;
 use crate::engine::tap::{AudioTap, CallRecordHook, RecordFormat};
 use crate::hw::{CallRef, ChanId, Law, BLOCKS_PER_SECOND};
 
-/// Recordings that can wait to be picked up by the recorder thread.
-const JOB_QUEUE: usize = 1024;
+/// Recordings that can wait to be picked up by the recorder thread (a whole card of channels can
+/// start calls within one pass: 1,440 channels redialling together overflowed 1,024).
+const JOB_QUEUE: usize = 8192;
 /// The rule name of recordings started on demand.
 pub const ON_DEMAND: &str = "on_demand";
 
