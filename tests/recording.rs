@@ -440,10 +440,10 @@ fn kill_9_with_20_recordings_in_progress_then_every_file_is_a_valid_wav_and_ever
         let wav = read_wav(&path);
         assert_eq!(wav.channels, 2);
         let seconds = wav.data.len() as f64 / 32000.0;
-        // Up to about the moment of the kill: at most one flush interval (1 s) and the answer
-        // skew between the callers lost.
+        // Up to about the moment of the kill: at most one flush interval (1 s) lost, plus the
+        // answer skew between the callers and slack for a loaded machine.
         assert!(
-            seconds > killed_after_s - 2.0 && seconds <= killed_after_s + 0.5,
+            seconds > killed_after_s - 2.5 && seconds <= killed_after_s + 0.5,
             "{}: {seconds} s of audio, killed {killed_after_s} s after the answers",
             path.display()
         );
