@@ -832,3 +832,39 @@ fn a_graceful_stop_finishes_recordings_in_progress() {
         String::from_utf8_lossy(&out.stdout)
     );
 }
+
+#[test]
+fn a_call_never_answered_leaves_no_recording() {
+    let daemon = TestDaemon::start_with(|c| {
+        let c = set_key(&c, "answer_after_rings", "3");
+        format!("{c}\n[[record]]\nall = true\n")
+    });
+    let mut party = daemon.party();
+    party.send_control(&dial("8999", "1001")).unwrap();
+    loop {
+        match party.recv(Some(Duration::from_secs(20))).unwrap() {
+            Heard::Control(DaemonOp::Ringing) => break,
+            Heard::Control(DaemonOp::Answered { .. }) => panic!("answered"),
+            _ => {}
+        }
+    }
+    party
+        .send_control(&telvox::hw::sim::protocol::PartyOp::Hangup)
+        .unwrap();
+    let calls = daemon.wait_calls("the unanswered call", |c| c.len() == 1 && c[0]["end"].is_string());
+    assert_eq!(calls[0]["disposition"], "NO ANSWER");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        let status = daemon.cli_json(&["status", "--json"]);
+        if status["recording"]["empty"] == 1 || Instant::now() > deadline {
+            break status;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status["recording"]["empty"], 1, "{status}");
+    assert_eq!(status["recording"]["active"], 0, "{status}");
+    std::thread::sleep(Duration::from_millis(600));
+    assert!(rec_search(&daemon, &["--deleted"]).is_empty(), "no row");
+    let files = walk(&daemon.dir.path().join("data/recordings"));
+    assert!(files.is_empty(), "no file: {files:?}");
+}

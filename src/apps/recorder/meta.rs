@@ -51,6 +51,8 @@ pub enum MetaMsg {
         dropped_blocks: u64,
         status: &'static str,
     },
+    /// The recording ended without audio: its row goes.
+    Discard { file: String },
 }
 
 fn now_ms() -> i64 {
@@ -154,7 +156,7 @@ impl Meta {
         let mut rules_to_check: Vec<String> = Vec::new();
         let closing = batch
             .iter()
-            .filter(|m| matches!(m, MetaMsg::Finished { .. }))
+            .filter(|m| matches!(m, MetaMsg::Finished { .. } | MetaMsg::Discard { .. }))
             .count() as u64;
         let result = (|| -> rusqlite::Result<()> {
             let tx = self.conn.transaction()?;
@@ -188,6 +190,9 @@ impl Meta {
                                 flow
                             ],
                         )?;
+                    }
+                    MetaMsg::Discard { file } => {
+                        tx.execute("DELETE FROM recordings WHERE file = ?1", [&file])?;
                     }
                     MetaMsg::Finished {
                         file,

@@ -67,6 +67,8 @@ pub struct RecorderCounters {
     pub finished: AtomicU64,
     /// Recordings that failed (the file could not be written).
     pub failed: AtomicU64,
+    /// Recordings that ended without audio (the call was never answered): no file is kept.
+    pub empty: AtomicU64,
     /// Recordings in progress (a gauge).
     pub active: AtomicU64,
     /// Blocks dropped by full rings, finished recordings.
@@ -229,6 +231,7 @@ impl CallRecorder {
             "started": get(&c.started),
             "finished": get(&c.finished),
             "failed": get(&c.failed),
+            "empty": get(&c.empty),
             "dropped_blocks": get(&c.dropped_blocks_finished) + get(&c.dropped_blocks_active),
             "bytes_written": get(&c.bytes_written),
             "writes": get(&c.writes),

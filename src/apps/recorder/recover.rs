@@ -42,6 +42,12 @@ pub fn recover(dir: &Path, conn: &Connection, now_ms: i64) -> rusqlite::Result<R
                 continue;
             }
         };
+        if repaired.data_bytes == 0 {
+            // Cut off before any audio (an unanswered call): nothing to keep.
+            let _ = std::fs::remove_file(&part);
+            conn.execute("DELETE FROM recordings WHERE file = ?1", [&rel])?;
+            continue;
+        }
         if let Err(e) = std::fs::rename(&part, &done) {
             tracing::warn!("recording {}: cannot rename: {e}", part.display());
             out.unreadable += 1;

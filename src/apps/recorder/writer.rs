@@ -265,6 +265,18 @@ fn finish(rec: &mut Open, status: &'static str, meta: &Sender<MetaMsg>, counters
             wav::silence(rec.job.format, gap as usize, &mut rec.buf);
         }
     }
+    if rec.data_bytes == 0 && rec.buf.is_empty() && status == "complete" {
+        // Not a second of the call was heard (it was never answered): no file, no row.
+        let _ = std::fs::remove_file(&rec.part);
+        rec.job.tap.mark_ended();
+        counters.active.fetch_sub(1, Ordering::Relaxed);
+        counters.empty.fetch_add(1, Ordering::Relaxed);
+        counters.closed_files.fetch_add(1, Ordering::Relaxed);
+        let _ = meta.send(MetaMsg::Discard {
+            file: rec.rel.clone(),
+        });
+        return;
+    }
     let result = flush(rec, counters)
         .and_then(|()| rec.file.sync_data())
         .and_then(|()| std::fs::rename(&rec.part, &rec.done));
