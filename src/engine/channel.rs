@@ -295,14 +295,15 @@ impl ChannelRunner {
         let Some(call) = self.call.as_ref().filter(|c| c.answered) else {
             return;
         };
-        let block = TapBlock {
+        // Built only for a slot that has a ring attached (most calls have none).
+        let block = || TapBlock {
             call: call.setup.call,
             at_sample: call.samples,
             rx: self.rx,
             tx: self.tx,
         };
-        self.status.tap.feed(|| block);
-        self.status.call_tap.feed(|| block);
+        self.status.tap.feed(block);
+        self.status.call_tap.feed(block);
     }
 
     fn write_tx(&mut self) {
