@@ -16,6 +16,7 @@ use arc_swap::ArcSwap;
 use crate::apps::ivr::record::Recorder;
 use crate::apps::ivr::{Business, FlowSet, Ivr};
 use crate::apps::linetest::{LineTest, LineTestPrompts, LineTestSettings};
+use crate::apps::recorder::CallRecorder;
 use crate::config::pattern::{best_match, trunk_group, NumberPattern};
 use crate::config::{self, Config, SimClock};
 use crate::engine::app::{App, AppFactory, CallSetup};
@@ -157,6 +158,8 @@ pub struct DaemonState {
     pub reloads: AtomicU64,
     pub max_call_seconds: Arc<AtomicU64>,
     pub stopping: AtomicBool,
+    /// Call recording (rules, recorder threads, counters for status).
+    pub recorder: Arc<CallRecorder>,
 }
 
 impl DaemonState {
@@ -174,10 +177,29 @@ impl DaemonState {
             Runtime::build(config).map_err(|e| vec![format!("{}: {e:#}", self.config_path.display())])?;
         self.max_call_seconds
             .store(u64::from(runtime.config.max_call_seconds), Ordering::Relaxed);
+        self.recorder.set_config(runtime.config.recording.clone());
         self.router.replace(runtime);
         self.reloads.fetch_add(1, Ordering::Relaxed);
         tracing::info!("configuration reloaded from {}", self.config_path.display());
         Ok(warnings)
+    }
+}
+
+/// Repairs recordings a crash cut off (see `apps::recorder::recover`) before new ones start.
+fn recover_recordings(config: &Config) {
+    let dir = &config.recording.dir;
+    let result = crate::apps::recorder::meta::open(&config.db_path())
+        .and_then(|conn| crate::apps::recorder::recover::recover(dir, &conn, now_epoch_ms()));
+    match result {
+        Ok(r) if r.files + r.rows_closed + r.missing + r.unreadable > 0 => tracing::warn!(
+            "recordings cut off by the previous daemon's end: {} file(s) repaired, {} row(s) closed,              {} missing, {} unreadable",
+            r.files,
+            r.rows_closed,
+            r.missing,
+            r.unreadable
+        ),
+        Ok(_) => {}
+        Err(e) => tracing::error!("recordings: recovery failed: {e}"),
     }
 }
 
@@ -290,6 +312,9 @@ impl Daemon {
             );
         }
         let call_ids = Arc::new(CallIds::starting_after(db.max_seq()?));
+        recover_recordings(&config);
+        let recorder = CallRecorder::start(config.recording.clone(), &config.hw, &config.db_path())
+            .context("starting the call recorder")?;
         let runtime = Runtime::build(config.clone())?;
         let router = Arc::new(Router::new(runtime));
 
@@ -301,6 +326,7 @@ impl Daemon {
             factory: router.clone(),
             call_ids,
             max_call_seconds: max_call_seconds.clone(),
+            recording: Some(recorder.clone()),
         };
         let (channel_threads, statuses) = spawn_channels(&mut card, &shared, &config)?;
 
@@ -329,7 +355,17 @@ impl Daemon {
             reloads: AtomicU64::new(0),
             max_call_seconds,
             stopping: AtomicBool::new(false),
+            recorder,
         });
+        let alarms = Arc::downgrade(&state);
+        let _ = state
+            .recorder
+            .alarm_sink
+            .set(Box::new(move |alarm: serde_json::Value| {
+                if let Some(state) = alarms.upgrade() {
+                    broadcast(&state, alarm.to_string().into());
+                }
+            }));
         let pump = spawn_pump(state.clone(), store_tx)?;
         events.set_pump(pump.thread().clone());
         let ctl = crate::ctl::server::Server::start(&config.ctl_socket(), state.clone())?;
@@ -362,6 +398,10 @@ impl Daemon {
         self.card.shutdown();
         for t in self.channel_threads.drain(..) {
             let _ = t.join();
+        }
+        // The calls have ended and closed their recording rings: let the files be finished.
+        if !self.state.recorder.wait_idle(Duration::from_secs(10)) {
+            tracing::warn!("recordings still being written at shutdown: they are repaired at the next start");
         }
         if let Some(pump) = self.pump.take() {
             pump.thread().unpark();
@@ -526,7 +566,11 @@ fn spawn_pump(
 }
 
 fn fan_out(state: &DaemonState, event: &CallEvent, starts: &mut HashMap<crate::hw::CallRef, i64>) {
-    let line: Arc<str> = crate::ctl::event_json(event, starts).into();
+    broadcast(state, crate::ctl::event_json(event, starts).into());
+}
+
+/// Sends one line to every `telvox events` listener (a slow one loses it).
+fn broadcast(state: &DaemonState, line: Arc<str>) {
     let Ok(mut subs) = state.subscribers.lock() else {
         return;
     };

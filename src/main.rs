@@ -87,6 +87,20 @@ enum Command {
         #[command(subcommand)]
         command: FlowCommand,
     },
+    /// Start or stop recording a call in progress (by its call id, see `telvox channels`).
+    Record {
+        call: String,
+        #[arg(value_parser = ["start", "stop"])]
+        action: String,
+        /// alaw, pcm16 or stereo (default: [recording] on_demand_format).
+        #[arg(long)]
+        format: Option<String>,
+    },
+    /// Call recordings: search, play, export, verify (reads the database and files directly).
+    Rec {
+        #[command(subcommand)]
+        command: cli::rec::RecCommand,
+    },
     /// PIN helpers for the business database.
     Pin {
         #[command(subcommand)]
@@ -261,5 +275,17 @@ fn run(cli: &Cli) -> Result<i32> {
         Command::Pin {
             command: PinCommand::Hash,
         } => cli::pin_hash(),
+        Command::Record { call, action, format } => {
+            let config = cli::load_config(&path)?;
+            let request =
+                serde_json::json!({"cmd": "record", "call": call, "action": action, "format": format});
+            let data = client::request_json(&config.ctl_socket(), &request)?;
+            println!("{data}");
+            Ok(0)
+        }
+        Command::Rec { command } => {
+            let config = cli::load_config(&path)?;
+            cli::rec::run(&config, command)
+        }
     }
 }

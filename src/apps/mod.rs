@@ -2,4 +2,5 @@
 
 pub mod ivr;
 pub mod linetest;
+pub mod recorder;
 pub mod say;

@@ -57,6 +57,10 @@ pub struct BenchArgs {
     /// Run the daemon with realtime = true (SCHED_FIFO + mlockall when permitted).
     #[arg(long)]
     pub realtime_sched: bool,
+    /// Record every call in this format (alaw, pcm16 or stereo) and report the recorder's write
+    /// throughput, its drops and its CPU.
+    #[arg(long, value_parser = ["alaw", "pcm16", "stereo"])]
+    pub record: Option<String>,
     #[arg(long)]
     pub json: bool,
 }
@@ -91,6 +95,22 @@ pub struct BenchResult {
     pub calls_logged: u64,
     /// Of those, calls whose logged keys were not exactly the keys pressed.
     pub calls_with_wrong_digits: u64,
+    /// `--record`: the format every call was recorded in, else None (and the figures below 0).
+    pub record: Option<String>,
+    /// Audio bytes the recorder wrote per second of the window.
+    pub record_bytes_per_second: f64,
+    /// Its write() calls per second, and their mean size.
+    pub record_writes_per_second: f64,
+    pub record_mean_write_bytes: f64,
+    /// Blocks the recording rings dropped in the window (the recorder fell behind).
+    pub record_dropped_blocks: u64,
+    /// Recordings not started (disk below the watermark, recorder queue full), and failed ones.
+    pub record_refused: u64,
+    pub record_failed: u64,
+    /// Recordings finished in the window.
+    pub record_finished: u64,
+    /// The recorder threads' CPU (recorder + recorder-meta), % of a core; inside cpu_percent_other.
+    pub cpu_percent_recorder: f64,
 }
 
 pub fn run(args: &BenchArgs) -> Result<i32> {
@@ -109,7 +129,8 @@ pub fn run(args: &BenchArgs) -> Result<i32> {
         if !args.json {
             print_result(&result, false);
         }
-        let clean = result.late_blocks == 0 && result.dropped_blocks == 0;
+        let clean =
+            result.late_blocks == 0 && result.dropped_blocks == 0 && result.record_dropped_blocks == 0;
         steps.push(result);
         if !clean {
             break;
@@ -118,7 +139,7 @@ pub fn run(args: &BenchArgs) -> Result<i32> {
     }
     let largest_clean = steps
         .iter()
-        .filter(|r| r.late_blocks == 0 && r.dropped_blocks == 0)
+        .filter(|r| r.late_blocks == 0 && r.dropped_blocks == 0 && r.record_dropped_blocks == 0)
         .map(|r| r.channels)
         .max();
     if args.json {
@@ -146,6 +167,19 @@ fn print_result(r: &BenchResult, json: bool) {
         r.cpu_percent_card, r.cpu_percent_channels, r.cpu_percent_other,
         r.channel_seconds_per_cpu_second, r.calls_completed, r.calls_logged, r.calls_with_wrong_digits
     );
+    if let Some(format) = &r.record {
+        println!(
+            "  recording {format}: {:.2} MB/s written in {:.0} writes/s of {:.0} KB, {} blocks dropped, {} refused, {} failed, {} finished; recorder CPU {:.1}% of a core",
+            r.record_bytes_per_second / 1e6,
+            r.record_writes_per_second,
+            r.record_mean_write_bytes / 1e3,
+            r.record_dropped_blocks,
+            r.record_refused,
+            r.record_failed,
+            r.record_finished,
+            r.cpu_percent_recorder
+        );
+    }
 }
 
 /// A daemon child on a temporary configuration; killed and cleaned up on drop.
@@ -171,6 +205,12 @@ impl BenchDaemon {
             "run_dir = \"run\"\ndata_dir = \"data\"\nhw = \"hw.toml\"\nrealtime = {}\nlog = \"warn\"\n[sim]\nclock = \"{}\"\n[numbers]\n\"8999\" = \"linetest\"\n\"8000\" = \"main\"\n[business]\ntimezone = \"Asia/Shanghai\"\ntest_now = \"{BENCH_NOW}\"\n[linetest]\nlanguage = \"en\"\nanswer_after_rings = 1\nmax_digits = 16\ntimeout_ms = 5000\n",
             args.realtime_sched, args.clock
         );
+        let config = match &args.record {
+            Some(format) => format!(
+                "{config}[recording]\nmin_free_mb = 100\n[[record]]\nname = \"bench\"\nall = true\nformat = \"{format}\"\n"
+            ),
+            None => config,
+        };
         let config_path = dir.join("telvox.toml");
         std::fs::write(&config_path, config)?;
         let log = std::fs::File::create(dir.join("daemon.log"))?;
@@ -250,6 +290,8 @@ struct ThreadCpu {
     card_s: f64,
     channels_s: f64,
     other_s: f64,
+    /// Part of `other_s`: the call recorder's threads.
+    recorder_s: f64,
 }
 
 /// Per-thread CPU from /proc/PID/task/*/schedstat: exact nanoseconds on the CPU. (utime/stime are
@@ -271,7 +313,12 @@ fn thread_cpu_seconds(pid: u32) -> ThreadCpu {
         match comm.trim() {
             "sim-card" => out.card_s += seconds,
             c if c.starts_with("chan-") => out.channels_s += seconds,
-            _ => out.other_s += seconds,
+            c => {
+                out.other_s += seconds;
+                if c.starts_with("recorder") {
+                    out.recorder_s += seconds;
+                }
+            }
         }
     }
     out
@@ -343,6 +390,15 @@ fn run_once(args: &BenchArgs, channels: usize) -> Result<BenchResult> {
         };
         get(&after).saturating_sub(get(&before))
     };
+    let rec = |key: &str| {
+        let get = |v: &Value| {
+            v.pointer(&format!("/recording/{key}"))
+                .and_then(Value::as_u64)
+                .unwrap_or(0)
+        };
+        get(&after).saturating_sub(get(&before))
+    };
+    let writes = rec("writes");
     let channel_seconds = heard as f64 / f64::from(BLOCKS_PER_SECOND);
     let cpu_percent = 100.0 * cpu / wall;
     let (calls_logged, calls_with_wrong_digits) = digit_check(&daemon.dir.join("data/telvox.db"));
@@ -366,6 +422,19 @@ fn run_once(args: &BenchArgs, channels: usize) -> Result<BenchResult> {
         calls_completed: calls,
         calls_logged,
         calls_with_wrong_digits,
+        record: args.record.clone(),
+        record_bytes_per_second: rec("bytes_written") as f64 / wall,
+        record_writes_per_second: writes as f64 / wall,
+        record_mean_write_bytes: if writes > 0 {
+            rec("bytes_written") as f64 / writes as f64
+        } else {
+            0.0
+        },
+        record_dropped_blocks: rec("dropped_blocks"),
+        record_refused: rec("refused_low_disk") + rec("refused_busy"),
+        record_failed: rec("failed"),
+        record_finished: rec("finished"),
+        cpu_percent_recorder: 100.0 * (threads_after.recorder_s - threads_before.recorder_s) / wall,
     })
 }
 

@@ -1,6 +1,7 @@
 //! The `telvox` command-line verbs other than the daemon itself.
 
 pub mod bench;
+pub mod rec;
 pub mod simcall;
 
 use std::path::Path;
@@ -110,6 +111,18 @@ pub fn print_status(data: &Value, json: bool) {
         get("/counters/congestion"),
         get("/counters/dropped_events")
     );
+    if let Some(rec) = data.get("recording").filter(|r| r.is_object()) {
+        println!(
+            "recording: {} active, {} finished, {} failed, {} dropped blocks, {} refused (disk low), {} MB free{}",
+            rec["active"],
+            rec["finished"],
+            rec["failed"],
+            rec["dropped_blocks"],
+            rec["refused_low_disk"],
+            rec["free_mb"],
+            if rec["low_disk_alarm"] == true { " — ALARM: below min_free_mb, new calls are not recorded" } else { "" }
+        );
+    }
 }
 
 pub fn print_channels(data: &Value, json: bool) {

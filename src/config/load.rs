@@ -57,6 +57,8 @@ const TOP_KEYS: &[&str] = &[
     "linetest",
     "flows_dir",
     "business",
+    "recording",
+    "record",
 ];
 const BUSINESS_KEYS: &[&str] = &["db", "timezone", "pin_max_failures", "test_now"];
 const SIM_KEYS: &[&str] = &["clock", "socket"];
@@ -514,6 +516,12 @@ fn read_config(source_path: &Path, diags: &mut Diagnostics) -> Option<Config> {
     if let Some(hw) = &hw {
         warn_unrouted(&src, &numbers, hw, diags);
     }
+    let recording = data_dir.as_ref().map(|(dir, _)| {
+        let (config, found) =
+            super::recording::read(&src, dir, root.get("recording"), root.get("record"), &flows);
+        diags.list.extend(found);
+        config
+    });
 
     Some(Config {
         source: source_path.to_path_buf(),
@@ -532,6 +540,7 @@ fn read_config(source_path: &Path, diags: &mut Diagnostics) -> Option<Config> {
         linetest,
         flows_dir: flows_dir?,
         business: business?,
+        recording: recording?,
     })
 }
 
@@ -1442,7 +1451,7 @@ mod tests {
             site.check("lgo = \"info\"\n[sim]\nclok = \"lockstep\"\n[linetest]\nlanguge = \"en\"\n"),
             [
                 "telvox.toml:4:1: error: unknown key `lgo` at the top level; expected one of: run_dir, \
-                 data_dir, hw, voice_dir, realtime, log, max_call_seconds, sim, numbers, linetest, flows_dir, business",
+                 data_dir, hw, voice_dir, realtime, log, max_call_seconds, sim, numbers, linetest, flows_dir, business, recording, record",
                 "telvox.toml:6:1: error: unknown key `clok` in [sim]; expected one of: clock, socket",
                 "telvox.toml:8:1: error: unknown key `languge` in [linetest]; expected one of: language, \
                  answer_after_rings, max_digits, timeout_ms",

@@ -6,6 +6,7 @@
 
 mod load;
 pub mod pattern;
+pub mod recording;
 pub mod tree;
 
 pub use load::{check_file, load_file, ConfigError, Diagnostic, Severity};
@@ -59,6 +60,8 @@ pub struct Config {
     pub flows_dir: PathBuf,
     /// `[business]`: the database `lookup`/`verify_pin` query and the clock `hours` reads.
     pub business: BusinessConfig,
+    /// `[recording]` and the `[[record]]` rules: call recording.
+    pub recording: recording::RecordingConfig,
 }
 
 /// `[business]`: what IVR flows know of the business behind them.

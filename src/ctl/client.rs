@@ -22,9 +22,14 @@ fn connect(socket: &Path) -> Result<UnixStream> {
 
 /// Sends one command and returns its `data`, or the daemon's error as an error.
 pub fn request(socket: &Path, cmd: &str) -> Result<Value> {
+    request_json(socket, &json!({"cmd": cmd}))
+}
+
+/// Sends one request object (with its `cmd` and arguments) and returns its `data`.
+pub fn request_json(socket: &Path, request: &Value) -> Result<Value> {
     let mut conn = connect(socket)?;
     conn.set_read_timeout(Some(REPLY_TIMEOUT))?;
-    writeln!(conn, "{}", json!({"cmd": cmd}))?;
+    writeln!(conn, "{request}")?;
     let mut line = String::new();
     BufReader::new(&conn).read_line(&mut line)?;
     parse_reply(&line)

@@ -113,6 +113,10 @@ fn serve(conn: UnixStream, state: &DaemonState) -> std::io::Result<()> {
             }
         },
         Some("events") => stream_events(out, state),
+        Some("record") => match crate::apps::recorder::control::record_command(state, &request) {
+            Ok(data) => reply_ok(&mut out, data),
+            Err(e) => reply_err(&mut out, &e),
+        },
         Some(other) => reply_err(&mut out, &format!("unknown command \"{other}\"")),
         None => reply_err(&mut out, "request has no \"cmd\""),
     }
@@ -192,6 +196,7 @@ fn status_json(state: &DaemonState) -> Value {
             "ticks": card.ticks,
         },
         "store": store,
+        "recording": state.recorder.status_json(),
     })
 }
 

@@ -9,7 +9,7 @@ use crate::voice::Prompt;
 
 use super::clock::SampleTimer;
 use super::player::PromptPlayer;
-use super::tap::{AudioTap, TapSlot};
+use super::tap::{AudioTap, CallRecordHook, RecordFormat, TapSlot};
 
 /// What an application is told about a call when it is created.
 #[derive(Clone, Copy, Debug)]
@@ -63,6 +63,10 @@ pub struct CallCx<'a> {
     pub(crate) states: &'a mut StateLog,
     /// The channel's recorder tap (see [`super::tap`]).
     pub(crate) tap: &'a TapSlot,
+    /// The channel's call-recording tap and the recorder behind it, when call recording runs.
+    pub(crate) call_tap: &'a TapSlot,
+    pub(crate) recording: Option<&'a dyn CallRecordHook>,
+    pub(crate) flow: Label,
 }
 
 /// States entered during one step, reported as events by the engine (bounded: an IVR chain of more
@@ -138,6 +142,33 @@ impl CallCx<'_> {
 
     pub fn detach_tap(&mut self) {
         self.tap.detach();
+    }
+
+    /// Starts recording the whole call (both directions) from the next block, unless it is being
+    /// recorded already; false when call recording is off or refused it (disk low, too busy).
+    pub fn start_call_recording(&mut self, format: Option<RecordFormat>) -> bool {
+        if self.call_tap.is_attached() {
+            return true;
+        }
+        let Some(hook) = self.recording else {
+            return false;
+        };
+        match hook.start(self.setup, self.flow.as_str(), format) {
+            Some(tap) => {
+                self.call_tap.attach(tap);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Stops the call recording; its file is finished and kept.
+    pub fn stop_call_recording(&mut self) {
+        self.call_tap.close();
+    }
+
+    pub fn is_call_recording(&self) -> bool {
+        self.call_tap.is_attached()
     }
 
     /// Records that the flow entered `state` (a `state` event and a step in the call's path).

@@ -51,6 +51,8 @@ pub struct EngineShared {
     pub call_ids: Arc<CallIds>,
     /// Upper bound on a call's length, read when each call is offered.
     pub max_call_seconds: Arc<AtomicU64>,
+    /// Call recording (rules at offer, on demand from apps); None when the daemon has none.
+    pub recording: Option<Arc<dyn super::tap::CallRecordHook>>,
 }
 
 /// Steps the app's requests and events at most this often per block, so a flow that keeps asking
@@ -67,6 +69,7 @@ struct ActiveCall {
     timer: SampleTimer,
     digits: DigitLog,
     max_samples: u64,
+    flow: Label,
 }
 
 /// The state one channel thread owns.
@@ -165,6 +168,7 @@ impl ChannelRunner {
         self.dtmf.reset();
         let app = self.shared.factory.create(&setup);
         let flow = app.as_ref().map(|a| a.flow()).unwrap_or_default();
+        let has_app = app.is_some();
         let max_seconds = self.shared.max_call_seconds.load(Ordering::Relaxed);
         self.call = Some(ActiveCall {
             setup,
@@ -176,7 +180,16 @@ impl ChannelRunner {
             timer: SampleTimer::default(),
             digits: DigitLog::new(),
             max_samples: max_seconds * SAMPLE_RATE_HZ as u64,
+            flow,
         });
+        // Call recording by rule: the ring is sized and attached now, at call setup.
+        if has_app {
+            if let Some(hook) = self.shared.recording.as_ref() {
+                if let Some(tap) = hook.on_offered(&setup, flow.as_str()) {
+                    self.status.call_tap.attach(tap);
+                }
+            }
+        }
         self.status.set(ChanState::Ringing, Some(call));
         self.status.calls.fetch_add(1, Ordering::Relaxed);
         let start_epoch_ms = now.as_millis() as i64;
@@ -282,13 +295,15 @@ impl ChannelRunner {
         let Some(call) = self.call.as_ref().filter(|c| c.answered) else {
             return;
         };
-        let (rx, tx) = (self.rx, self.tx);
-        self.status.tap.feed(|| TapBlock {
+        // Built only for a slot that has a ring attached (most calls have none).
+        let block = || TapBlock {
             call: call.setup.call,
             at_sample: call.samples,
-            rx,
-            tx,
-        });
+            rx: self.rx,
+            tx: self.tx,
+        };
+        self.status.tap.feed(block);
+        self.status.call_tap.feed(block);
     }
 
     fn write_tx(&mut self) {
@@ -328,6 +343,9 @@ impl ChannelRunner {
                 requests: &mut requests,
                 states: &mut states,
                 tap: &self.status.tap,
+                call_tap: &self.status.call_tap,
+                recording: self.shared.recording.as_deref(),
+                flow: call.flow,
             };
             step(app.as_mut(), &mut cx, call.rings);
         }
@@ -412,6 +430,8 @@ impl ChannelRunner {
         let Some(call) = self.call.take() else { return };
         // A recorder attaches for one call: nothing is copied for a call it was not attached to.
         self.status.tap.detach();
+        // The call recording ends with the call: its recorder finishes the file.
+        self.status.call_tap.close();
         let disposition = if call.answered {
             Disposition::Answered
         } else if call.app.is_none() {
@@ -554,6 +574,7 @@ mod tests {
             factory: Arc::new(LineTestOnly(prompts)),
             call_ids: Arc::new(CallIds::starting_after(41)),
             max_call_seconds: Arc::new(AtomicU64::new(3600)),
+            recording: None,
         };
         let status = Arc::new(ChanStatus::new(ChanId { span: 1, chan: 7 }));
         let tap = AudioTap::new(1000);

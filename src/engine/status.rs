@@ -46,8 +46,11 @@ pub struct ChanStatus {
     /// Blocks the channel thread took longer than a block's time (20 ms) to turn round, measured on
     /// the card's clock by the card; per-thread errors are counted here.
     pub errors: AtomicU64,
-    /// Where a recorder attaches to this channel's audio.
+    /// Where a recorder attaches to this channel's audio (an app's own recording: IVR `record`,
+    /// voicemail).
     pub tap: super::tap::TapSlot,
+    /// Where call recording attaches, independently of `tap` (see [`super::tap::CallRecordHook`]).
+    pub call_tap: super::tap::TapSlot,
 }
 
 /// A plain copy for display.
@@ -70,6 +73,7 @@ impl ChanStatus {
             calls: AtomicU64::new(0),
             errors: AtomicU64::new(0),
             tap: Default::default(),
+            call_tap: Default::default(),
         }
     }
 

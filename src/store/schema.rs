@@ -71,6 +71,38 @@ const MIGRATIONS: &[&str] = &[
         at_ms    INTEGER NOT NULL
     );
     "#,
+    // Call recordings: one row per file under <data_dir>/recordings, linked to cdr.uniqueid (not a
+    // declared foreign key: the recorder's row may be written before the call's). Self-contained,
+    // so its order among other new tables does not matter.
+    r#"
+    CREATE TABLE IF NOT EXISTS recordings (
+        id             INTEGER PRIMARY KEY,
+        uniqueid       TEXT NOT NULL,
+        file           TEXT UNIQUE NOT NULL,
+        format         TEXT NOT NULL,
+        rule           TEXT NOT NULL DEFAULT '',
+        start          TEXT NOT NULL,
+        start_ms       INTEGER NOT NULL,
+        end_ms         INTEGER,
+        duration_ms    INTEGER,
+        bytes          INTEGER,
+        caller         TEXT NOT NULL DEFAULT '',
+        called         TEXT NOT NULL DEFAULT '',
+        channel        TEXT NOT NULL DEFAULT '',
+        flow           TEXT NOT NULL DEFAULT '',
+        agent          TEXT NOT NULL DEFAULT '',
+        dropped_blocks INTEGER NOT NULL DEFAULT 0,
+        sha256         TEXT,
+        status         TEXT NOT NULL DEFAULT 'recording',
+        deleted        INTEGER NOT NULL DEFAULT 0,
+        deleted_ms     INTEGER,
+        deleted_reason TEXT
+    );
+    CREATE INDEX IF NOT EXISTS recordings_uniqueid ON recordings(uniqueid);
+    CREATE INDEX IF NOT EXISTS recordings_start_ms ON recordings(start_ms);
+    CREATE INDEX IF NOT EXISTS recordings_caller ON recordings(caller);
+    CREATE INDEX IF NOT EXISTS recordings_called ON recordings(called);
+    "#,
 ];
 
 /// The schema version this build writes: the number of migrations it knows.

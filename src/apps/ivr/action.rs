@@ -94,6 +94,7 @@ impl Registry {
             super::hours::KINDS,
             super::callret::KINDS,
             super::record::KINDS,
+            super::record_call::KINDS,
         ];
         Registry {
             kinds: kinds.concat(),

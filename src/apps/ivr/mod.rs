@@ -21,6 +21,7 @@ mod hours;
 mod lookup;
 pub mod outline;
 pub mod record;
+mod record_call;
 pub mod run;
 pub mod tree;
 pub mod vars;
