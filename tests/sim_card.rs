@@ -76,6 +76,7 @@ impl Rig {
         let socket = dir.path().join("sim.sock");
         let mut card = SimCard::start(SimSpec {
             spans,
+            tones: Vec::new(),
             ring_on_ms: RING_ON_MS,
             ring_off_ms: RING_OFF_MS,
             clock,

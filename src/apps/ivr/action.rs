@@ -94,6 +94,7 @@ impl Registry {
             super::hours::KINDS,
             super::callret::KINDS,
             super::record::KINDS,
+            super::tone::KINDS,
         ];
         Registry {
             kinds: kinds.concat(),

@@ -22,6 +22,7 @@ mod lookup;
 pub mod outline;
 pub mod record;
 pub mod run;
+mod tone;
 pub mod tree;
 pub mod vars;
 
