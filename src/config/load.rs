@@ -1392,6 +1392,39 @@ mod tests {
     }
 
     #[test]
+    fn a_span_sets_its_tone_plan_and_disconnect_and_bad_values_are_located() {
+        let map = "card = \"sim\"\n[[span]]\nname = \"T1\"\nlaw = \"ulaw\"\nchannels = 24\nrole = \"trunk\"\n\
+                   numbers = [\"_X.\"]\ncountry = \"KR\"\nfar_end_hangup = \"tone\"\ndisconnect_tone = true\n";
+        let src = Source::new(PathBuf::from("site.toml"), map.to_owned());
+        let mut diags = Diagnostics::default();
+        let hw = parse_hw(&src, &mut diags).expect("parses");
+        assert_eq!(diags.list, Vec::new());
+        let span = &hw.spans[0];
+        assert_eq!(
+            (span.country, span.far_end_hangup, span.disconnect_tone),
+            (Country::Kr, FarEndHangup::Tone, true)
+        );
+
+        let bad = map
+            .replace("\"KR\"", "\"fr\"")
+            .replace("\"tone\"", "\"howler\"")
+            .replace("= true", "= 1");
+        let src = Source::new(PathBuf::from("site.toml"), bad);
+        let mut diags = Diagnostics::default();
+        let _ = parse_hw(&src, &mut diags);
+        let shown: Vec<String> = diags.list.iter().map(|d| d.to_string()).collect();
+        assert_eq!(shown.len(), 3, "{shown:?}");
+        assert!(
+            shown[0].starts_with("site.toml:8:11: error: span #1 country: unknown tone country 'fr'"),
+            "{shown:?}"
+        );
+        assert!(shown[1].starts_with("site.toml:9:18: error:"), "{shown:?}");
+        assert!(shown[1].contains("\"signal\" or \"tone\""), "{shown:?}");
+        assert!(shown[2].starts_with("site.toml:10:19: error:"), "{shown:?}");
+        assert!(shown[2].contains("true or false"), "{shown:?}");
+    }
+
+    #[test]
     fn embedded_map_is_one_span_of_30_alaw_trunks() {
         let src = Source::new(PathBuf::from(EMBEDDED_MAP_NAME), EMBEDDED_SIM_MAP.to_owned());
         let mut diags = Diagnostics::default();
