@@ -519,3 +519,35 @@ fn without_the_detector_the_exchange_signals_the_hangup_after_a_minute_of_busy_t
     let path = path_of(&daemon, &id);
     assert!(path.iter().all(|(state, _)| state != "busy_tone"), "{path:?}");
 }
+
+#[test]
+fn on_the_realtime_clock_ringback_and_failure_tones_are_paced_by_the_card() {
+    let daemon = TestDaemon::start_with(|c| set_key(&c, "clock", "\"realtime\""));
+    // Ringback for the first ring (1 s), then the answer; hang up at once.
+    let started = std::time::Instant::now();
+    let outcome = silent_call(&daemon, "8999", Some(1));
+    assert!(outcome.answered);
+    let early = decode(Law::Alaw, &outcome.early);
+    let ringback = tone_blocks(&early, &[450.0]);
+    let on = ringback.iter().filter(|&&t| t).count();
+    assert!(
+        (49..=51).contains(&on),
+        "about 1 s of 450 Hz: {:?}",
+        runs(&ringback)
+    );
+    // A number that does not exist: SIT paced over ~2 s of wall time, then the hangup.
+    let started_sit = std::time::Instant::now();
+    let outcome = silent_call(&daemon, "1", None);
+    let took = started_sit.elapsed();
+    assert_eq!(outcome.cause.as_deref(), Some("UNALLOCATED"));
+    assert_eq!(
+        outcome.early.len(),
+        99 * BLOCK_SAMPLES,
+        "every SIT block, none dropped"
+    );
+    assert!(
+        took >= Duration::from_millis(1800) && took < Duration::from_secs(5),
+        "SIT took {took:?} of wall time"
+    );
+    assert!(started.elapsed() < Duration::from_secs(10));
+}

@@ -124,6 +124,10 @@ struct Party {
     connect_grace_ticks: u8,
     /// The failure tone playing, while `call` is `Failing`.
     failing: Option<Failing>,
+    /// Lockstep: a block of ringback or failure tone the party's socket had no room for. The card
+    /// does not tick until it is delivered (the party reads), so what a party hears before the
+    /// answer is as deterministic as what it hears after it.
+    pending_early: Option<Block>,
 }
 
 impl Party {
@@ -139,6 +143,7 @@ impl Party {
             closed: false,
             connect_grace_ticks: 0,
             failing: None,
+            pending_early: None,
         }
     }
 
@@ -302,7 +307,11 @@ impl CardThread {
                     }
                     TOKEN_LISTENER => self.accept_parties(),
                     TOKEN_TIMER => self.on_timer(),
-                    token if token >= TOKEN_PARTY => self.drain_party((token - TOKEN_PARTY) as usize, false),
+                    token if token >= TOKEN_PARTY => {
+                        let p = (token - TOKEN_PARTY) as usize;
+                        self.flush_early(p);
+                        self.drain_party(p, false);
+                    }
                     token => self.drain_slot((token - TOKEN_SLOT) as usize, false),
                 }
             }
@@ -339,7 +348,7 @@ impl CardThread {
                 .parties
                 .iter()
                 .flatten()
-                .all(|p| p.in_call_slot().is_none() || p.ready_for_tick())
+                .all(|p| p.pending_early.is_none() && (p.in_call_slot().is_none() || p.ready_for_tick()))
     }
 
     // ---- the tick ------------------------------------------------------------------------------
@@ -379,10 +388,55 @@ impl CardThread {
         failing.ticks_left -= 1;
         let mut block = [0u8; BLOCK_SAMPLES];
         failing.tone.next_block(&mut block);
+        self.send_early_audio(p, &block);
+    }
+
+    /// Sends a block of the network's audio before the answer (ringback, failure tone). Realtime:
+    /// like any audio, dropped and counted when the party does not read. Lockstep: kept, and the
+    /// card waits for the party to read (`EPOLLOUT`) before it ticks again.
+    fn send_early_audio(&mut self, p: usize, block: &Block) {
+        self.abuf[0] = proto::MSG_AUDIO;
+        self.abuf[1..].copy_from_slice(block);
+        let abuf = self.abuf;
+        if self.clock == Clock::Realtime {
+            return self.send_to_party(p, &abuf, true);
+        }
+        let Some(party) = self.parties[p].as_mut() else {
+            return;
+        };
+        if party.closed {
+            return;
+        }
+        let flags = MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_NOSIGNAL;
+        match send(party.fd.as_raw_fd(), &abuf, flags) {
+            Ok(_) | Err(Errno::EPIPE) | Err(Errno::ECONNRESET) => {}
+            Err(Errno::EAGAIN) => {
+                party.pending_early = Some(*block);
+                let mut ev =
+                    EpollEvent::new(EpollFlags::EPOLLIN | EpollFlags::EPOLLOUT, TOKEN_PARTY + p as u64);
+                let _ = self.epoll.modify(&party.fd, &mut ev);
+            }
+            Err(_) => self.party_vanished(p),
+        }
+    }
+
+    /// Lockstep: delivers a held-back early block once the party's socket has room.
+    fn flush_early(&mut self, p: usize) {
+        let Some(party) = self.parties[p].as_mut() else {
+            return;
+        };
+        let Some(block) = party.pending_early else {
+            return;
+        };
         self.abuf[0] = proto::MSG_AUDIO;
         self.abuf[1..].copy_from_slice(&block);
-        let abuf = self.abuf;
-        self.send_to_party(p, &abuf, true);
+        let flags = MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_NOSIGNAL;
+        match send(party.fd.as_raw_fd(), &self.abuf, flags) {
+            Err(Errno::EAGAIN) => return,
+            Ok(_) | Err(_) => party.pending_early = None,
+        }
+        let mut ev = EpollEvent::new(EpollFlags::EPOLLIN, TOKEN_PARTY + p as u64);
+        let _ = self.epoll.modify(&party.fd, &mut ev);
     }
 
     /// Ends a call that failed before the answer: the party hears the failure tone `cause` calls
@@ -404,6 +458,26 @@ impl CardThread {
             return;
         };
         self.set_party_idle(p);
+        if self.clock == Clock::Lockstep {
+            // The tone belongs to no channel's clock, and a card stalled by other parties must not
+            // withhold a hangup: in lockstep the whole tone goes at once, then the hangup.
+            let mut tone = tone;
+            let mut block = [0u8; BLOCK_SAMPLES];
+            for _ in 0..ticks {
+                tone.next_block(&mut block);
+                self.abuf[0] = proto::MSG_AUDIO;
+                self.abuf[1..].copy_from_slice(&block);
+                let abuf = self.abuf;
+                self.send_to_party(p, &abuf, true);
+            }
+            self.tell_party(
+                p,
+                DaemonOp::Hangup {
+                    cause: cause.name().into(),
+                },
+            );
+            return;
+        }
         let Some(party) = self.parties[p].as_mut() else {
             return;
         };
@@ -501,7 +575,9 @@ impl CardThread {
         };
         let mut block = [0u8; BLOCK_SAMPLES];
         tone.next_block(&mut block);
-        self.send_block_to_party(index, &block);
+        if let Some(p) = slot.party {
+            self.send_early_audio(p, &block);
+        }
     }
 
     /// Plays the ring cadence; false when the exchange gave up on the call.
@@ -1072,6 +1148,11 @@ impl CardThread {
         if let Some(party) = self.parties[p].as_mut() {
             if party.failing.take().is_some() {
                 self.failing_parties -= 1;
+            }
+            if party.pending_early.take().is_some() && self.clock == Clock::Lockstep {
+                // The call it belonged to is over: stop waiting for the party to read it.
+                let mut ev = EpollEvent::new(EpollFlags::EPOLLIN, TOKEN_PARTY + p as u64);
+                let _ = self.epoll.modify(&party.fd, &mut ev);
             }
             party.call = PartyCall::Idle;
             party.reset_audio();
