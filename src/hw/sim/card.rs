@@ -566,8 +566,8 @@ impl CardThread {
         self.send_to_party(p, &abuf, true);
     }
 
-    /// One block of ringback to the caller of a ringing channel (as the PSTN plays it; dropped and
-    /// counted like any audio if the caller does not read it).
+    /// One block of ringback to the caller of a ringing channel, as the PSTN plays it (see
+    /// [`Self::send_early_audio`] for a caller that does not read it).
     fn send_ringback(&mut self, index: usize) {
         let slot = &mut self.slots[index];
         let (Some(_), Some(tone)) = (slot.party, slot.tone.as_mut()) else {
@@ -771,6 +771,8 @@ impl CardThread {
                 // exchange plays the caller the tone for the cause, then clears.
                 let (tones, law) = (slot.tones, slot.law);
                 self.fail_call(p, cause, tones, law);
+                // Controls it queued behind (a new dial) now apply, as after any hangup.
+                self.apply_due_controls(p);
                 return;
             }
         }
