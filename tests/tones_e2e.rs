@@ -15,6 +15,7 @@ use std::time::Duration;
 use common::*;
 use serde_json::Value;
 use telvox::dsp::g711;
+use telvox::dsp::level::rms_dbm0;
 use telvox::dsp::tones::{Country, ProgressDetector, ProgressEvent};
 use telvox::hw::sim::client::{run_call, CallOutcome};
 use telvox::hw::{Block, Law, BLOCK_SAMPLES};
@@ -161,6 +162,9 @@ fn a_caller_hears_the_spans_ringback_in_cadence_until_the_answer() {
         "1 s of 450 Hz, 4 s of silence, 1 s of 450 Hz"
     );
     assert_eq!(events(Country::Cn, &early), [ProgressEvent::Ringback]);
+    // At the plan's level: -10 dBm0 (the first second is all tone).
+    let level = rms_dbm0(Law::Alaw, &early[..50 * BLOCK_SAMPLES]);
+    assert!((level + 10.0).abs() < 0.2, "ringback at {level:.2} dBm0");
     // `heard` (what `--save` writes) starts at the answer: no ringback in it.
     assert!(tone_blocks(&decode(Law::Alaw, &outcome.heard), &[450.0])
         .iter()
@@ -180,6 +184,9 @@ fn a_us_span_plays_the_precise_tone_plan_ringback_in_mu_law() {
         [(true, 100), (false, 200), (true, 100), (false, 1)]
     );
     assert_eq!(events(Country::Us, &early), [ProgressEvent::Ringback]);
+    // -19 dBm0 per frequency: -16 dBm0 for the pair.
+    let level = rms_dbm0(Law::Ulaw, &early[..100 * BLOCK_SAMPLES]);
+    assert!((level + 16.0).abs() < 0.2, "ringback at {level:.2} dBm0");
 }
 
 // ---- failure tones -----------------------------------------------------------------------------------
@@ -258,39 +265,61 @@ fn all_trunks_busy_gets_two_cycles_of_congestion_tone_then_the_hangup() {
 const TONE_DISCONNECT_SPAN: &str =
     "law = \"alaw\"\nchannels = 2\ncountry = \"cn\"\nfar_end_hangup = \"tone\"\ndisconnect_tone = true";
 
-#[test]
-fn a_caller_hanging_up_mid_prompt_on_a_tone_disconnect_line_is_cleared_on_the_busy_tone() {
-    let daemon = daemon_with_hw(&hw_map((1000, 4000), TONE_DISCONNECT_SPAN), |c| c);
+/// Calls the line test on a tone-disconnect span of `country` (in `law`) and hangs up mid-prompt;
+/// returns how long after the hangup telvox recognised the busy tone (ms of call time).
+fn busy_tone_disconnect(country: &str, law: &str) -> i64 {
+    let span = format!(
+        "law = \"{law}\"\nchannels = 2\ncountry = \"{country}\"\nfar_end_hangup = \"tone\"\n\
+         disconnect_tone = true"
+    );
+    let daemon = daemon_with_hw(&hw_map((1000, 4000), &span), |c| c);
     // The line test answers at 1000 ms; the caller hangs up after 100 blocks, in the welcome prompt.
     let outcome = silent_call(&daemon, "8999", Some(100));
-    assert!(outcome.answered);
+    assert!(outcome.answered, "{country}");
     let id = outcome.call_id.clone().expect("call id");
     let call = ended_call(&daemon, &id);
-    assert_eq!(call["disposition"], "ANSWERED");
-    assert_eq!(call["hangup_cause"], "NORMAL_CLEARING");
+    assert_eq!(call["disposition"], "ANSWERED", "{country}");
+    assert_eq!(call["hangup_cause"], "NORMAL_CLEARING", "{country}");
     // Path times are wall-clock epoch ms of the call's sample clock: count from the offer.
     let path = path_of(&daemon, &id);
     let offered_at_ms = path.first().map(|(_, at)| *at).expect("a path");
     let (_, busy_at_ms) = path
         .iter()
         .find(|(state, _)| state == "busy_tone")
-        .unwrap_or_else(|| panic!("no busy_tone in the path: {path:?}"))
+        .unwrap_or_else(|| panic!("{country}: no busy_tone in the path: {path:?}"))
         .clone();
-    // The caller's hangup reaches the card after its 100th block: 1000 + 100 × 20 ms = 3000 ms of
-    // call time. China's busy cycle is 700 ms; recognition needs two cycles of it.
-    let hung_up_at_ms = 3000;
-    let after_ms = busy_at_ms - offered_at_ms - hung_up_at_ms;
-    println!("busy tone recognised {after_ms} ms after the far end hung up (2 cycles = 1400 ms)");
-    assert!(
-        (700..=1400 + 40).contains(&after_ms),
-        "recognised {after_ms} ms after the hangup: {path:?}"
-    );
     assert_eq!(path.last().map(|(s, _)| s.as_str()), Some("busy_tone"));
     daemon.wait_all_idle();
     // The line is free again for the next call, which works normally.
     let next = call_with_keys(&mut daemon.party(), "8999", "7#", 300, None);
     assert!(next.answered);
     assert_eq!(next.cause.as_deref(), Some("NORMAL_CLEARING"));
+    // The caller's hangup reaches the card after its 100th block: 1000 + 100 × 20 ms = 3000 ms of
+    // call time.
+    busy_at_ms - offered_at_ms - 3000
+}
+
+#[test]
+fn a_caller_hanging_up_mid_prompt_on_a_tone_disconnect_line_is_cleared_on_the_busy_tone() {
+    // Each plan's busy tone, recognised within two of its cadence cycles (and not before the
+    // first has passed, which would mean something else cleared the call).
+    for (country, law, cycle_ms) in [
+        ("cn", "alaw", 700),
+        ("us", "ulaw", 1000),
+        ("uk", "alaw", 750),
+        ("eu", "alaw", 1000),
+        ("kr", "alaw", 1000),
+    ] {
+        let after_ms = busy_tone_disconnect(country, law);
+        println!(
+            "{country}: busy tone recognised {after_ms} ms after the far end hung up (2 cycles = {} ms)",
+            2 * cycle_ms
+        );
+        assert!(
+            (cycle_ms..=2 * cycle_ms).contains(&after_ms),
+            "{country}: recognised {after_ms} ms after the hangup, cycle {cycle_ms} ms"
+        );
+    }
 }
 
 /// espeak-ng speech, 8 kHz, telephone band, cached under target/ like tests/tones.rs's corpus.
