@@ -580,3 +580,33 @@ fn on_the_realtime_clock_ringback_and_failure_tones_are_paced_by_the_card() {
     );
     assert!(started.elapsed() < Duration::from_secs(10));
 }
+
+#[test]
+fn bad_tone_actions_are_located_with_the_fix() {
+    use telvox::apps::ivr::{parse_text, Registry};
+    let voice = Path::new(env!("CARGO_MANIFEST_DIR")).join("voice");
+    let check = |text: &str| -> Vec<String> {
+        let (flow, diags) = parse_text("t", Path::new("t.toml"), text, Some(&voice), &Registry::builtin());
+        assert_eq!(flow.is_some(), diags.is_empty(), "{diags:?}");
+        diags.iter().map(|d| d.to_string()).collect()
+    };
+    let ok =
+        "start = \"a\"\nlanguage = \"en\"\n[a]\ntone = { name = \"congestion\", ms = 1000 }\nnext = \"b\"\n\
+              [b]\ntone = \"sit\"\nrecord = { into = \"m\", beep = false }\nhangup = true\n";
+    assert_eq!(check(ok), Vec::<String>::new());
+    let bad = "start = \"a\"\nlanguage = \"en\"\n[a]\ntone = \"busy\"\nnext = \"b\"\n[b]\ntone = \"howl\"\n\
+               next = \"c\"\n[c]\ntone = { name = \"dial\", ms = 0 }\nhangup = true\n";
+    let found = check(bad);
+    assert_eq!(found.len(), 3, "{found:?}");
+    assert!(
+        found[0].starts_with("t.toml:4:8: error: [a] tone = \"busy\": this tone repeats until stopped"),
+        "{found:?}"
+    );
+    assert!(found[1].starts_with("t.toml:7:8: error:"), "{found:?}");
+    assert!(found[1].contains("a tone name: \"dial\""), "{found:?}");
+    assert!(
+        found[2].starts_with("t.toml:10:30: error: [c] tone = 0"),
+        "{found:?}"
+    );
+    assert!(found[2].contains("milliseconds from 20 to 60000"), "{found:?}");
+}

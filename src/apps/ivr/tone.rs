@@ -76,7 +76,9 @@ impl Tone {
         };
         if ms.is_none() && !has_natural_length(kind) {
             let message = format!(
-                "tone {:?} repeats until stopped: give its length, e.g. {{ name = {:?}, ms = 3000 }}",
+                "{} = {:?}: this tone repeats until stopped, give its length, e.g. \
+                 {{ name = {:?}, ms = 3000 }}",
+                cx.what,
                 name(kind),
                 name(kind)
             );
