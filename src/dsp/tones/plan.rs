@@ -11,7 +11,8 @@
 //!   North American pair, not SIN 350's).
 //! - **Europe**: ETSI ES 201 970 / TR 101 041, the common CEPT plan at 425 Hz.
 //! - **Korea**: a North-American-style plan. The ringback (440 + 480 Hz, 1 s on / 2 s off) is
-//!   checked against FreeSWITCH's tone table (`conf/vanilla/vars.xml`, `ko-ring`); dial, busy and
+//!   checked against FreeSWITCH's tone table (`conf/vanilla/vars.xml`, `ko-ring`) and Korean
+//!   Wikipedia (통화연결음); dial, busy and
 //!   congestion are still unverified (see the table below for what was and was not found).
 //!
 //! Cross-checked (2026-11) against Asterisk's `configs/samples/indications.conf`, which cites the
@@ -265,13 +266,16 @@ fn north_america(kind: ToneKind) -> ToneSpec {
 
 // ---- Republic of Korea ---------------------------------------------------------------------------
 // Ringback, 440 + 480 Hz, 1 s on / 2 s off: verified against FreeSWITCH's conf/vanilla/vars.xml
-// (`ko-ring=%(1000,2000,440,480)`).
+// (`ko-ring=%(1000,2000,440,480)`) and the Korean Wikipedia article 통화연결음 (ringback tone:
+// "대한민국은 1초 재생 후 2초 정지", 440 Hz + 480 Hz like the US).
 // UNVERIFIED: dial (350 + 440 Hz continuous), busy (480 + 620 Hz, 0.5 s / 0.5 s) and congestion
 // (480 + 620 Hz, 0.3 s on / 0.2 s off) are as recalled from E.180 Suppl. 2, which could not be
 // read here; no public table found in this session has them (Asterisk's indications.conf has no
 // `kr` zone, nor have DAHDI's zonedata or FreeTDM's tones.conf; the ITU list itself was not
-// available). Levels are the Precise Tone Plan's (an assumption). Verify against E.180 Suppl. 2 or
-// TTA's PSTN tone standard before relying on Korean busy/congestion detection.
+// available). Levels are the Precise Tone Plan's (an assumption). Korean exchanges did not always
+// agree with each other (Lee, Won, Kim, "A Study on the Specifications of the Audible Tones of the
+// Switching System", 1987, found tones differing by switch type), so verify against E.180 Suppl. 2
+// or TTA's PSTN tone standard before relying on Korean busy/congestion detection.
 const KR_RINGBACK: &[CadenceStep] = &[CadenceStep::new(1000, 2000)];
 const KR_CONGESTION: &[CadenceStep] = &[CadenceStep::new(300, 200)];
 
