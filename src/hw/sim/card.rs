@@ -523,6 +523,12 @@ impl CardThread {
         if let Some(p) = talking {
             self.take_party_block(p, &mut block);
         }
+        if phase == Phase::Alerting {
+            // telvox's own outbound call rings: its channel hears the span's ringback.
+            if let Some(tone) = self.slots[index].tone.as_mut() {
+                tone.next_block(&mut block);
+            }
+        }
         if let Phase::FarEndGone { ticks } = phase {
             if ticks >= FAR_END_TONE_LIMIT_TICKS {
                 // The channel never hung up on the busy tone: signal the hangup after all.
@@ -806,6 +812,9 @@ impl CardThread {
                 slot.phase = Phase::Alerting;
                 slot.fed_last_tick = false;
                 slot.party = Some(p);
+                slot.tone = slot
+                    .tones
+                    .and_then(|t| LineTone::new(t.country, ToneKind::Ringback, slot.law));
                 if let Some(party) = self.parties[p].as_mut() {
                     party.call = PartyCall::Alerting(index);
                 }
@@ -1087,6 +1096,7 @@ impl CardThread {
             party.reset_audio();
         }
         self.slots[index].phase = Phase::Connected;
+        self.slots[index].tone = None;
         self.send_event(index, &ChanEvent::Answered);
         Ok(())
     }
