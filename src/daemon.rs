@@ -20,11 +20,11 @@ use crate::apps::recorder::CallRecorder;
 use crate::config::pattern::{best_match, trunk_group, NumberPattern};
 use crate::config::{self, Config, SimClock};
 use crate::engine::app::{App, AppFactory, CallSetup};
-use crate::engine::channel::{CallIds, ChannelRunner, EngineShared};
+use crate::engine::channel::{CallIds, ChannelRunner, ChannelTones, EngineShared};
 use crate::engine::events::CallEvent;
 use crate::engine::sink::EventQueue;
 use crate::engine::status::ChanStatus;
-use crate::hw::sim::{Clock, SimCard, SimSpec};
+use crate::hw::sim::{Clock, SimCard, SimSpec, SpanTones};
 use crate::hw::{CardCounters, SpanInfo};
 use crate::store::{self, Store, StoreCounters};
 use crate::voice::{Voice, LINETEST_PROMPTS};
@@ -446,8 +446,19 @@ fn start_card(config: &Config) -> Result<SimCard> {
         SimClock::Realtime => Clock::Realtime,
         SimClock::Lockstep => Clock::Lockstep,
     };
+    let tones = config
+        .hw
+        .spans
+        .iter()
+        .map(|s| SpanTones {
+            span: s.span,
+            country: s.country,
+            far_end_hangup: s.far_end_hangup,
+        })
+        .collect();
     let spec = SimSpec {
         spans,
+        tones,
         ring_on_ms: config.hw.ring_on_ms,
         ring_off_ms: config.hw.ring_off_ms,
         clock,
@@ -470,14 +481,13 @@ fn spawn_channels(card: &mut SimCard, shared: &EngineShared, config: &Config) ->
     for chan in card.take_channels() {
         let status = Arc::new(ChanStatus::new(chan.id()));
         let name = format!("chan-{}-{}", chan.id().span, chan.id().chan);
-        let dtmf = config
-            .hw
-            .spans
-            .iter()
-            .find(|s| s.span == chan.id().span)
-            .map(|s| s.dtmf)
-            .unwrap_or_default();
-        let runner = ChannelRunner::new(chan, status.clone(), shared.clone(), dtmf)?;
+        let span = config.hw.spans.iter().find(|s| s.span == chan.id().span);
+        let dtmf = span.map(|s| s.dtmf).unwrap_or_default();
+        let tones = span.map_or_else(ChannelTones::default, |s| ChannelTones {
+            country: s.country,
+            disconnect_tone: s.disconnect_tone,
+        });
+        let runner = ChannelRunner::new(chan, status.clone(), shared.clone(), dtmf, tones)?;
         let thread = std::thread::Builder::new()
             .name(name)
             .stack_size(CHANNEL_THREAD_STACK_BYTES)

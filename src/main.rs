@@ -159,7 +159,8 @@ enum SimCommand {
         /// Press the keys this long after the answer instead of when the prompt pauses.
         #[arg(long)]
         keys_at_ms: Option<u32>,
-        /// Save what the caller heard as a WAV file (PCM16, 8 kHz).
+        /// Save what the caller heard as a WAV file (PCM16, 8 kHz), from the answer on (the
+        /// network's ringback before it is not saved).
         #[arg(long, value_name = "FILE")]
         save: Option<PathBuf>,
         /// Hang up this many seconds after the answer (default: wait for telvox to hang up).

@@ -594,7 +594,7 @@ fn below_the_disk_watermark_calls_go_on_unrecorded_and_status_raises_the_alarm()
 const ON_DEMAND_FLOW: &str = "start = \"r\"\nlanguage = \"en\"\n\
     [r]\nrecord_call = { action = \"start\", format = \"stereo\" }\n\
     play = { prompts = [\"please-enter\"], barge_in = false }\n\
-    record = { into = \"msg\", max_ms = 8000, silence_ms = 1500 }\nnext = \"bye\"\n\
+    record = { into = \"msg\", max_ms = 8000, silence_ms = 1500, beep = false }\nnext = \"bye\"\n\
     [bye]\nrecord_call = \"stop\"\nplay = { prompts = [\"goodbye\"], barge_in = false }\nhangup = true\n";
 
 #[test]

@@ -20,7 +20,7 @@ use crossbeam::channel::{self as cb, Receiver, RecvTimeoutError, Sender};
 use telvox::fixed::{Name, Number};
 use telvox::hw::sim::client::{Heard, Party};
 use telvox::hw::sim::protocol::{parse_party_message, DaemonOp, PartyOp, MAX_MESSAGE_BYTES};
-use telvox::hw::sim::{Clock, SimCard, SimSpec};
+use telvox::hw::sim::{Clock, FarEndHangup, SimCard, SimSpec, SpanTones};
 use telvox::hw::{
     Block, CallInfo, CallRef, CardCountersSnapshot, Cause, ChanEvent, ChanId, Channel, Control, Law,
     ReadOutcome, Role, SpanInfo, BLOCKS_PER_SECOND, BLOCK_SAMPLES,
@@ -72,10 +72,21 @@ impl Rig {
         spans: Vec<SpanInfo>,
         route: impl Fn(&str) -> Vec<u16> + Send + 'static,
     ) -> (Rig, Vec<Box<dyn Channel>>) {
+        Self::start_with_tones(clock, spans, Vec::new(), route)
+    }
+
+    /// [`Rig::start`] with the exchange playing the given spans' tones.
+    fn start_with_tones(
+        clock: Clock,
+        spans: Vec<SpanInfo>,
+        tones: Vec<SpanTones>,
+        route: impl Fn(&str) -> Vec<u16> + Send + 'static,
+    ) -> (Rig, Vec<Box<dyn Channel>>) {
         let dir = tempfile::tempdir().expect("tempdir");
         let socket = dir.path().join("sim.sock");
         let mut card = SimCard::start(SimSpec {
             spans,
+            tones,
             ring_on_ms: RING_ON_MS,
             ring_off_ms: RING_OFF_MS,
             clock,
@@ -1608,4 +1619,38 @@ fn shutdown_closes_every_channel_and_tells_parties_in_calls_network_out_of_order
     }
     assert!(!rig.socket.exists(), "the far-end socket is removed");
     assert!(Party::connect(&rig.socket).is_err());
+}
+
+#[test]
+fn an_outbound_calls_channel_hears_the_spans_ringback_while_the_callee_is_alerted() {
+    let tones = vec![SpanTones {
+        span: 1,
+        country: telvox::dsp::tones::Country::Cn,
+        far_end_hangup: FarEndHangup::Signal,
+    }];
+    let (rig, channels) =
+        Rig::start_with_tones(Clock::Lockstep, vec![span(1, 1, Law::Alaw)], tones, |_| vec![]);
+    let [chan] = take(channels);
+    let mut callee = rig.party();
+    register(&mut callee, "601").expect("601 is free");
+    let line = spawn_line(chan, &[outbound("601", "8000", CALL)], idle_script());
+    assert!(matches!(
+        recv(&mut callee),
+        Heard::Control(DaemonOp::Incoming { .. })
+    ));
+    // 1.5 s of alerting: China's ringback, 450 Hz for 1 s, then its 4 s gap.
+    let alerting: Vec<Block> = (0..75).map(|_| line.audio()).collect();
+    let mut linear = [0i16; BLOCK_SAMPLES];
+    let loud: Vec<bool> = alerting
+        .iter()
+        .map(|block| {
+            telvox::dsp::g711::decode_block(Law::Alaw, block, &mut linear);
+            linear.iter().any(|s| s.abs() > 1000)
+        })
+        .collect();
+    assert!(loud[..50].iter().all(|&l| l), "1 s of ringback: {loud:?}");
+    assert!(loud[50..].iter().all(|&l| !l), "then its gap: {loud:?}");
+    send(&callee, &PartyOp::Answer);
+    let (_, event) = line.audio_until_event();
+    assert_eq!(event, ChanEvent::Answered);
 }

@@ -17,10 +17,12 @@ use toml::Spanned;
 use super::pattern::NumberPattern;
 use super::tree::{Item, Key, Node, Source};
 use super::{
-    CardKind, Config, HwMap, LineTestConfig, SimClock, SimConfig, SpanConfig, BUILTIN_FLOWS,
+    CardKind, Config, HwMap, LineTestConfig, SimClock, SimConfig, SpanConfig, BUILTIN_FLOWS, DEFAULT_COUNTRY,
     DEFAULT_FLOWS_DIR, DEFAULT_VOICE_DIR, EMBEDDED_SIM_MAP,
 };
 use crate::dsp::dtmf::DtmfRxConfig;
+use crate::dsp::tones::Country;
+use crate::hw::sim::FarEndHangup;
 use crate::hw::{Law, Role};
 
 /// How diagnostics and `HwMap::source` name the compiled-in hardware map.
@@ -64,7 +66,17 @@ const BUSINESS_KEYS: &[&str] = &["db", "timezone", "pin_max_failures", "test_now
 const SIM_KEYS: &[&str] = &["clock", "socket"];
 const LINETEST_KEYS: &[&str] = &["language", "answer_after_rings", "max_digits", "timeout_ms"];
 const HW_KEYS: &[&str] = &["card", "ring_on_ms", "ring_off_ms", "span"];
-const SPAN_KEYS: &[&str] = &["name", "law", "channels", "role", "numbers", "dtmf"];
+const SPAN_KEYS: &[&str] = &[
+    "name",
+    "law",
+    "channels",
+    "role",
+    "numbers",
+    "dtmf",
+    "country",
+    "far_end_hangup",
+    "disconnect_tone",
+];
 /// The DTMF receiver's settings in a span's `dtmf` table (see dsp::dtmf::DtmfRxConfig).
 const DTMF_INT_KEYS: &[&str] = &["min_on_ms", "min_off_ms", "max_dropout_ms"];
 const DTMF_FLOAT_KEYS: &[&str] = &[
@@ -1051,6 +1063,15 @@ fn read_span(src: &Source, index: usize, item: &Item, diags: &mut Diagnostics) -
         .and_then(|()| section.choice::<Role>("role", &["trunk", "extension"], diags));
     let numbers = read_span_numbers(&section, diags);
     let dtmf = law.and_then(|law| read_span_dtmf(&section, law, diags));
+    let country = read_span_country(&section, diags);
+    let far_end_hangup = match section.get("far_end_hangup") {
+        None => Some(FarEndHangup::Signal),
+        Some(_) => section.choice::<FarEndHangup>("far_end_hangup", &["signal", "tone"], diags),
+    };
+    let disconnect_tone = match section.get("disconnect_tone") {
+        None => Some(false),
+        Some(_) => section.boolean("disconnect_tone", diags),
+    };
     if numbers.as_ref().is_some_and(Vec::is_empty) {
         let message = format!(
             "[[span]] #{number} has no numbers, so nothing routes calls to it; add numbers = [\"_X.\"] \
@@ -1066,7 +1087,25 @@ fn read_span(src: &Source, index: usize, item: &Item, diags: &mut Diagnostics) -
         role: role?,
         numbers: numbers?,
         dtmf: dtmf?,
+        country: country?,
+        far_end_hangup: far_end_hangup?,
+        disconnect_tone: disconnect_tone?,
     })
+}
+
+/// A span's `country`: a tone plan code (default [`DEFAULT_COUNTRY`]).
+fn read_span_country(section: &Section, diags: &mut Diagnostics) -> Option<Country> {
+    if section.get("country").is_none() {
+        return Some(DEFAULT_COUNTRY);
+    }
+    let (code, offset) = section.string("country", "a tone plan code in quotes, e.g. \"cn\"", diags)?;
+    match Country::from_code(code) {
+        Ok(country) => Some(country),
+        Err(e) => {
+            diags.error(section.src, offset, format!("{}country: {e}", section.prefix));
+            None
+        }
+    }
 }
 
 /// A span's `dtmf = { ... }` receiver settings: each key optional, defaults per Q.24; the receiver
@@ -1362,6 +1401,39 @@ mod tests {
     }
 
     #[test]
+    fn a_span_sets_its_tone_plan_and_disconnect_and_bad_values_are_located() {
+        let map = "card = \"sim\"\n[[span]]\nname = \"T1\"\nlaw = \"ulaw\"\nchannels = 24\nrole = \"trunk\"\n\
+                   numbers = [\"_X.\"]\ncountry = \"KR\"\nfar_end_hangup = \"tone\"\ndisconnect_tone = true\n";
+        let src = Source::new(PathBuf::from("site.toml"), map.to_owned());
+        let mut diags = Diagnostics::default();
+        let hw = parse_hw(&src, &mut diags).expect("parses");
+        assert_eq!(diags.list, Vec::new());
+        let span = &hw.spans[0];
+        assert_eq!(
+            (span.country, span.far_end_hangup, span.disconnect_tone),
+            (Country::Kr, FarEndHangup::Tone, true)
+        );
+
+        let bad = map
+            .replace("\"KR\"", "\"fr\"")
+            .replace("\"tone\"", "\"howler\"")
+            .replace("= true", "= 1");
+        let src = Source::new(PathBuf::from("site.toml"), bad);
+        let mut diags = Diagnostics::default();
+        let _ = parse_hw(&src, &mut diags);
+        let shown: Vec<String> = diags.list.iter().map(|d| d.to_string()).collect();
+        assert_eq!(shown.len(), 3, "{shown:?}");
+        assert!(
+            shown[0].starts_with("site.toml:8:11: error: span #1 country: unknown tone country 'fr'"),
+            "{shown:?}"
+        );
+        assert!(shown[1].starts_with("site.toml:9:18: error:"), "{shown:?}");
+        assert!(shown[1].contains("\"signal\" or \"tone\""), "{shown:?}");
+        assert!(shown[2].starts_with("site.toml:10:19: error:"), "{shown:?}");
+        assert!(shown[2].contains("true or false"), "{shown:?}");
+    }
+
+    #[test]
     fn embedded_map_is_one_span_of_30_alaw_trunks() {
         let src = Source::new(PathBuf::from(EMBEDDED_MAP_NAME), EMBEDDED_SIM_MAP.to_owned());
         let mut diags = Diagnostics::default();
@@ -1375,6 +1447,9 @@ mod tests {
             role: Role::Trunk,
             numbers: vec!["_X.".into()],
             dtmf: DtmfRxConfig::for_law(Law::Alaw),
+            country: Country::Cn,
+            far_end_hangup: FarEndHangup::Signal,
+            disconnect_tone: false,
         };
         let expected = HwMap {
             source: EMBEDDED_MAP_NAME.into(),
@@ -1697,7 +1772,7 @@ mod tests {
                 "site.toml:10:1: warning: [[span]] #2 has no numbers, so nothing routes calls to it; add \
                  numbers = [\"_X.\"] or the numbers it answers",
                 "site.toml:14:1: error: unknown key `numbres` in [[span]] #2; expected one of: name, law, \
-                 channels, role, numbers, dtmf",
+                 channels, role, numbers, dtmf, country, far_end_hangup, disconnect_tone",
                 "site.toml:15:1: warning: [[span]] #3 has no numbers, so nothing routes calls to it; add \
                  numbers = [\"_X.\"] or the numbers it answers",
             ]

@@ -128,7 +128,19 @@ pub struct SpanConfig {
     pub numbers: Vec<String>,
     /// The DTMF receiver's settings for this span's channels (`dtmf = { ... }`; Q.24 defaults).
     pub dtmf: crate::dsp::dtmf::DtmfRxConfig,
+    /// The national tone plan of the line (`country = "cn"`, the default): what the sim's network
+    /// plays on it, what the `tone` action plays, what the busy-tone detector listens for.
+    pub country: crate::dsp::tones::Country,
+    /// How the sim's network tells a channel that the far end hung up (`far_end_hangup`).
+    pub far_end_hangup: crate::hw::sim::FarEndHangup,
+    /// Whether the engine listens for busy/congestion tone on this span's calls and hangs up on it
+    /// (`disconnect_tone = true`: lines without loop-current disconnect).
+    pub disconnect_tone: bool,
 }
+
+/// The tone plan a span uses when its map does not say: China's (the embedded map's ring cadence,
+/// 1 s on / 4 s off, is China's too).
+pub const DEFAULT_COUNTRY: crate::dsp::tones::Country = crate::dsp::tones::Country::Cn;
 
 /// `[linetest]`: the built-in diagnostic flow.
 #[derive(Clone, Debug, PartialEq)]

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use crate::dsp::tones::{tone, Country, ToneKind};
 use crate::fixed::{DigitLog, Label};
 use crate::hw::{CallInfo, CallRef, Cause, ChanId};
 use crate::voice::Prompt;
@@ -10,6 +11,7 @@ use crate::voice::Prompt;
 use super::clock::SampleTimer;
 use super::player::PromptPlayer;
 use super::tap::{AudioTap, CallRecordHook, RecordFormat, TapSlot};
+use super::tone::TonePlayer;
 
 /// What an application is told about a call when it is created.
 #[derive(Clone, Copy, Debug)]
@@ -17,6 +19,8 @@ pub struct CallSetup {
     pub call: CallRef,
     pub chan: ChanId,
     pub info: CallInfo,
+    /// The national tone plan of the call's span (`country` in the hardware map).
+    pub country: Country,
 }
 
 /// A call application. Every method runs on the channel thread: it must not block, lock, log or
@@ -32,7 +36,8 @@ pub trait App: Send {
     fn on_answered(&mut self, _cx: &mut CallCx) {}
     /// The caller pressed a key. Playback has already stopped if barge-in was on.
     fn on_digit(&mut self, _cx: &mut CallCx, _digit: char) {}
-    /// The last queued prompt finished playing (or was stopped by barge-in).
+    /// Playback finished: the last queued prompt, or the tone, ended (not sent when a key stopped
+    /// playback by barge-in: `on_digit` is).
     fn on_prompts_done(&mut self, _cx: &mut CallCx) {}
     /// The timer armed with [`CallCx::set_timer_ms`] expired.
     fn on_timer(&mut self, _cx: &mut CallCx) {}
@@ -57,6 +62,7 @@ pub struct CallCx<'a> {
     pub(crate) now_samples: u64,
     pub(crate) answered: bool,
     pub(crate) player: &'a mut PromptPlayer,
+    pub(crate) tone: &'a mut TonePlayer,
     pub(crate) timer: &'a mut SampleTimer,
     pub(crate) digits: &'a DigitLog,
     pub(crate) requests: &'a mut LineRequests,
@@ -113,16 +119,32 @@ impl CallCx<'_> {
         self.player.enqueue(prompt)
     }
 
+    /// Stops prompts and tone.
     pub fn stop_playback(&mut self) {
         self.player.stop();
+        self.tone.stop();
+    }
+
+    /// Plays `kind` of the call's tone plan, mixed with any prompts, for `ms` (None: to its natural
+    /// end — SIT once, the beep — or the tone player's one-minute bound); replaces a tone already
+    /// playing. Barge-in applies as to prompts; `on_prompts_done` follows when it ends. False when
+    /// the tone cannot be played.
+    pub fn play_tone(&mut self, kind: ToneKind, ms: Option<u32>) -> bool {
+        self.tone.start(tone(self.setup.country, kind), ms)
+    }
+
+    /// The call's tone plan.
+    pub fn country(&self) -> Country {
+        self.setup.country
     }
 
     pub fn set_barge_in(&mut self, enabled: bool) {
         self.player.set_barge_in(enabled);
     }
 
+    /// Whether a prompt or a tone is playing.
     pub fn is_playing(&self) -> bool {
-        self.player.is_playing()
+        self.player.is_playing() || self.tone.is_playing()
     }
 
     /// Arms the call's timer `ms` from now (replacing any earlier deadline).

@@ -8,6 +8,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::dsp::dtmf::{DtmfRx, DtmfRxConfig};
 use crate::dsp::g711;
+use crate::dsp::tones::{Country, ProgressDetector, ProgressEvent};
 use crate::fixed::{DigitLog, Label};
 use crate::hw::{
     Block, CallInfo, CallRef, Cause, ChanEvent, Channel, Control, Law, ReadOutcome, BLOCK_SAMPLES,
@@ -21,6 +22,7 @@ use super::player::{PlayStatus, PromptPlayer};
 use super::sink::{EventQueue, EventSink};
 use super::status::{ChanState, ChanStatus};
 use super::tap::TapBlock;
+use super::tone::TonePlayer;
 
 /// Hands out call ids: `epoch_s.seq`, with `seq` continuing from the call log across restarts.
 #[derive(Debug)]
@@ -55,6 +57,30 @@ pub struct EngineShared {
     pub recording: Option<Arc<dyn super::tap::CallRecordHook>>,
 }
 
+/// A span's tone settings, as the channel thread needs them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ChannelTones {
+    /// The span's national tone plan: what `tone` plays and what the disconnect detector hears.
+    pub country: Country,
+    /// Hang up when busy or congestion tone is heard on an answered call (lines without
+    /// loop-current disconnect).
+    pub disconnect_tone: bool,
+}
+
+impl Default for ChannelTones {
+    /// China's plan (the configuration's default), no tone disconnect.
+    fn default() -> Self {
+        Self {
+            country: Country::Cn,
+            disconnect_tone: false,
+        }
+    }
+}
+
+/// The call-path state `busy_tone` marks a call cleared because the far end's busy (or
+/// congestion) tone was heard.
+pub const BUSY_TONE_STATE: &str = "busy_tone";
+
 /// Steps the app's requests and events at most this often per block, so a flow that keeps asking
 /// for more work cannot spin the thread.
 const MAX_APP_ROUNDS: usize = 4;
@@ -66,6 +92,7 @@ struct ActiveCall {
     rings: u32,
     answered: bool,
     player: PromptPlayer,
+    tone: TonePlayer,
     timer: SampleTimer,
     digits: DigitLog,
     max_samples: u64,
@@ -80,6 +107,10 @@ pub struct ChannelRunner {
     sink: EventSink,
     shared: EngineShared,
     dtmf: DtmfRx,
+    tones: ChannelTones,
+    /// Listens for the far end's busy tone; built at channel start when the span asks for it
+    /// (boxed: its tables are ~16 KB, kept off the channel thread's stack).
+    disconnect: Option<Box<ProgressDetector>>,
     rx: Block,
     tx: Block,
     lin_in: [i16; BLOCK_SAMPLES],
@@ -90,15 +121,21 @@ pub struct ChannelRunner {
 }
 
 impl ChannelRunner {
-    /// `dtmf` is the span's receiver configuration (its law is the channel's).
+    /// `dtmf` is the span's receiver configuration (its law is the channel's); `tones` its tone
+    /// plan and whether it hangs up on busy tone.
     pub fn new(
         chan: Box<dyn Channel>,
         status: Arc<ChanStatus>,
         shared: EngineShared,
         dtmf: DtmfRxConfig,
+        tones: ChannelTones,
     ) -> Result<Self, crate::dsp::DspError> {
         let law = chan.law();
         Ok(Self {
+            tones,
+            disconnect: tones
+                .disconnect_tone
+                .then(|| Box::new(ProgressDetector::new(tones.country))),
             law,
             status,
             sink: EventSink::new(shared.events.clone()),
@@ -163,9 +200,13 @@ impl ChannelRunner {
             call,
             chan: self.chan.id(),
             info,
+            country: self.tones.country,
         };
         // A new call starts with a clean receiver (no half-heard key from the last one).
         self.dtmf.reset();
+        if let Some(detector) = self.disconnect.as_mut() {
+            detector.reset();
+        }
         let app = self.shared.factory.create(&setup);
         let flow = app.as_ref().map(|a| a.flow()).unwrap_or_default();
         let has_app = app.is_some();
@@ -177,6 +218,7 @@ impl ChannelRunner {
             rings: 0,
             answered: false,
             player: PromptPlayer::new(),
+            tone: TonePlayer::new(self.law),
             timer: SampleTimer::default(),
             digits: DigitLog::new(),
             max_samples: max_seconds * SAMPLE_RATE_HZ as u64,
@@ -220,6 +262,7 @@ impl ChannelRunner {
         g711::decode_block(self.law, &self.rx, &mut self.lin_in);
         self.advance_clock();
         self.detect_digits();
+        self.detect_disconnect_tone();
         self.fire_timer();
         self.mix_and_encode();
         self.write_tx();
@@ -249,6 +292,33 @@ impl ChannelRunner {
         }
     }
 
+    /// On a line without loop-current disconnect, the far end's hangup is heard, not signalled:
+    /// busy (or congestion) tone on an answered call clears it.
+    fn detect_disconnect_tone(&mut self) {
+        let Some(detector) = self.disconnect.as_mut() else {
+            return;
+        };
+        if !self.call.as_ref().is_some_and(|c| c.answered) {
+            return;
+        }
+        detector.process(&self.lin_in);
+        let mut heard = false;
+        // One event of each kind at most; the bound keeps the loop finite anyway.
+        for _ in 0..8 {
+            match detector.take_event() {
+                Some(ProgressEvent::Busy | ProgressEvent::Congestion) => heard = true,
+                Some(_) => {}
+                None => break,
+            }
+        }
+        if heard {
+            self.emit(EventKind::State {
+                state: Label::from_str_truncating(BUSY_TONE_STATE),
+            });
+            self.hang_up(Cause::NormalClearing);
+        }
+    }
+
     fn on_digit_end(&mut self, digit: char, duration_samples: u64) {
         if self.call.as_ref().is_some_and(|c| c.answered) {
             let duration_ms = super::clock::samples_to_ms(duration_samples) as u32;
@@ -264,8 +334,9 @@ impl ChannelRunner {
             return;
         }
         call.digits.push(digit);
-        if call.player.barge_in() && call.player.is_playing() {
+        if call.player.barge_in() && (call.player.is_playing() || call.tone.is_playing()) {
             call.player.stop();
+            call.tone.stop();
         }
         self.emit(EventKind::Digit { digit });
         self.with_app(|app, cx, _| app.on_digit(cx, digit));
@@ -280,12 +351,19 @@ impl ChannelRunner {
 
     fn mix_and_encode(&mut self) {
         self.lin_out = [0; BLOCK_SAMPLES];
-        let status = match self.call.as_mut() {
-            Some(call) if call.answered => call.player.mix_into(&mut self.lin_out),
-            _ => PlayStatus::Idle,
+        // Playback is done when whichever of prompts and tone was still playing ends this block
+        // and the other is not playing either.
+        let done = match self.call.as_mut() {
+            Some(call) if call.answered => {
+                let prompts = call.player.mix_into(&mut self.lin_out);
+                let tone = call.tone.mix_into(&mut self.lin_out);
+                let ended = prompts == PlayStatus::Finished || tone == PlayStatus::Finished;
+                ended && !call.player.is_playing() && !call.tone.is_playing()
+            }
+            _ => false,
         };
         g711::encode_block(self.law, &self.lin_out, &mut self.tx);
-        if status == PlayStatus::Finished {
+        if done {
             self.with_app(|app, cx, _| app.on_prompts_done(cx));
         }
     }
@@ -338,6 +416,7 @@ impl ChannelRunner {
                 now_samples: call.samples,
                 answered: call.answered,
                 player: &mut call.player,
+                tone: &mut call.tone,
                 timer: &mut call.timer,
                 digits: &call.digits,
                 requests: &mut requests,
@@ -579,9 +658,15 @@ mod tests {
         let status = Arc::new(ChanStatus::new(ChanId { span: 1, chan: 7 }));
         let tap = AudioTap::new(1000);
         status.tap.attach(tap.clone());
-        ChannelRunner::new(Box::new(channel), status.clone(), shared, DtmfRxConfig::default())
-            .unwrap()
-            .run();
+        ChannelRunner::new(
+            Box::new(channel),
+            status.clone(),
+            shared,
+            DtmfRxConfig::default(),
+            ChannelTones::default(),
+        )
+        .unwrap()
+        .run();
 
         let log = log.lock().unwrap();
         assert_eq!(

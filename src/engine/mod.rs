@@ -8,3 +8,4 @@ pub mod player;
 pub mod sink;
 pub mod status;
 pub mod tap;
+pub mod tone;

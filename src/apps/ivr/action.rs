@@ -95,6 +95,7 @@ impl Registry {
             super::callret::KINDS,
             super::record::KINDS,
             super::record_call::KINDS,
+            super::tone::KINDS,
         ];
         Registry {
             kinds: kinds.concat(),

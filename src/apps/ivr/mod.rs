@@ -23,6 +23,7 @@ pub mod outline;
 pub mod record;
 mod record_call;
 pub mod run;
+mod tone;
 pub mod tree;
 pub mod vars;
 

@@ -211,8 +211,10 @@ fn finish(file: &mut Open) -> std::io::Result<()> {
 /// `record = { into = "message", max_ms = 60000, silence_ms = 3000, terminator = "#" }`: records
 /// the caller until the terminator key, `silence_ms` of silence or `max_ms`; `${message}` is the
 /// file's name under `<data_dir>/recordings/`. Outcomes `done`, `error` (no recorder, too busy).
+/// The caller hears the record beep (1400 Hz, 250 ms) as recording starts, unless `beep = false`.
 #[derive(Debug)]
 struct Record {
+    beep: bool,
     into: String,
     max_ms: u64,
     silence_ms: u64,
@@ -224,7 +226,7 @@ const ERROR: &str = "error";
 
 impl Record {
     fn parse(item: &Item, cx: &mut ParseCx) -> Option<Box<dyn Action>> {
-        let keys = ["into", "max_ms", "silence_ms", "terminator"];
+        let keys = ["into", "max_ms", "silence_ms", "terminator", "beep"];
         let entries = cx.table(item, &keys, "{ into = \"message\", max_ms = 60000 }")?;
         let find = |key: &str| entries.iter().find(|(k, _)| k.get_ref() == key).map(|(_, i)| i);
         let into_item = cx.field(entries, "into", item)?;
@@ -255,7 +257,12 @@ impl Record {
             }
             None => Some('#'),
         };
+        let beep = match find("beep") {
+            Some(v) => cx.boolean(v)?,
+            None => true,
+        };
         Some(Box::new(Record {
+            beep,
             into,
             max_ms,
             silence_ms,
@@ -307,6 +314,11 @@ impl Action for Record {
             return Step::Done(ERROR);
         }
         cx.attach_tap(&recording.tap);
+        if self.beep {
+            // "Record after the beep": the beep and the recording start together (the WAV holds
+            // the caller's side only, so the beep is not in it).
+            cx.play_tone(crate::dsp::tones::ToneKind::Beep, None);
+        }
         call.set_var(flow, &self.into, name.as_str());
         call.recording = Some(recording);
         cx.set_timer_ms(POLL_MS);

@@ -50,6 +50,8 @@ pub fn record_command(state: &DaemonState, request: &Value) -> Result<Value, Str
                 call,
                 chan: chan.id,
                 info: CallInfo::default(),
+                // Only the call's identity matters to the recorder; the tone plan is unused.
+                country: crate::config::DEFAULT_COUNTRY,
             };
             let format = format.unwrap_or_else(|| state.router.current().config.recording.on_demand_format);
             let tap = state

@@ -10,8 +10,18 @@
 //! - **United Kingdom**: BT SIN 350 (dial 350+450 Hz; DAHDI and Asterisk ship 350+440, which is the
 //!   North American pair, not SIN 350's).
 //! - **Europe**: ETSI ES 201 970 / TR 101 041, the common CEPT plan at 425 Hz.
-//! - **Korea**: the E.180 Supplement 2 entry for the Republic of Korea, a North-American-style plan.
-//!   We could not re-read that entry in this session; the values are as we recall it.
+//! - **Korea**: a North-American-style plan. The ringback (440 + 480 Hz, 1 s on / 2 s off) is
+//!   checked against FreeSWITCH's tone table (`conf/vanilla/vars.xml`, `ko-ring`) and Korean
+//!   Wikipedia (통화연결음); dial, busy and
+//!   congestion are still unverified (see the table below for what was and was not found).
+//!
+//! Cross-checked (2026-11) against Asterisk's `configs/samples/indications.conf`, which cites the
+//! ITU's list of national tones (`tones-0203.pdf`, the E.180 Supplement 2 data) for most zones:
+//! its `cn`, `us` and `uk` zones agree with every frequency and cadence below (China's busy
+//! 350/350, congestion 700/700, ringback 1000/4000, call waiting 400/4000; the UK's double ring,
+//! busy 375/375, "beep-bip" congestion, call waiting 100/4000; the Precise Tone Plan), except UK
+//! dial tone, where Asterisk ships 350 + 440 Hz (the North American pair) and SIN 350 says
+//! 350 + 450 Hz.
 //! - **Fax**: ITU-T T.30 (CNG, CED), V.25 (answer tone and its phase reversals), V.8 (ANSam).
 //!
 //! Receive tolerances are not part of any of these plans (they give nominal send values); the
@@ -207,7 +217,8 @@ const fn spec(freqs_hz: [f32; 2], level_dbm0: f32, cadence: &'static [CadenceSte
 const CONTINUOUS: &[CadenceStep] = &[];
 
 // ---- China (E.180 Suppl. 2; GB 3380 / YD/T) --------------------------------------------------
-// Every tone is 450 Hz; the plan separates them by cadence alone. Level: -10 dBm0 is the figure we
+// Every tone is 450 Hz; the plan separates them by cadence alone (the cadences agree with
+// Asterisk's `cn` zone, which cites the ITU's tones-0203 list). Level: -10 dBm0 is the figure we
 // recall from the national spec and is common practice for Chinese exchanges; not re-checked here.
 const CN_HZ: [f32; 2] = [450.0, 0.0];
 const CN_LEVEL_DBM0: f32 = -10.0;
@@ -253,10 +264,18 @@ fn north_america(kind: ToneKind) -> ToneSpec {
     }
 }
 
-// ---- Republic of Korea (E.180 Suppl. 2, as recalled) -------------------------------------------
-// UNVERIFIED: recalled, not checked against the national spec or E.180 Suppl. 2 (DAHDI's zone table
-// has no Korean zone to compare with). North American frequencies; ringing 1 s on / 2 s off,
-// congestion 0.3 s on / 0.2 s off. Levels are the Precise Tone Plan's (an assumption).
+// ---- Republic of Korea ---------------------------------------------------------------------------
+// Ringback, 440 + 480 Hz, 1 s on / 2 s off: verified against FreeSWITCH's conf/vanilla/vars.xml
+// (`ko-ring=%(1000,2000,440,480)`) and the Korean Wikipedia article 통화연결음 (ringback tone:
+// "대한민국은 1초 재생 후 2초 정지", 440 Hz + 480 Hz like the US).
+// UNVERIFIED: dial (350 + 440 Hz continuous), busy (480 + 620 Hz, 0.5 s / 0.5 s) and congestion
+// (480 + 620 Hz, 0.3 s on / 0.2 s off) are as recalled from E.180 Suppl. 2, which could not be
+// read here; no public table found in this session has them (Asterisk's indications.conf has no
+// `kr` zone, nor have DAHDI's zonedata or FreeTDM's tones.conf; the ITU list itself was not
+// available). Levels are the Precise Tone Plan's (an assumption). Korean exchanges did not always
+// agree with each other (Lee, Won, Kim, "A Study on the Specifications of the Audible Tones of the
+// Switching System", 1987, found tones differing by switch type), so verify against E.180 Suppl. 2
+// or TTA's PSTN tone standard before relying on Korean busy/congestion detection.
 const KR_RINGBACK: &[CadenceStep] = &[CadenceStep::new(1000, 2000)];
 const KR_CONGESTION: &[CadenceStep] = &[CadenceStep::new(300, 200)];
 
@@ -407,6 +426,12 @@ mod tests {
         assert_eq!(
             tone(Country::Eu, ToneKind::Congestion).cadence,
             &[CadenceStep::new(250, 250)][..]
+        );
+        // Korea's ringback, as FreeSWITCH's `ko-ring` has it.
+        let korea = tone(Country::Kr, ToneKind::Ringback);
+        assert_eq!(
+            (korea.freqs_hz, korea.cadence),
+            ([440.0, 480.0], &[CadenceStep::new(1000, 2000)][..])
         );
         let sit = tone(Country::Us, ToneKind::Sit);
         assert_eq!(sit.step_freqs_hz(2), [1776.7, 0.0]);

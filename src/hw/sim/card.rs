@@ -23,8 +23,10 @@ use nix::sys::timerfd::TimerFd;
 
 use super::line::{CardEnd, Doorbell, Frame};
 use super::protocol::{self as proto, DaemonOp, PartyMessage, PartyOp, MAX_MESSAGE_BYTES};
+use super::tones::{failure_tone, failure_tone_ticks, LineTone, FAR_END_TONE_LIMIT_TICKS};
 use super::wire::{self, Wire};
-use super::{Clock, RouteFn};
+use super::{Clock, FarEndHangup, RouteFn, SpanTones};
+use crate::dsp::tones::ToneKind;
 use crate::fixed::{Name, Number};
 use crate::hw::{
     Block, CallInfo, CallRef, CardCounters, Cause, ChanEvent, ChanId, Control, Law, Role, SpanInfo,
@@ -63,6 +65,9 @@ enum Phase {
     Connected,
     /// The far end is gone; waiting for the channel thread to go on-hook.
     Clearing,
+    /// The far end hung up on a `far_end_hangup = "tone"` span: no hangup is signalled, the
+    /// exchange plays busy tone to the channel (`ticks` counts it) until the channel hangs up.
+    FarEndGone { ticks: u32 },
 }
 
 struct Slot {
@@ -77,6 +82,11 @@ struct Slot {
     /// Whether this slot was sent a block on the last tick (so a missing reply is a late block).
     fed_last_tick: bool,
     txq: VecDeque<Block>,
+    /// The span's tones; None: the exchange plays none on this channel.
+    tones: Option<SpanTones>,
+    /// The tone playing on this channel's call: ringback to the caller while ringing, busy to the
+    /// channel after the far end hung up.
+    tone: Option<LineTone>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -87,6 +97,15 @@ enum PartyCall {
     /// telvox is calling this party.
     Alerting(usize),
     InCall(usize),
+    /// The call failed before the answer; the party hears a failure tone, then `hangup`.
+    Failing,
+}
+
+/// A failure tone a party hears before its `hangup`.
+struct Failing {
+    tone: LineTone,
+    ticks_left: u32,
+    cause: Cause,
 }
 
 struct Party {
@@ -105,6 +124,12 @@ struct Party {
     /// Ticks after the answer in which missing audio is not an underrun: the party learns of the
     /// answer during a tick and cannot have sent for it yet.
     connect_grace_ticks: u8,
+    /// The failure tone playing, while `call` is `Failing`.
+    failing: Option<Failing>,
+    /// Lockstep: a block of ringback or failure tone the party's socket had no room for. The card
+    /// does not tick until it is delivered (the party reads), so what a party hears before the
+    /// answer is as deterministic as what it hears after it.
+    pending_early: Option<Block>,
 }
 
 impl Party {
@@ -119,6 +144,8 @@ impl Party {
             controls: VecDeque::new(),
             closed: false,
             connect_grace_ticks: 0,
+            failing: None,
+            pending_early: None,
         }
     }
 
@@ -160,6 +187,9 @@ pub(super) struct CardThread {
     doorbell: Option<Arc<Doorbell>>,
     slots: Vec<Slot>,
     spans: Vec<SpanInfo>,
+    tones: Vec<SpanTones>,
+    /// Parties hearing a failure tone: the card ticks for them even with every channel idle.
+    failing_parties: usize,
     parties: Vec<Option<Party>>,
     free_parties: Vec<usize>,
     registry: HashMap<String, usize>,
@@ -179,6 +209,7 @@ pub(super) struct CardSetup {
     pub slot_lines: Vec<(ChanId, Law, Role, CardEnd)>,
     pub doorbell: Option<Arc<Doorbell>>,
     pub spans: Vec<SpanInfo>,
+    pub tones: Vec<SpanTones>,
     pub route: RouteFn,
     pub ring_on_ms: u32,
     pub ring_off_ms: u32,
@@ -223,6 +254,8 @@ impl CardThread {
                 tx_owed: 0,
                 fed_last_tick: false,
                 txq: VecDeque::with_capacity(TXQ_BLOCKS),
+                tones: setup.tones.iter().find(|t| t.span == id.span).copied(),
+                tone: None,
             })
             .collect();
         let ring_on_ticks = ms_to_ticks(setup.ring_on_ms);
@@ -235,6 +268,8 @@ impl CardThread {
             doorbell: setup.doorbell,
             slots,
             spans: setup.spans,
+            tones: setup.tones,
+            failing_parties: 0,
             parties: Vec::new(),
             free_parties: Vec::new(),
             registry: HashMap::new(),
@@ -276,7 +311,11 @@ impl CardThread {
                             doorbell.acknowledge();
                         }
                     }
-                    token => self.drain_party((token - TOKEN_PARTY) as usize, false),
+                    token => {
+                        let p = (token - TOKEN_PARTY) as usize;
+                        self.flush_early(p);
+                        self.drain_party(p, false);
+                    }
                 }
             }
         }
@@ -290,6 +329,13 @@ impl CardThread {
             return true;
         };
         doorbell.card_awake();
+        // Tick before reading the channels, as a card latches at its own pace: a control a channel
+        // sends while owing no block (refusing an offer) then always lands after this tick, never
+        // racing it. Reading only when not ready keeps lockstep runs identical from run to run.
+        if self.any_active() && self.lockstep_ready() {
+            self.tick();
+            return false;
+        }
         self.drain_all_slots();
         if self.any_active() && self.lockstep_ready() {
             self.tick();
@@ -327,7 +373,7 @@ impl CardThread {
     }
 
     fn any_active(&self) -> bool {
-        self.slots.iter().any(|s| s.phase != Phase::Idle)
+        self.failing_parties > 0 || self.slots.iter().any(|s| s.phase != Phase::Idle)
     }
 
     fn lockstep_ready(&self) -> bool {
@@ -336,7 +382,7 @@ impl CardThread {
                 .parties
                 .iter()
                 .flatten()
-                .all(|p| p.in_call_slot().is_none() || p.ready_for_tick())
+                .all(|p| p.pending_early.is_none() && (p.in_call_slot().is_none() || p.ready_for_tick()))
     }
 
     // ---- the tick ------------------------------------------------------------------------------
@@ -349,6 +395,146 @@ impl CardThread {
         for index in 0..self.slots.len() {
             self.tick_slot(index);
         }
+        if self.failing_parties > 0 {
+            for p in 0..self.parties.len() {
+                self.tick_failing(p);
+            }
+        }
+    }
+
+    /// One block of a failing call's tone to its party; the `hangup` when the tone is over.
+    fn tick_failing(&mut self, p: usize) {
+        let Some(failing) = self.parties[p].as_mut().and_then(|x| x.failing.as_mut()) else {
+            return;
+        };
+        if failing.ticks_left == 0 {
+            let cause = failing.cause;
+            self.set_party_idle(p);
+            self.tell_party(
+                p,
+                DaemonOp::Hangup {
+                    cause: cause.name().into(),
+                },
+            );
+            self.apply_due_controls(p);
+            return;
+        }
+        failing.ticks_left -= 1;
+        let mut block = [0u8; BLOCK_SAMPLES];
+        failing.tone.next_block(&mut block);
+        self.send_early_audio(p, &block);
+    }
+
+    /// Sends a block of the network's audio before the answer (ringback, failure tone). Realtime:
+    /// like any audio, dropped and counted when the party does not read. Lockstep: kept, and the
+    /// card waits for the party to read (`EPOLLOUT`) before it ticks again.
+    fn send_early_audio(&mut self, p: usize, block: &Block) {
+        self.abuf[0] = proto::MSG_AUDIO;
+        self.abuf[1..].copy_from_slice(block);
+        let abuf = self.abuf;
+        if self.clock == Clock::Realtime {
+            return self.send_to_party(p, &abuf, true);
+        }
+        let Some(party) = self.parties[p].as_mut() else {
+            return;
+        };
+        if party.closed {
+            return;
+        }
+        let flags = MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_NOSIGNAL;
+        match send(party.fd.as_raw_fd(), &abuf, flags) {
+            Ok(_) | Err(Errno::EPIPE) | Err(Errno::ECONNRESET) => {}
+            Err(Errno::EAGAIN) => {
+                party.pending_early = Some(*block);
+                let mut ev =
+                    EpollEvent::new(EpollFlags::EPOLLIN | EpollFlags::EPOLLOUT, TOKEN_PARTY + p as u64);
+                let _ = self.epoll.modify(&party.fd, &mut ev);
+            }
+            Err(_) => self.party_vanished(p),
+        }
+    }
+
+    /// Lockstep: delivers a held-back early block once the party's socket has room.
+    fn flush_early(&mut self, p: usize) {
+        let Some(party) = self.parties[p].as_mut() else {
+            return;
+        };
+        let Some(block) = party.pending_early else {
+            return;
+        };
+        self.abuf[0] = proto::MSG_AUDIO;
+        self.abuf[1..].copy_from_slice(&block);
+        let flags = MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_NOSIGNAL;
+        match send(party.fd.as_raw_fd(), &self.abuf, flags) {
+            Err(Errno::EAGAIN) => return,
+            Ok(_) | Err(_) => party.pending_early = None,
+        }
+        let mut ev = EpollEvent::new(EpollFlags::EPOLLIN, TOKEN_PARTY + p as u64);
+        let _ = self.epoll.modify(&party.fd, &mut ev);
+    }
+
+    /// Ends a call that failed before the answer: the party hears the failure tone `cause` calls
+    /// for in `tones`' plan (in `law`), then `hangup`; or at once `hangup` when there is none.
+    fn fail_call(&mut self, p: usize, cause: Cause, tones: Option<SpanTones>, law: Law) {
+        let kind = failure_tone(cause);
+        let tone = tones.zip(kind).and_then(|(t, kind)| {
+            let line = LineTone::new(t.country, kind, law)?;
+            Some((line, failure_tone_ticks(t.country, kind)))
+        });
+        let Some((tone, ticks)) = tone else {
+            self.set_party_idle(p);
+            self.tell_party(
+                p,
+                DaemonOp::Hangup {
+                    cause: cause.name().into(),
+                },
+            );
+            return;
+        };
+        self.set_party_idle(p);
+        if self.clock == Clock::Lockstep {
+            // The tone belongs to no channel's clock, and a card stalled by other parties must not
+            // withhold a hangup: in lockstep the whole tone goes at once, then the hangup.
+            let mut tone = tone;
+            let mut block = [0u8; BLOCK_SAMPLES];
+            for _ in 0..ticks {
+                tone.next_block(&mut block);
+                self.abuf[0] = proto::MSG_AUDIO;
+                self.abuf[1..].copy_from_slice(&block);
+                let abuf = self.abuf;
+                self.send_to_party(p, &abuf, true);
+            }
+            self.tell_party(
+                p,
+                DaemonOp::Hangup {
+                    cause: cause.name().into(),
+                },
+            );
+            return;
+        }
+        let Some(party) = self.parties[p].as_mut() else {
+            return;
+        };
+        party.call = PartyCall::Failing;
+        party.failing = Some(Failing {
+            tone,
+            ticks_left: ticks,
+            cause,
+        });
+        self.failing_parties += 1;
+    }
+
+    /// The tones of the span a dial reaches (its first span), or of the card's first span when
+    /// it reaches none, with that span's law.
+    fn dial_tones(&self, spans: &[u16]) -> (Option<SpanTones>, Law) {
+        let span = spans.first().copied().or(self.spans.first().map(|s| s.span));
+        let law = span
+            .and_then(|n| self.spans.iter().find(|s| s.span == n))
+            .map_or(Law::Alaw, |s| s.law);
+        let tones = span
+            .and_then(|n| self.tones.iter().find(|t| t.span == n))
+            .copied();
+        (tones, law)
     }
 
     fn tick_slot(&mut self, index: usize) {
@@ -363,10 +549,32 @@ impl CardThread {
                 return;
             }
         }
+        if matches!(phase, Phase::Ringing { .. }) {
+            self.send_ringback(index);
+        }
         let mut block = [self.slots[index].law.silence_byte(); BLOCK_SAMPLES];
         let talking = self.slots[index].party.filter(|_| phase == Phase::Connected);
         if let Some(p) = talking {
             self.take_party_block(p, &mut block);
+        }
+        if phase == Phase::Alerting {
+            // telvox's own outbound call rings: its channel hears the span's ringback.
+            if let Some(tone) = self.slots[index].tone.as_mut() {
+                tone.next_block(&mut block);
+            }
+        }
+        if let Phase::FarEndGone { ticks } = phase {
+            if ticks >= FAR_END_TONE_LIMIT_TICKS {
+                // The channel never hung up on the busy tone: signal the hangup after all.
+                self.slots[index].phase = Phase::Clearing;
+                self.slots[index].tone = None;
+                self.send_event(index, &ChanEvent::Hangup(Cause::NormalClearing));
+                return;
+            }
+            if let Some(tone) = self.slots[index].tone.as_mut() {
+                tone.next_block(&mut block);
+            }
+            self.slots[index].phase = Phase::FarEndGone { ticks: ticks + 1 };
         }
         self.feed_slot(index, &block);
         // Controls the party sent after this block's audio follow it at once (a hangup right
@@ -396,6 +604,20 @@ impl CardThread {
         self.abuf[1..].copy_from_slice(block);
         let abuf = self.abuf;
         self.send_to_party(p, &abuf, true);
+    }
+
+    /// One block of ringback to the caller of a ringing channel, as the PSTN plays it (see
+    /// [`Self::send_early_audio`] for a caller that does not read it).
+    fn send_ringback(&mut self, index: usize) {
+        let slot = &mut self.slots[index];
+        let (Some(_), Some(tone)) = (slot.party, slot.tone.as_mut()) else {
+            return;
+        };
+        let mut block = [0u8; BLOCK_SAMPLES];
+        tone.next_block(&mut block);
+        if let Some(p) = slot.party {
+            self.send_early_audio(p, &block);
+        }
     }
 
     /// Plays the ring cadence; false when the exchange gave up on the call.
@@ -560,9 +782,22 @@ impl CardThread {
                 self.send_block_to_party(index, &block);
             }
         }
+        let was_ringing = matches!(self.slots[index].phase, Phase::Ringing { .. });
         let slot = &mut self.slots[index];
         slot.phase = Phase::Idle;
         slot.txq.clear();
+        slot.tone = None;
+        if was_ringing && failure_tone(cause).is_some() {
+            if let Some(p) = slot.party.take() {
+                // Refused before the answer (no flow for the number, or the flow said busy): the
+                // exchange plays the caller the tone for the cause, then clears.
+                let (tones, law) = (slot.tones, slot.law);
+                self.fail_call(p, cause, tones, law);
+                // Controls it queued behind (a new dial) now apply, as after any hangup.
+                self.apply_due_controls(p);
+                return;
+            }
+        }
         if let Some(p) = slot.party.take() {
             self.tell_party(
                 p,
@@ -593,6 +828,9 @@ impl CardThread {
                 slot.phase = Phase::Alerting;
                 slot.fed_last_tick = false;
                 slot.party = Some(p);
+                slot.tone = slot
+                    .tones
+                    .and_then(|t| LineTone::new(t.country, ToneKind::Ringback, slot.law));
                 if let Some(party) = self.parties[p].as_mut() {
                     party.call = PartyCall::Alerting(index);
                 }
@@ -802,22 +1040,14 @@ impl CardThread {
             None => (self.route)(to),
         };
         if spans.is_empty() {
-            self.tell_party(
-                p,
-                DaemonOp::Hangup {
-                    cause: Cause::Unallocated.name().into(),
-                },
-            );
+            let (tones, law) = self.dial_tones(&spans);
+            self.fail_call(p, Cause::Unallocated, tones, law);
             return Ok(());
         }
         let Some(index) = self.hunt_free_trunk(&spans) else {
             self.counters.congestion.fetch_add(1, Ordering::Relaxed);
-            self.tell_party(
-                p,
-                DaemonOp::Hangup {
-                    cause: Cause::NormalCircuitCongestion.name().into(),
-                },
-            );
+            let (tones, law) = self.dial_tones(&spans);
+            self.fail_call(p, Cause::NormalCircuitCongestion, tones, law);
             return Ok(());
         };
         let info = CallInfo {
@@ -831,6 +1061,10 @@ impl CardThread {
         slot.fed_last_tick = false;
         slot.party = Some(p);
         slot.txq.clear();
+        // The caller hears the span's ringback from the first tick of ringing.
+        slot.tone = slot
+            .tones
+            .and_then(|t| LineTone::new(t.country, ToneKind::Ringback, slot.law));
         if let Some(party) = self.parties[p].as_mut() {
             party.call = PartyCall::Dialing(index);
         }
@@ -874,6 +1108,7 @@ impl CardThread {
             party.reset_audio();
         }
         self.slots[index].phase = Phase::Connected;
+        self.slots[index].tone = None;
         self.send_event(index, &ChanEvent::Answered);
         Ok(())
     }
@@ -896,8 +1131,28 @@ impl CardThread {
     fn party_hangs_up(&mut self, p: usize) -> Result<(), String> {
         let index = match self.party_call(p) {
             PartyCall::Idle => return Err("no call to hang up".into()),
+            // Hanging up on a failure tone: the call is already over for the channel.
+            PartyCall::Failing => {
+                self.set_party_idle(p);
+                return Ok(());
+            }
             PartyCall::Dialing(i) | PartyCall::Alerting(i) | PartyCall::InCall(i) => i,
         };
+        let tone_disconnect = self.slots[index]
+            .tones
+            .is_some_and(|t| t.far_end_hangup == FarEndHangup::Tone);
+        if tone_disconnect && self.party_call(p) == PartyCall::InCall(index) {
+            // No loop-current disconnect: the channel is not told; the exchange plays busy tone
+            // until it hangs up (or FAR_END_TONE_LIMIT_TICKS pass).
+            let slot = &mut self.slots[index];
+            slot.party = None;
+            slot.phase = Phase::FarEndGone { ticks: 0 };
+            slot.tone = slot
+                .tones
+                .and_then(|t| LineTone::new(t.country, ToneKind::Busy, slot.law));
+            self.set_party_idle(p);
+            return Ok(());
+        }
         self.slots[index].party = None;
         self.slots[index].phase = Phase::Clearing;
         self.set_party_idle(p);
@@ -915,6 +1170,14 @@ impl CardThread {
 
     fn set_party_idle(&mut self, p: usize) {
         if let Some(party) = self.parties[p].as_mut() {
+            if party.failing.take().is_some() {
+                self.failing_parties -= 1;
+            }
+            if party.pending_early.take().is_some() && self.clock == Clock::Lockstep {
+                // The call it belonged to is over: stop waiting for the party to read it.
+                let mut ev = EpollEvent::new(EpollFlags::EPOLLIN, TOKEN_PARTY + p as u64);
+                let _ = self.epoll.modify(&party.fd, &mut ev);
+            }
             party.call = PartyCall::Idle;
             party.reset_audio();
             // A hangup or flash queued for the call that just ended has nothing left to act on.
@@ -928,6 +1191,9 @@ impl CardThread {
         let Some(party) = self.parties[p].take() else {
             return;
         };
+        if party.failing.is_some() {
+            self.failing_parties -= 1;
+        }
         if let Some(number) = &party.registered {
             if self.registry.get(number) == Some(&p) {
                 self.registry.remove(number);
@@ -976,7 +1242,7 @@ impl CardThread {
         for p in 0..self.parties.len() {
             if matches!(
                 self.party_call(p),
-                PartyCall::InCall(_) | PartyCall::Dialing(_) | PartyCall::Alerting(_)
+                PartyCall::InCall(_) | PartyCall::Dialing(_) | PartyCall::Alerting(_) | PartyCall::Failing
             ) {
                 self.tell_party(
                     p,

@@ -97,8 +97,11 @@ pub struct CallOutcome {
     pub answered: bool,
     pub call_id: Option<String>,
     pub channel: Option<String>,
-    /// Every byte telvox sent, in order (G.711 in the span's law).
+    /// Every byte telvox sent after the answer, in order (G.711 in the span's law).
     pub heard: Vec<u8>,
+    /// What the network played before the answer: ringback, or the failure tone before a
+    /// `hangup` (not part of `heard`, so `heard` starts at the answer).
+    pub early: Vec<u8>,
     /// The cause telvox gave when it hung up; None when this party hung up.
     pub cause: Option<String>,
     /// Errors the daemon reported to this party.
@@ -158,7 +161,10 @@ pub fn run_call(
 fn wait_for_answer(party: &mut Party, timeout: Duration, out: &mut CallOutcome) -> io::Result<bool> {
     loop {
         match party.recv(Some(timeout))? {
-            Heard::Control(DaemonOp::Ringing) | Heard::Audio(_) => {}
+            Heard::Control(DaemonOp::Ringing) => {}
+            // Ringback or a failure tone: heard, but never answered (the card discards audio a
+            // party sends before its call is connected).
+            Heard::Audio(audio) => out.early.extend_from_slice(&audio),
             Heard::Control(DaemonOp::Answered { call, channel }) => {
                 out.answered = true;
                 out.call_id = Some(call);

@@ -11,6 +11,7 @@ mod chan;
 pub mod client;
 mod line;
 pub mod protocol;
+mod tones;
 mod wire;
 
 use std::os::fd::{AsFd, OwnedFd};
@@ -36,9 +37,34 @@ pub enum Clock {
 /// list the same number or pattern form one trunk group); empty = unallocated.
 pub type RouteFn = Box<dyn Fn(&str) -> Vec<u16> + Send>;
 
+/// How the simulated network tells a channel that the far end hung up (a span's `far_end_hangup`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FarEndHangup {
+    /// A hangup event, as loop-current disconnect or an ISDN DISCONNECT gives (the default).
+    #[default]
+    Signal,
+    /// No signal: the exchange plays its busy tone on the line until the channel hangs up (bounded),
+    /// as on analog lines without loop-current disconnect.
+    Tone,
+}
+
+/// The tones a span's simulated exchange plays: ringback to a caller while the channel rings,
+/// busy/congestion/SIT to a caller whose call fails, and (with [`FarEndHangup::Tone`]) busy tone
+/// to the channel after the far end hangs up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SpanTones {
+    pub span: u16,
+    pub country: crate::dsp::tones::Country,
+    pub far_end_hangup: FarEndHangup,
+}
+
 /// Everything the sim card needs to start.
 pub struct SimSpec {
     pub spans: Vec<SpanInfo>,
+    /// Per span; a span without an entry is silent before the answer and signals every hangup
+    /// (the card as it was before it played tones).
+    pub tones: Vec<SpanTones>,
     pub ring_on_ms: u32,
     pub ring_off_ms: u32,
     pub clock: Clock,
@@ -106,6 +132,7 @@ impl SimCard {
             slot_lines,
             doorbell,
             spans: spec.spans.clone(),
+            tones: spec.tones,
             route: spec.route,
             ring_on_ms: spec.ring_on_ms,
             ring_off_ms: spec.ring_off_ms,
