@@ -81,6 +81,15 @@ impl Runtime {
         let business =
             Business::start_with_recorder(config.business.clone(), config.db_path(), Some(recorder))
                 .context("starting the business lookup threads")?;
+        if let Some(boxes) = &config.voicemail {
+            let voicemail = crate::apps::voicemail::Voicemail::start(
+                Arc::new(boxes.clone()),
+                voicemail_paths(&config),
+                config.hw.clone(),
+            )
+            .context("starting the voicemail threads")?;
+            business.set_voicemail(voicemail);
+        }
         let flows = FlowSet::load(&config.flows_dir, &config.voice_dir, &voice, Some(&business))
             .map_err(|e| anyhow!("{e}"))
             .with_context(|| format!("loading flows from {}", config.flows_dir.display()))?;
@@ -96,6 +105,15 @@ impl Runtime {
     /// The flow a dialled number reaches, if any.
     pub fn flow_for(&self, number: &str) -> Option<&str> {
         best_match(self.numbers.iter().map(|(p, f)| (p, f.as_str())), number)
+    }
+}
+
+/// Where voicemail keeps its files and index.
+fn voicemail_paths(config: &Config) -> crate::apps::voicemail::Paths {
+    crate::apps::voicemail::Paths {
+        data_dir: config.data_dir.clone(),
+        db: config.db_path(),
+        timezone: config.business.timezone,
     }
 }
 
@@ -288,6 +306,16 @@ impl Daemon {
             tracing::warn!(
                 "{closed} call(s) were cut off by the previous daemon's end: logged as INTERRUPTED"
             );
+        }
+        if let Some(boxes) = &config.voicemail {
+            // Messages a crash cut off are finished before new calls come in.
+            match crate::apps::voicemail::recover(boxes, &voicemail_paths(&config)) {
+                Ok(0) => {}
+                Ok(n) => {
+                    tracing::warn!("voicemail: {n} message(s) recovered after the previous daemon's end")
+                }
+                Err(e) => tracing::error!("voicemail: recovery failed: {e}"),
+            }
         }
         let call_ids = Arc::new(CallIds::starting_after(db.max_seq()?));
         let runtime = Runtime::build(config.clone())?;

@@ -3,3 +3,4 @@
 pub mod ivr;
 pub mod linetest;
 pub mod say;
+pub mod voicemail;

@@ -110,6 +110,20 @@ pub fn print_status(data: &Value, json: bool) {
         get("/counters/congestion"),
         get("/counters/dropped_events")
     );
+    if let Some(boxes) = data.pointer("/voicemail/boxes").and_then(Value::as_array) {
+        let waiting: Vec<String> = boxes
+            .iter()
+            .map(|b| format!("{} ({} new)", b["box"].as_str().unwrap_or("?"), b["new"]))
+            .collect();
+        println!(
+            "voicemail: {}",
+            if waiting.is_empty() {
+                "no messages".into()
+            } else {
+                waiting.join(", ")
+            }
+        );
+    }
 }
 
 pub fn print_channels(data: &Value, json: bool) {

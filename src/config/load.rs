@@ -57,6 +57,7 @@ const TOP_KEYS: &[&str] = &[
     "linetest",
     "flows_dir",
     "business",
+    "mailboxes",
 ];
 const BUSINESS_KEYS: &[&str] = &["db", "timezone", "pin_max_failures", "test_now"];
 const SIM_KEYS: &[&str] = &["clock", "socket"];
@@ -514,6 +515,7 @@ fn read_config(source_path: &Path, diags: &mut Diagnostics) -> Option<Config> {
     if let Some(hw) = &hw {
         warn_unrouted(&src, &numbers, hw, diags);
     }
+    let (mailboxes, voicemail) = read_mailboxes(&root, base_dir, voice_dir.as_deref(), diags);
 
     Some(Config {
         source: source_path.to_path_buf(),
@@ -532,7 +534,30 @@ fn read_config(source_path: &Path, diags: &mut Diagnostics) -> Option<Config> {
         linetest,
         flows_dir: flows_dir?,
         business: business?,
+        mailboxes,
+        voicemail,
     })
+}
+
+/// `mailboxes` (default mailboxes.toml beside telvox.toml when it exists), validated.
+fn read_mailboxes(
+    root: &Section,
+    base_dir: &Path,
+    voice_dir: Option<&Path>,
+    diags: &mut Diagnostics,
+) -> (Option<PathBuf>, Option<crate::apps::voicemail::Mailboxes>) {
+    let path = match root.get("mailboxes") {
+        Some(_) => match root.path("mailboxes", base_dir, diags) {
+            Some((path, _)) => path,
+            None => return (None, None),
+        },
+        None if base_dir.join("mailboxes.toml").is_file() => base_dir.join("mailboxes.toml"),
+        None => return (None, None),
+    };
+    let voice_dir = voice_dir.filter(|d| d.is_dir());
+    let (boxes, found) = crate::apps::voicemail::config::load(&path, voice_dir);
+    diags.list.extend(found);
+    (Some(path), boxes)
 }
 
 const PIN_MAX_FAILURES: IntRule = IntRule {

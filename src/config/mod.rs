@@ -59,6 +59,10 @@ pub struct Config {
     pub flows_dir: PathBuf,
     /// `[business]`: the database `lookup`/`verify_pin` query and the clock `hours` reads.
     pub business: BusinessConfig,
+    /// `mailboxes` (default: mailboxes.toml beside this file, when there is one).
+    pub mailboxes: Option<PathBuf>,
+    /// The mailboxes it holds, validated.
+    pub voicemail: Option<crate::apps::voicemail::Mailboxes>,
 }
 
 /// `[business]`: what IVR flows know of the business behind them.

@@ -192,6 +192,7 @@ fn status_json(state: &DaemonState) -> Value {
             "ticks": card.ticks,
         },
         "store": store,
+        "voicemail": crate::apps::voicemail::db::status_json(&runtime.config),
     })
 }
 

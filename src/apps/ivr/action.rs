@@ -94,6 +94,7 @@ impl Registry {
             super::hours::KINDS,
             super::callret::KINDS,
             super::record::KINDS,
+            crate::apps::voicemail::KINDS,
         ];
         Registry {
             kinds: kinds.concat(),
@@ -156,6 +157,8 @@ pub struct IvrCall {
     /// The recording in progress, and how many this call has made (for file names).
     pub recording: Option<Arc<super::record::Recording>>,
     pub recordings: u32,
+    /// Voicemail's per-call state, made when a voicemail action first runs on the call.
+    pub voicemail: Option<Box<crate::apps::voicemail::VmCall>>,
 }
 
 impl IvrCall {
@@ -172,6 +175,7 @@ impl IvrCall {
             lookup_started: std::time::Instant::now(),
             recording: None,
             recordings: 0,
+            voicemail: None,
         }
     }
 
@@ -255,6 +259,16 @@ pub struct ParseCx<'a> {
 }
 
 impl ParseCx<'_> {
+    /// Where prompts are checked at load (None: not checked).
+    pub fn voice_dir(&self) -> Option<&Path> {
+        self.voice_dir
+    }
+
+    /// The flow's languages.
+    pub fn languages(&self) -> &[String] {
+        self.languages
+    }
+
     pub fn error(&mut self, at: usize, message: impl Into<String>) {
         let diagnostic = self.src.diagnostic(Severity::Error, at, message.into());
         self.diags.push(diagnostic);
