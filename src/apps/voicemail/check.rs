@@ -304,6 +304,7 @@ impl Check {
             vm.law_for(setup.info.to.as_str()),
             kind,
             GREETING_SILENCE_MS,
+            GREETING_MAX_MS,
         );
         if !vm.record(take.clone()) {
             return self.notice(flow, call, cx, "invalid", AFTER_OPTIONS);

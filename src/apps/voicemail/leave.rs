@@ -151,13 +151,10 @@ impl Leave {
             min_ms: limits.min_message_ms,
             review: limits.review,
         };
-        // The one allocation of a message: its ring (2 s) and shared record.
-        let take = Take::new(
-            setup.call,
-            vm.law_for(setup.info.to.as_str()),
-            kind,
-            limits.silence_ms,
-        );
+        // The one allocation of a message: its ring (10 s) and shared record.
+        let max_ms = u64::from(limits.max_message_s) * 1000;
+        let law = vm.law_for(setup.info.to.as_str());
+        let take = Take::new(setup.call, law, kind, limits.silence_ms, max_ms);
         if !vm.record(take.clone()) {
             return Self::finish(call, cx, ERROR);
         }

@@ -37,14 +37,16 @@ use super::{MARK_NAME, MARK_PROMPT, MAX_SCRIPT};
 const QUEUE_JOBS: usize = 256;
 /// Takes waiting to be picked up by the writer.
 const QUEUE_TAKES: usize = 256;
-/// Blocks a take's ring holds: 2 s.
-pub const RING_BLOCKS: usize = 100;
+/// Blocks a take's ring holds: 10 s (about 170 kB). Far more than the writer needs at the line's
+/// pace, but the lockstep sim card runs calls many times faster than real time, and a message must
+/// not lose audio there either.
+pub const RING_BLOCKS: usize = 500;
 /// A block whose mean absolute sample is below this is silence (about -45 dBm0).
 const SILENCE_LEVEL: u32 = 150;
 /// With no block for this long the call is gone: the take is finished with what it has.
 const IDLE_FINISH: Duration = Duration::from_secs(2);
-/// How often the writer drains the rings.
-const WRITER_POLL: Duration = Duration::from_millis(20);
+/// How often the writer drains the rings while takes are open.
+const WRITER_POLL: Duration = Duration::from_millis(5);
 /// Messages one retrieval session lists (new first, then saved).
 pub const MAX_LIST: usize = 100;
 /// Replies one call's slot holds: the current one and a late one.
@@ -257,6 +259,9 @@ pub struct Take {
     law: Law,
     kind: TakeKind,
     silence_samples: u64,
+    /// Audio beyond this is not written (0 = no limit): the file ends at the limit in call time,
+    /// however late the action notices.
+    max_samples: u64,
     stop: AtomicBool,
     discard: AtomicBool,
     silent: AtomicBool,
@@ -278,13 +283,14 @@ impl std::fmt::Debug for Take {
 
 impl Take {
     /// Allocates the ring (2 s) and the shared record: done when recording starts.
-    pub fn new(call: CallRef, law: Law, kind: TakeKind, silence_ms: u32) -> Arc<Take> {
+    pub fn new(call: CallRef, law: Law, kind: TakeKind, silence_ms: u32, max_ms: u64) -> Arc<Take> {
         Arc::new(Take {
             tap: AudioTap::new(RING_BLOCKS),
             call,
             law,
             kind,
             silence_samples: u64::from(silence_ms) * 8,
+            max_samples: max_ms * 8,
             stop: AtomicBool::new(false),
             discard: AtomicBool::new(false),
             silent: AtomicBool::new(false),
@@ -867,7 +873,11 @@ fn drain(file: &mut Open) -> std::io::Result<bool> {
     let take = file.take.clone();
     let mut wrote = false;
     while let Some(block) = take.tap.pop() {
-        if block.call != take.call {
+        // After the silence that ends the message, or past the length limit, nothing more is
+        // kept: the file ends where the call's clock says, however far lockstep ran ahead.
+        let full = take.max_samples > 0 && u64::from(file.data_bytes / 2) >= take.max_samples;
+        if block.call != take.call || take.is_silent() || full {
+            file.last_block = Instant::now();
             continue;
         }
         let mut samples = [0i16; BLOCK_SAMPLES];
@@ -901,6 +911,13 @@ fn drain(file: &mut Open) -> std::io::Result<bool> {
 
 fn finish_take(conn: &Connection, boxes: &Mailboxes, paths: &Paths, file: &mut Open) -> Result<(), String> {
     let io = |e: std::io::Error| e.to_string();
+    let dropped = file.take.tap.dropped_blocks();
+    if dropped > 0 {
+        tracing::warn!(
+            "voicemail: {} lost {dropped} block(s) of audio: the writer fell behind",
+            file.part.display()
+        );
+    }
     file.file.seek(SeekFrom::Start(0)).map_err(io)?;
     file.file
         .write_all(&crate::wav::pcm16_header(8000, file.data_bytes))
