@@ -911,3 +911,59 @@ fn mail_waits_while_the_smtp_server_is_down_and_arrives_with_the_wav_when_it_is_
         .unwrap();
     assert!(sent.is_some());
 }
+
+// ---------------------------------------------------------------------------------------------------
+// The shipped example
+
+#[test]
+fn the_shipped_main_menu_takes_a_message_for_box_100_and_8500_plays_it_in_mandarin() {
+    // The shipped etc/ as is (mailboxes.toml included), the hotline open (Monday 10:00 Shanghai).
+    let daemon = TestDaemon::start_with(|c| {
+        c.replace(
+            "[business]\n",
+            "[business]\ntest_now = \"2026-11-23T10:00:00+08:00\"\n",
+        )
+    });
+    let cues = [
+        cue("zh", "choose-language", Do::Keys("2")),
+        cue("en", "main-menu", Do::Keys("3")),
+        cue("en", "vm-leave-after-tone", Do::Nothing),
+        cue("en", "vm-beep", Do::SpeakThen(1500, "#")),
+        cue("en", "vm-message-saved-thanks", Do::Nothing),
+    ];
+    let outcome = scripted(&daemon, "8000", CALLER, &cues, End::TelvoxHangsUp);
+    assert_heard(
+        &outcome.heard,
+        &[
+            ("en", "vm-person-at"),
+            ("en", "say-1"),
+            ("en", "say-0"),
+            ("en", "say-0"),
+            ("en", "goodbye"),
+        ],
+    );
+    let list = wait_messages(&daemon, "the message in box 100", |l| l.len() == 1);
+    assert_eq!(list[0]["box"], "100");
+    // Box 100's language is zh: retrieval switches to it after the login.
+    let cues = [
+        cue("en", "vm-enter-box", Do::Keys("100#")),
+        cue("en", "vm-enter-password", Do::Keys("1234#")),
+        cue("zh", "vm-main-menu", Do::Keys("1")),
+        cue("zh", "vm-msg-menu", Do::Keys("2")),
+        cue("zh", "vm-no-more", Do::Nothing),
+        cue("zh", "vm-main-menu", Do::Keys("#")),
+    ];
+    let outcome = scripted(&daemon, "8500", "5550100", &cues, End::TelvoxHangsUp);
+    assert_heard(
+        &outcome.heard,
+        &[
+            ("zh", "vm-you-have"),
+            ("zh", "say-1"),
+            ("zh", "vm-new"),
+            ("zh", "vm-and"),
+            ("zh", "say-0"),
+            ("zh", "vm-saved"),
+        ],
+    );
+    wait_messages(&daemon, "the message saved", |l| l[0]["folder"] == "saved");
+}

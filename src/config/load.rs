@@ -1285,7 +1285,10 @@ mod tests {
             .iter()
             .map(|(n, f)| (n.as_str(), f.as_str()))
             .collect();
-        assert_eq!(numbers, [("8000", "main"), ("8999", "linetest")]);
+        assert_eq!(
+            numbers,
+            [("8000", "main"), ("8500", "voicemail"), ("8999", "linetest")]
+        );
         assert_eq!(config.flows_dir, PathBuf::from(DEFAULT_FLOWS_DIR));
         assert_eq!(config.linetest, LineTestConfig::default());
         assert_eq!(config.hw.source, EMBEDDED_MAP_NAME);
@@ -1312,6 +1315,7 @@ mod tests {
         );
         // The flows go with the copy (without prompts in this site, the line test stands in).
         let text = replace_once(&text, "\"8000\" = \"main\"", "\"8000\" = \"linetest\"");
+        let text = replace_once(&text, "\"8500\" = \"voicemail\"", "\"8500\" = \"linetest\"");
         fs::create_dir_all(site.path("etc/flows")).expect("flows dir");
         site.write("etc/hw/site.toml", EMBEDDED_SIM_MAP);
         let path = site.write("etc/telvox.toml", &text);
@@ -1467,7 +1471,7 @@ mod tests {
             site.check("lgo = \"info\"\n[sim]\nclok = \"lockstep\"\n[linetest]\nlanguge = \"en\"\n"),
             [
                 "telvox.toml:4:1: error: unknown key `lgo` at the top level; expected one of: run_dir, \
-                 data_dir, hw, voice_dir, realtime, log, max_call_seconds, sim, numbers, linetest, flows_dir, business",
+                 data_dir, hw, voice_dir, realtime, log, max_call_seconds, sim, numbers, linetest, flows_dir, business, mailboxes",
                 "telvox.toml:6:1: error: unknown key `clok` in [sim]; expected one of: clock, socket",
                 "telvox.toml:8:1: error: unknown key `languge` in [linetest]; expected one of: language, \
                  answer_after_rings, max_digits, timeout_ms",
