@@ -14,7 +14,7 @@ use crate::apps::ivr::{Flow, StateId};
 use crate::engine::app::CallCx;
 use crate::fixed::Number;
 
-use super::service::{Act, Greeting, Lang, Status, Take, TakeKind, Work, TAKE_KEPT, TAKE_RUNNING};
+use super::service::{Act, Greeting, Lang, Status, TakeKind, Work, TAKE_KEPT, TAKE_RUNNING};
 use super::{keep_reply, play_names, play_script, poll, service, submit, vm_call, TimedOut, POLL_MS};
 
 const DONE: &str = "done";
@@ -42,6 +42,7 @@ const GREETING_FINISHING: u8 = 15;
 const ASK_NEW_PIN: u8 = 16;
 const SETTING_PIN: u8 = 17;
 const CLOSING: u8 = 18;
+const GREETING_WAIT_TAKE: u8 = 19;
 
 /// Key waits, in milliseconds; menus are asked this many times before the call moves on.
 const KEY_TIMEOUT_MS: u64 = 5000;
@@ -280,6 +281,20 @@ impl Check {
         vm_call(call).greeting = which;
         call.stop(cx);
         cx.set_barge_in(false);
+        let setup = *cx.setup();
+        let work = Work::NewTake {
+            call: setup.call,
+            called: setup.info.to,
+            kind: TakeKind::Greeting {
+                box_: vm_call(call).box_,
+                which,
+            },
+            silence_ms: GREETING_SILENCE_MS,
+            max_ms: GREETING_MAX_MS,
+        };
+        if !submit(flow, call, cx, work) {
+            return Self::finish(call, cx, ERROR);
+        }
         vm_call(call).phase = GREETING_BEEP;
         play_names(flow, call, cx, &["vm-record-after-tone", "vm-beep"]);
         if call.is_playing(cx) {
@@ -289,23 +304,19 @@ impl Check {
         }
     }
 
+    /// The beep has played: recording starts as soon as the worker has made the ring.
     fn start_greeting(&self, flow: &Flow, call: &mut IvrCall, cx: &mut CallCx) -> Step {
-        let Some(vm) = service(flow) else {
+        let take = match poll(call, cx) {
+            Ok(None) => {
+                vm_call(call).phase = GREETING_WAIT_TAKE;
+                return Step::Wait;
+            }
+            Ok(Some(reply)) => reply.take,
+            Err(TimedOut) => None,
+        };
+        let (Some(vm), Some(take)) = (service(flow), take) else {
             return Self::finish(call, cx, ERROR);
         };
-        let setup = *cx.setup();
-        let state = vm_call(call);
-        let kind = TakeKind::Greeting {
-            box_: state.box_,
-            which: state.greeting,
-        };
-        let take = Take::new(
-            setup.call,
-            vm.law_for(setup.info.to.as_str()),
-            kind,
-            GREETING_SILENCE_MS,
-            GREETING_MAX_MS,
-        );
         if !vm.record(take.clone()) {
             return self.notice(flow, call, cx, "invalid", AFTER_OPTIONS);
         }
@@ -607,6 +618,7 @@ impl Action for Check {
                 }
                 Ok(Some(_)) => self.notice(flow, call, cx, "vm-no-mailbox", AFTER_MENU),
             },
+            GREETING_WAIT_TAKE => self.start_greeting(flow, call, cx),
             GREETING_RECORDING => {
                 let state = vm_call(call);
                 state.polls = state.polls.saturating_add(1);

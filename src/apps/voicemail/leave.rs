@@ -15,7 +15,7 @@ use crate::fixed::Number;
 
 use super::config::Limits;
 use super::service::{
-    Greeting, Status, Take, TakeKind, Uid, Work, TAKE_DISCARDED, TAKE_FAILED, TAKE_KEPT, TAKE_RUNNING,
+    Greeting, Status, TakeKind, Uid, Work, TAKE_DISCARDED, TAKE_FAILED, TAKE_KEPT, TAKE_RUNNING,
 };
 use super::{keep_reply, play_names, play_script, poll, service, submit, vm_call, TimedOut, POLL_MS};
 
@@ -37,6 +37,7 @@ const LISTEN_LOADING: u8 = 7;
 const LISTENING: u8 = 8;
 const DISCARDING: u8 = 9;
 const CLOSING: u8 = 10;
+const WAIT_TAKE: u8 = 11;
 
 /// How long the review menu waits for a key, and how often it asks before saving anyway.
 const REVIEW_TIMEOUT_MS: u64 = 5000;
@@ -123,9 +124,31 @@ impl Leave {
         }
     }
 
+    /// The beep; meanwhile the worker makes the recording's ring (no allocation here).
     fn beep(flow: &Flow, call: &mut IvrCall, cx: &mut CallCx) -> Step {
         call.stop(cx);
         cx.set_barge_in(false);
+        let number = vm_call(call).box_;
+        let Some(limits) = Self::limits(flow, number.as_str()) else {
+            return Self::finish(call, cx, UNKNOWN);
+        };
+        let setup = *cx.setup();
+        let work = Work::NewTake {
+            call: setup.call,
+            called: setup.info.to,
+            kind: TakeKind::Message {
+                to: number,
+                caller: setup.info.from,
+                uniqueid: Uid::from_str_truncating(call.vars.get("call_id")),
+                min_ms: limits.min_message_ms,
+                review: limits.review,
+            },
+            silence_ms: limits.silence_ms,
+            max_ms: u64::from(limits.max_message_s) * 1000,
+        };
+        if !submit(flow, call, cx, work) {
+            return Self::finish(call, cx, ERROR);
+        }
         vm_call(call).phase = BEEP;
         play_names(flow, call, cx, &["vm-beep"]);
         if call.is_playing(cx) {
@@ -135,26 +158,19 @@ impl Leave {
         }
     }
 
+    /// The beep has played: recording starts as soon as the worker has made the ring.
     fn record(flow: &Flow, call: &mut IvrCall, cx: &mut CallCx) -> Step {
-        let Some(vm) = service(flow) else {
+        let take = match poll(call, cx) {
+            Ok(None) => {
+                vm_call(call).phase = WAIT_TAKE;
+                return Step::Wait;
+            }
+            Ok(Some(reply)) => reply.take,
+            Err(TimedOut) => None,
+        };
+        let (Some(vm), Some(take)) = (service(flow), take) else {
             return Self::finish(call, cx, ERROR);
         };
-        let number = vm_call(call).box_;
-        let Some(limits) = Self::limits(flow, number.as_str()) else {
-            return Self::finish(call, cx, UNKNOWN);
-        };
-        let setup = *cx.setup();
-        let kind = TakeKind::Message {
-            to: number,
-            caller: setup.info.from,
-            uniqueid: Uid::from_str_truncating(call.vars.get("call_id")),
-            min_ms: limits.min_message_ms,
-            review: limits.review,
-        };
-        // The one allocation of a message: its ring (10 s) and shared record.
-        let max_ms = u64::from(limits.max_message_s) * 1000;
-        let law = vm.law_for(setup.info.to.as_str());
-        let take = Take::new(setup.call, law, kind, limits.silence_ms, max_ms);
         if !vm.record(take.clone()) {
             return Self::finish(call, cx, ERROR);
         }
@@ -342,6 +358,7 @@ impl Action for Leave {
                 Step::Wait
             }
             FINISHING => Self::on_finished(flow, call, cx),
+            WAIT_TAKE => Self::record(flow, call, cx),
             REVIEW_WAIT => {
                 let state = vm_call(call);
                 state.attempts += 1;

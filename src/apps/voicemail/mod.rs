@@ -286,3 +286,57 @@ pub fn check_prompts(cx: &mut crate::apps::ivr::ParseCx, at: usize) {
         }
     }
 }
+
+/// For `telvox bench --number 8600`: a mailbox every bench caller leaves a 10 s message in (no
+/// silence detection: the callers are quiet after their keys), added to the bench's temporary configuration in `dir`.
+pub fn bench_setup(dir: &std::path::Path) -> std::io::Result<()> {
+    let config = dir.join("telvox.toml");
+    let text = std::fs::read_to_string(&config)?;
+    let text = format!("flows_dir = \"flows\"\n{text}").replacen(
+        "[numbers]\n",
+        "[numbers]\n\"8600\" = \"vmbench\"\n",
+        1,
+    );
+    std::fs::write(&config, text)?;
+    let flows = dir.join("flows");
+    std::fs::create_dir_all(&flows)?;
+    for entry in std::fs::read_dir(crate::config::DEFAULT_FLOWS_DIR)?.flatten() {
+        if entry.path().extension().is_some_and(|e| e == "toml") {
+            std::fs::copy(entry.path(), flows.join(entry.file_name()))?;
+        }
+    }
+    std::fs::write(
+        flows.join("vmbench.toml"),
+        // The bench callers' keys (1234#, 2 s in) go to a `collect` first, so that none ends a
+        // message: every message runs to max_message_s.
+        "start = \"keys\"\nlanguage = \"en\"\nanswer_after_rings = 0\n[keys]\n\
+         collect = { prompts = [\"please-enter\"], min = 1, max = 8, terminator = \"#\", retries = 0, into = \"k\" }\n\
+         on = { complete = \"leave\", fail = \"leave\" }\n[leave]\n\
+         voicemail_leave = { box = \"600\" }\nnext = \"bye\"\n[bye]\nhangup = true\n",
+    )?;
+    std::fs::write(
+        dir.join("mailboxes.toml"),
+        "[defaults]\nmax_messages = 10000\nmax_message_s = 10\nmin_message_ms = 0\nsilence_ms = 0\n\
+         [[box]]\nnumber = \"100\"\n[[box]]\nnumber = \"600\"\n",
+    )
+}
+
+/// For the bench: (messages indexed, bytes of message audio on disk, finished or not).
+pub fn bench_written(data_dir: &std::path::Path) -> (u64, u64) {
+    let messages = rusqlite::Connection::open_with_flags(
+        data_dir.join("telvox.db"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .and_then(|c| c.query_row("SELECT COUNT(*) FROM vm_messages", [], |r| r.get(0)))
+    .unwrap_or(0);
+    let dir = data_dir.join("voicemail").join("600");
+    let bytes = std::fs::read_dir(dir)
+        .map(|d| {
+            d.flatten()
+                .filter_map(|e| e.metadata().ok())
+                .map(|m| m.len())
+                .sum()
+        })
+        .unwrap_or(0);
+    (messages, bytes)
+}

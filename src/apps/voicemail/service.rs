@@ -132,6 +132,15 @@ pub enum Work {
         box_: Number,
         pin: Number,
     },
+    /// A recording's ring and shared record, allocated here rather than on the channel thread
+    /// (and the line's law looked up here: that walks the hardware map).
+    NewTake {
+        call: CallRef,
+        called: Number,
+        kind: TakeKind,
+        silence_ms: u32,
+        max_ms: u64,
+    },
     /// A prompt a channel thread is done with: unmapped here, not on the channel thread.
     Release(Arc<Prompt>),
 }
@@ -164,6 +173,8 @@ pub struct Reply {
     /// What to say, as prompt names (and `@prompt`, `@name` for the audio above).
     pub script: [Label; MAX_SCRIPT],
     pub script_len: usize,
+    /// A new recording (`NewTake`).
+    pub take: Option<Arc<Take>>,
 }
 
 impl Reply {
@@ -196,6 +207,7 @@ impl Reply {
             language: FixedStr::new(),
             script: [Label::new(); MAX_SCRIPT],
             script_len: 0,
+            take: None,
         }
     }
 }
@@ -332,7 +344,6 @@ pub struct Voicemail {
     pub boxes: Arc<Mailboxes>,
     jobs: Sender<Job>,
     takes: Sender<Arc<Take>>,
-    hw: crate::config::HwMap,
     _mailer: Option<super::mail::MailerHandle>,
 }
 
@@ -355,6 +366,7 @@ impl Voicemail {
         let worker = Worker {
             boxes: boxes.clone(),
             paths: paths.clone(),
+            hw: hw.clone(),
             conn: None,
         };
         std::thread::Builder::new()
@@ -370,7 +382,6 @@ impl Voicemail {
             boxes,
             jobs,
             takes,
-            hw,
             _mailer: mailer,
         }))
     }
@@ -393,10 +404,6 @@ impl Voicemail {
             work: Work::Release(prompt),
         });
     }
-
-    pub fn law_for(&self, number: &str) -> Law {
-        self.hw.law_for(number)
-    }
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -405,6 +412,7 @@ impl Voicemail {
 struct Worker {
     boxes: Arc<Mailboxes>,
     paths: Paths,
+    hw: crate::config::HwMap,
     conn: Option<Connection>,
 }
 
@@ -533,6 +541,18 @@ impl Worker {
                 super::config::set_pin_hash(&self.boxes.path, box_.as_str(), &hash)?;
                 tracing::info!("voicemail: box {} PIN changed by phone", box_.as_str());
                 Ok(Reply::new(seq, Status::Ok))
+            }
+            Work::NewTake {
+                call,
+                called,
+                kind,
+                silence_ms,
+                max_ms,
+            } => {
+                let mut reply = Reply::new(seq, Status::Ok);
+                let law = self.hw.law_for(called.as_str());
+                reply.take = Some(Take::new(*call, law, *kind, *silence_ms, *max_ms));
+                Ok(reply)
             }
             Work::Release(_) => Ok(Reply::new(seq, Status::Ok)),
         }
