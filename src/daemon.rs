@@ -358,6 +358,15 @@ impl Daemon {
             max_call_seconds,
             stopping: AtomicBool::new(false),
         });
+        let waiting_state = Arc::downgrade(&state);
+        crate::apps::voicemail::service::set_waiting_sink(Box::new(move |box_, new, saved| {
+            if let Some(state) = waiting_state.upgrade() {
+                let line = serde_json::json!({
+                    "type": "message_waiting", "box": box_, "new": new, "saved": saved, "waiting": new > 0,
+                });
+                publish_line(&state, line.to_string().into());
+            }
+        }));
         let pump = spawn_pump(state.clone(), store_tx)?;
         events.set_pump(pump.thread().clone());
         let ctl = crate::ctl::server::Server::start(&config.ctl_socket(), state.clone())?;
@@ -561,6 +570,19 @@ fn fan_out(state: &DaemonState, event: &CallEvent, starts: &mut HashMap<crate::h
     subs.retain(|tx| match tx.try_send(line.clone()) {
         Ok(()) | Err(crossbeam::channel::TrySendError::Full(_)) => true,
         Err(crossbeam::channel::TrySendError::Disconnected(_)) => false,
+    });
+}
+
+/// Sends a line that is not a call event (voicemail's message waiting) to every listener.
+fn publish_line(state: &DaemonState, line: Arc<str>) {
+    let Ok(mut subs) = state.subscribers.lock() else {
+        return;
+    };
+    subs.retain(|tx| {
+        !matches!(
+            tx.try_send(line.clone()),
+            Err(crossbeam::channel::TrySendError::Disconnected(_))
+        )
     });
 }
 

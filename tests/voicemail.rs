@@ -192,6 +192,7 @@ fn prepare_vm(extra_mailboxes: &str) -> TestDaemon {
         ("8602", "leave102", leave_flow("102")),
         ("8603", "leave103", leave_flow("103")),
         ("8699", "leave199", leave_flow("199")),
+        ("8604", "leave104", leave_flow("104")),
         ("8698", "leave998", leave_flow("998")),
         ("8700", "check", check_flow("")),
         ("8701", "checkown", check_flow("box = \"${caller}\"")),
@@ -966,4 +967,100 @@ fn the_shipped_main_menu_takes_a_message_for_box_100_and_8500_plays_it_in_mandar
         ],
     );
     wait_messages(&daemon, "the message saved", |l| l[0]["folder"] == "saved");
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Message waiting, the command hook, reload
+
+#[test]
+fn message_waiting_events_the_notify_hook_and_reload() {
+    let daemon = prepare_vm("[notify]\ncommand = \"hook.sh\"\n");
+    let hook = daemon.dir.path().join("hook.sh");
+    std::fs::write(
+        &hook,
+        "#!/bin/sh\nenv | grep '^TELVOX_VM_' | sort > \"$(dirname \"$0\")/hook-$TELVOX_VM_ID.env\"\n",
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let daemon = daemon.launch();
+    let mut events = std::process::Command::new(BIN)
+        .arg("--config")
+        .arg(&daemon.config)
+        .arg("events")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = events.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            if line.contains("message_waiting") && tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    std::thread::sleep(Duration::from_millis(200));
+    leave(&daemon, "8601", Do::SpeakThen(1500, "#"), End::TelvoxHangsUp);
+    let line = rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("a message_waiting event");
+    let event: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(event["box"], "101");
+    assert_eq!(event["new"], 1);
+    assert_eq!(event["waiting"], true);
+    let list = wait_messages(&daemon, "the message", |l| l.len() == 1);
+    let env_file = daemon.dir.path().join(format!("hook-{}.env", list[0]["id"]));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !env_file.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "the hook did not run:\n{}",
+            daemon.log()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    let env = std::fs::read_to_string(&env_file).unwrap();
+    assert!(env.contains("TELVOX_VM_BOX=101\n"), "{env}");
+    assert!(env.contains(&format!("TELVOX_VM_CALLER={CALLER}\n")), "{env}");
+    assert!(env.contains("TELVOX_VM_EMAIL=support@example.com\n"), "{env}");
+    assert!(
+        env.contains(&format!("TELVOX_VM_FILE={}\n", list[0]["path"].as_str().unwrap())),
+        "{env}"
+    );
+    let _ = events.kill();
+    let _ = events.wait();
+
+    // Box 104 does not exist yet; a reload adds it for new calls.
+    scripted(
+        &daemon,
+        "8604",
+        CALLER,
+        &[cue("en", "vm-no-mailbox", Do::Nothing)],
+        End::TelvoxHangsUp,
+    );
+    let path = daemon.dir.path().join("mailboxes.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, format!("{text}[[box]]\nnumber = \"104\"\n")).unwrap();
+    let out = daemon.cli(&["reload"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    leave(&daemon, "8604", Do::SpeakThen(1500, "#"), End::TelvoxHangsUp);
+    wait_messages(&daemon, "a message in 104", |l| in_box(l, "104").len() == 1);
+    // A bad mailboxes file is refused on reload and the running one kept.
+    std::fs::write(
+        &path,
+        format!("{text}[[box]]\nnumber = \"104\"\npin = \"1111\"\n"),
+    )
+    .unwrap();
+    let out = daemon.cli(&["reload"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("telvox vm passwd 104"));
+    leave(&daemon, "8604", Do::SpeakThen(1500, "#"), End::TelvoxHangsUp);
+    // (`telvox vm list` checks the file too: the good one goes back before looking.)
+    std::fs::write(&path, format!("{text}[[box]]\nnumber = \"104\"\n")).unwrap();
+    wait_messages(&daemon, "a second message in 104", |l| {
+        in_box(l, "104").len() == 2
+    });
 }

@@ -277,6 +277,8 @@ impl Check {
         }
     }
 
+    /// Asks the worker for the greeting's ring; the prompt and beep play once it is ready, so
+    /// recording starts exactly when the beep ends.
     fn record_greeting(&self, flow: &Flow, call: &mut IvrCall, cx: &mut CallCx, which: Greeting) -> Step {
         vm_call(call).greeting = which;
         call.stop(cx);
@@ -295,7 +297,22 @@ impl Check {
         if !submit(flow, call, cx, work) {
             return Self::finish(call, cx, ERROR);
         }
-        vm_call(call).phase = GREETING_BEEP;
+        vm_call(call).phase = GREETING_WAIT_TAKE;
+        Step::Wait
+    }
+
+    fn got_greeting_take(&self, flow: &Flow, call: &mut IvrCall, cx: &mut CallCx) -> Step {
+        let take = match poll(call, cx) {
+            Ok(None) => return Step::Wait,
+            Ok(Some(reply)) => reply.take,
+            Err(TimedOut) => None,
+        };
+        let Some(take) = take else {
+            return Self::finish(call, cx, ERROR);
+        };
+        let state = vm_call(call);
+        state.take = Some(take);
+        state.phase = GREETING_BEEP;
         play_names(flow, call, cx, &["vm-record-after-tone", "vm-beep"]);
         if call.is_playing(cx) {
             Step::Wait
@@ -304,25 +321,17 @@ impl Check {
         }
     }
 
-    /// The beep has played: recording starts as soon as the worker has made the ring.
+    /// The beep has played: the tap is attached and the writer starts the file.
     fn start_greeting(&self, flow: &Flow, call: &mut IvrCall, cx: &mut CallCx) -> Step {
-        let take = match poll(call, cx) {
-            Ok(None) => {
-                vm_call(call).phase = GREETING_WAIT_TAKE;
-                return Step::Wait;
-            }
-            Ok(Some(reply)) => reply.take,
-            Err(TimedOut) => None,
-        };
-        let (Some(vm), Some(take)) = (service(flow), take) else {
+        let (Some(vm), Some(take)) = (service(flow), vm_call(call).take.clone()) else {
             return Self::finish(call, cx, ERROR);
         };
         if !vm.record(take.clone()) {
+            vm_call(call).take = None;
             return self.notice(flow, call, cx, "invalid", AFTER_OPTIONS);
         }
         cx.attach_tap(&take.tap);
         let state = vm_call(call);
-        state.take = Some(take);
         state.phase = GREETING_RECORDING;
         state.polls = 0;
         cx.set_timer_ms(POLL_MS);
@@ -618,7 +627,7 @@ impl Action for Check {
                 }
                 Ok(Some(_)) => self.notice(flow, call, cx, "vm-no-mailbox", AFTER_MENU),
             },
-            GREETING_WAIT_TAKE => self.start_greeting(flow, call, cx),
+            GREETING_WAIT_TAKE => self.got_greeting_take(flow, call, cx),
             GREETING_RECORDING => {
                 let state = vm_call(call);
                 state.polls = state.polls.saturating_add(1);

@@ -125,6 +125,8 @@ impl Leave {
     }
 
     /// The beep; meanwhile the worker makes the recording's ring (no allocation here).
+    /// Asks the worker for the recording's ring (no allocation here); the beep plays once it is
+    /// ready, so recording starts exactly when the beep ends, however slow the worker.
     fn beep(flow: &Flow, call: &mut IvrCall, cx: &mut CallCx) -> Step {
         call.stop(cx);
         cx.set_barge_in(false);
@@ -149,7 +151,23 @@ impl Leave {
         if !submit(flow, call, cx, work) {
             return Self::finish(call, cx, ERROR);
         }
-        vm_call(call).phase = BEEP;
+        vm_call(call).phase = WAIT_TAKE;
+        Step::Wait
+    }
+
+    /// The worker's answer to [`Self::beep`]: the beep plays.
+    fn got_take(flow: &Flow, call: &mut IvrCall, cx: &mut CallCx) -> Step {
+        let take = match poll(call, cx) {
+            Ok(None) => return Step::Wait,
+            Ok(Some(reply)) => reply.take,
+            Err(TimedOut) => None,
+        };
+        let Some(take) = take else {
+            return Self::finish(call, cx, ERROR);
+        };
+        let state = vm_call(call);
+        state.take = Some(take);
+        state.phase = BEEP;
         play_names(flow, call, cx, &["vm-beep"]);
         if call.is_playing(cx) {
             Step::Wait
@@ -158,25 +176,17 @@ impl Leave {
         }
     }
 
-    /// The beep has played: recording starts as soon as the worker has made the ring.
+    /// The beep has played: the tap is attached and the writer starts the file.
     fn record(flow: &Flow, call: &mut IvrCall, cx: &mut CallCx) -> Step {
-        let take = match poll(call, cx) {
-            Ok(None) => {
-                vm_call(call).phase = WAIT_TAKE;
-                return Step::Wait;
-            }
-            Ok(Some(reply)) => reply.take,
-            Err(TimedOut) => None,
-        };
-        let (Some(vm), Some(take)) = (service(flow), take) else {
+        let (Some(vm), Some(take)) = (service(flow), vm_call(call).take.clone()) else {
             return Self::finish(call, cx, ERROR);
         };
         if !vm.record(take.clone()) {
+            vm_call(call).take = None;
             return Self::finish(call, cx, ERROR);
         }
         cx.attach_tap(&take.tap);
         let state = vm_call(call);
-        state.take = Some(take);
         state.phase = RECORDING;
         state.polls = 0;
         state.ended_by_key = false;
@@ -358,7 +368,7 @@ impl Action for Leave {
                 Step::Wait
             }
             FINISHING => Self::on_finished(flow, call, cx),
-            WAIT_TAKE => Self::record(flow, call, cx),
+            WAIT_TAKE => Self::got_take(flow, call, cx),
             REVIEW_WAIT => {
                 let state = vm_call(call);
                 state.attempts += 1;

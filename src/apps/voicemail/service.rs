@@ -406,6 +406,24 @@ impl Voicemail {
     }
 }
 
+/// Where message-waiting changes go (the daemon fans them out to `telvox events`): box, new, saved.
+pub type WaitingSink = Box<dyn Fn(&str, u32, u32) + Send + Sync>;
+static WAITING_SINK: std::sync::OnceLock<WaitingSink> = std::sync::OnceLock::new();
+
+/// Set once by the daemon.
+pub fn set_waiting_sink(sink: WaitingSink) {
+    let _ = WAITING_SINK.set(sink);
+}
+
+/// Tells the sink a box's counts (after a message arrived, was saved, deleted or forwarded).
+fn publish_waiting(conn: &Connection, box_: &str) {
+    if let Some(sink) = WAITING_SINK.get() {
+        if let Ok((new, saved)) = db::counts(conn, box_) {
+            sink(box_, new, saved);
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------------------
 // The worker
 
@@ -516,6 +534,7 @@ impl Worker {
             Work::Act { id, act } => {
                 let data_dir = self.paths.data_dir.clone();
                 let conn = self.conn().map_err(sql)?;
+                let owner = db::message(conn, *id).map_err(sql)?.map(|m| m.box_);
                 let status = match act {
                     Act::Heard => db::set_heard(conn, *id).map(|_| Status::Ok),
                     Act::Save => db::set_folder(conn, *id, "saved").map(|_| Status::Ok),
@@ -526,6 +545,16 @@ impl Worker {
                     }
                 }
                 .map_err(sql)?;
+                let boxes = self.boxes.clone();
+                let conn = self.conn().map_err(sql)?;
+                if *act != Act::Heard {
+                    owner.iter().for_each(|b| publish_waiting(conn, b));
+                }
+                if let Act::Forward(to) = act {
+                    for b in boxes.targets(to.as_str()) {
+                        publish_waiting(conn, &b.number);
+                    }
+                }
                 Ok(Reply::new(seq, status))
             }
             Work::DiscardTake { take } => {
@@ -1050,6 +1079,7 @@ fn index_message(
             )
             .map_err(sqlerr)?;
             made.push(id);
+            publish_waiting(conn, &b.number);
             super::mail::run_hook(
                 boxes,
                 b,
