@@ -307,6 +307,7 @@ impl Daemon {
                 "{closed} call(s) were cut off by the previous daemon's end: logged as INTERRUPTED"
             );
         }
+        crate::apps::voicemail::mail::enable_sending();
         if let Some(boxes) = &config.voicemail {
             // Messages a crash cut off are finished before new calls come in.
             match crate::apps::voicemail::recover(boxes, &voicemail_paths(&config)) {

@@ -42,10 +42,21 @@ pub struct MailerHandle {
     _stop: Sender<()>,
 }
 
+/// Set by the daemon: only it sends mail (`telvox config check` builds a runtime too).
+static SENDING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Lets runtimes built from now on in this process send mail.
+pub fn enable_sending() {
+    SENDING.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
 pub fn start(boxes: Arc<Mailboxes>, paths: Paths) -> std::io::Result<Option<MailerHandle>> {
     let Some(smtp) = boxes.smtp.clone() else {
         return Ok(None);
     };
+    if !SENDING.load(std::sync::atomic::Ordering::SeqCst) {
+        return Ok(None);
+    }
     let (stop, stopped) = bounded::<()>(1);
     std::thread::Builder::new()
         .name("vm-mailer".into())
