@@ -1064,3 +1064,170 @@ fn message_waiting_events_the_notify_hook_and_reload() {
         in_box(l, "104").len() == 2
     });
 }
+
+#[test]
+fn an_alaw_attachment_and_delete_after_email() {
+    let port = free_port();
+    let maildir_root = tempfile::tempdir().unwrap();
+    // aiosmtpd makes the maildir only when the directory does not exist yet.
+    let maildir = maildir_root.path().join("md");
+    let _server = SmtpServer::start(port, &maildir);
+    let smtp = format!(
+        "[smtp]\nserver = \"127.0.0.1\"\nport = {port}\nattach_format = \"alaw\"\n\
+         [[box]]\nnumber = \"105\"\nemail = \"boss@example.com\"\ndelete_after_email = true\n"
+    );
+    let daemon = prepare_vm(&smtp);
+    std::fs::write(daemon.dir.path().join("flows/leave105.toml"), leave_flow("105")).unwrap();
+    let config = std::fs::read_to_string(&daemon.config).unwrap();
+    std::fs::write(
+        &daemon.config,
+        config.replace("[numbers]\n", "[numbers]\n\"8605\" = \"leave105\"\n"),
+    )
+    .unwrap();
+    let daemon = daemon.launch();
+    leave(&daemon, "8605", Do::SpeakThen(1500, "#"), End::TelvoxHangsUp);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while mails(&maildir).is_empty() {
+        assert!(Instant::now() < deadline, "no mail:\n{}", daemon.log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let attachment = daemon.dir.path().join("attached.wav");
+    let script = "import email,sys\n\
+        m=email.message_from_binary_file(open(sys.argv[1],'rb'))\n\
+        parts=[p for p in m.walk() if p.get_content_type()=='audio/wav']\n\
+        open(sys.argv[2],'wb').write(parts[0].get_payload(decode=True))\n";
+    let out = std::process::Command::new("/usr/bin/python3")
+        .args(["-c", script])
+        .arg(&mails(&maildir)[0])
+        .arg(&attachment)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = std::process::Command::new("soxi")
+        .arg("-e")
+        .arg(&attachment)
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "A-law",
+        "sox reads an A-law WAV"
+    );
+    let prompt = telvox::voice::Prompt::load(&attachment).expect("telvox reads it too");
+    let mut samples = vec![0i16; prompt.len_samples()];
+    prompt.read_linear(0, &mut samples);
+    assert!(
+        (1400..=1600).contains(&loud_ms(&samples)),
+        "the caller's tone is in the attachment"
+    );
+    // Mailed, then deleted (delete_after_email): neither row nor file stays.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let list = daemon.cli_json(&["vm", "list", "105", "--json"]);
+        if list.as_array().unwrap().is_empty() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "not deleted after the mail: {list}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let dir = daemon.dir.path().join("data/voicemail/105");
+    assert_eq!(std::fs::read_dir(dir).unwrap().count(), 0);
+}
+
+#[test]
+fn a_recorded_name_replaces_the_digits_and_a_key_skips_a_playing_message() {
+    let daemon = vm_daemon("");
+    let cues = [
+        cue("en", "vm-enter-password", Do::Keys("1234#")),
+        cue("en", "vm-main-menu", Do::Keys("0")),
+        cue("en", "vm-options", Do::Keys("3")),
+        cue("en", "vm-beep", Do::SpeakThen(800, "#")),
+        cue("en", "vm-greeting-saved", Do::Nothing),
+        cue("en", "vm-options", Do::Keys("#")),
+        cue("en", "vm-main-menu", Do::Keys("#")),
+    ];
+    scripted(&daemon, "8701", "101", &cues, End::TelvoxHangsUp);
+    let name = tone_blocks(800).concat();
+    let outcome = leave(&daemon, "8601", Do::SpeakThen(5000, "#"), End::TelvoxHangsUp);
+    let person = find(&outcome.heard, &prompt_alaw("en", "vm-person-at"), 0).expect("default greeting");
+    let said = find(&outcome.heard, &name[..3200], person).expect("the recorded name");
+    let unavailable =
+        find(&outcome.heard, &prompt_alaw("en", "vm-unavailable"), said).expect("then unavailable");
+    assert!(
+        find(
+            &outcome.heard[person..unavailable],
+            &prompt_alaw("en", "say-0"),
+            0
+        )
+        .is_none(),
+        "no digits"
+    );
+    wait_messages(&daemon, "the message", |l| l.len() == 1);
+    // A key during the 5 s message stops it at once (barge-in) and acts: 3 = next, then no more.
+    let mut party = daemon.party();
+    let env = prompt_alaw("en", "vm-received");
+    let key3 = key_blocks("3");
+    let mut pressed_at: Option<usize> = None;
+    let (mut sent, mut keys_sent) = (0usize, 0usize);
+    let pin = key_blocks("1234#");
+    let menu = prompt_alaw("en", "vm-main-menu");
+    let one = key_blocks("1");
+    let mut stage = 0;
+    let outcome = run_call(
+        &mut party,
+        &dial("8701", "101"),
+        Duration::from_secs(20),
+        |blocks, heard| {
+            if blocks > MAX_CALL_BLOCKS {
+                return None;
+            }
+            let recent = |needle: &[u8]| {
+                find(
+                    heard,
+                    needle,
+                    heard.len().saturating_sub(needle.len() + 2 * BLOCK_SAMPLES),
+                )
+                .is_some()
+            };
+            match stage {
+                0 if blocks > 250 => {
+                    // The PIN (asked at once), then wait for the main menu.
+                    sent += 1;
+                    if sent <= pin.len() {
+                        return Some(pin[sent - 1]);
+                    }
+                    stage = 1;
+                }
+                1 if recent(&menu) => stage = 2,
+                2 => {
+                    keys_sent += 1;
+                    if keys_sent <= one.len() {
+                        return Some(one[keys_sent - 1]);
+                    }
+                    stage = 3;
+                }
+                3 if recent(&env) => {
+                    stage = 4;
+                    pressed_at = Some(heard.len() + 200 * BLOCK_SAMPLES);
+                }
+                4 if pressed_at.is_some_and(|at| heard.len() >= at) => {
+                    let i = (heard.len() - pressed_at.unwrap()) / BLOCK_SAMPLES;
+                    if i < key3.len() {
+                        return Some(key3[i]);
+                    }
+                    stage = 5;
+                }
+                _ => {}
+            }
+            Some(silence())
+        },
+    )
+    .unwrap();
+    let at = pressed_at.unwrap();
+    let no_more =
+        find(&outcome.heard, &prompt_alaw("en", "vm-no-more"), at).expect("3 went to the next message");
+    assert!(
+        no_more < at + 3 * 8000,
+        "the 5 s message was cut short by the key"
+    );
+}
