@@ -792,6 +792,37 @@ mod tests {
     }
 
     #[test]
+    fn smtp_settings_are_checked_and_a_readable_password_file_warned_about() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let cred = dir.path().join("smtp.cred");
+        std::fs::write(&cred, "user:secret\n").unwrap();
+        std::fs::set_permissions(&cred, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let path = dir.path().join("mailboxes.toml");
+        let text = "[smtp]\nserver = \"mail.example.com\"\nport = 587\nsecurity = \"starttls\"\n\
+                    credentials = \"smtp.cred\"\nattach_format = \"alaw\"\n";
+        std::fs::write(&path, text).unwrap();
+        let (m, d) = load(&path, None);
+        let smtp = m.unwrap().smtp.unwrap();
+        assert_eq!(
+            (smtp.port, smtp.security, smtp.attach_format),
+            (587, Security::StartTls, AttachFormat::Alaw)
+        );
+        assert_eq!(smtp.credentials.as_deref(), Some(cred.as_path()));
+        assert!(
+            d.iter()
+                .any(|d| d.severity == Severity::Warning && d.message.contains("chmod 600")),
+            "{d:?}"
+        );
+        std::fs::set_permissions(&cred, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert!(load(&path, None).1.is_empty());
+        std::fs::write(&path, "[smtp]\nsecurity = \"ssl\"\nfrom = \"not an address\"\n").unwrap();
+        let (m, d) = load(&path, None);
+        assert!(m.is_none());
+        assert_eq!(d.len(), 2, "{d:?}");
+    }
+
+    #[test]
     fn passwd_rewrites_only_that_box_and_keeps_comments() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("mailboxes.toml");
