@@ -95,6 +95,8 @@ pub struct BenchResult {
     /// Voicemail (--number 8600): what the writer put on disk in the measured time.
     pub voicemail_bytes_per_second: f64,
     pub voicemail_messages: u64,
+    /// Message audio blocks the writer lost since the daemon started (a full ring).
+    pub voicemail_lost_blocks: u64,
 }
 
 pub fn run(args: &BenchArgs) -> Result<i32> {
@@ -375,6 +377,10 @@ fn run_once(args: &BenchArgs, channels: usize) -> Result<BenchResult> {
         calls_with_wrong_digits,
         voicemail_bytes_per_second: (vm_after.1.saturating_sub(vm_before.1)) as f64 / wall,
         voicemail_messages: vm_after.0.saturating_sub(vm_before.0),
+        voicemail_lost_blocks: after
+            .pointer("/voicemail/lost_blocks")
+            .and_then(Value::as_u64)
+            .unwrap_or(0),
     })
 }
 

@@ -279,6 +279,7 @@ pub fn status_json(config: &crate::config::Config) -> serde_json::Value {
     serde_json::json!({
         "boxes": boxes,
         "mail_waiting": mail_waiting(&conn).ok(),
+        "lost_blocks": super::service::LOST_BLOCKS.load(std::sync::atomic::Ordering::Relaxed),
     })
 }
 

@@ -406,6 +406,10 @@ impl Voicemail {
     }
 }
 
+/// Blocks of message audio lost because a take's ring was full (the writer fell behind), since the
+/// daemon started: in `telvox status` (`voicemail.lost_blocks`).
+pub static LOST_BLOCKS: AtomicU64 = AtomicU64::new(0);
+
 /// Where message-waiting changes go (the daemon fans them out to `telvox events`): box, new, saved.
 pub type WaitingSink = Box<dyn Fn(&str, u32, u32) + Send + Sync>;
 static WAITING_SINK: std::sync::OnceLock<WaitingSink> = std::sync::OnceLock::new();
@@ -961,6 +965,7 @@ fn drain(file: &mut Open) -> std::io::Result<bool> {
 fn finish_take(conn: &Connection, boxes: &Mailboxes, paths: &Paths, file: &mut Open) -> Result<(), String> {
     let io = |e: std::io::Error| e.to_string();
     let dropped = file.take.tap.dropped_blocks();
+    LOST_BLOCKS.fetch_add(dropped, Ordering::Relaxed);
     if dropped > 0 {
         tracing::warn!(
             "voicemail: {} lost {dropped} block(s) of audio: the writer fell behind",
