@@ -792,13 +792,14 @@ fn link_or_copy(from: &Path, dir: &Path, name: &str) -> std::io::Result<()> {
     if to.exists() {
         return Ok(());
     }
-    if std::fs::hard_link(from, &to).is_ok() {
-        return Ok(());
+    if std::fs::hard_link(from, &to).is_err() {
+        let tmp = dir.join(format!("{name}.tmp"));
+        std::fs::copy(from, &tmp)?;
+        File::open(&tmp)?.sync_all()?;
+        std::fs::rename(&tmp, &to)?;
     }
-    let tmp = dir.join(format!("{name}.tmp"));
-    std::fs::copy(from, &tmp)?;
-    File::open(&tmp)?.sync_all()?;
-    std::fs::rename(&tmp, &to)
+    // The new name itself survives a power cut once the directory is synced.
+    File::open(dir)?.sync_all()
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -988,8 +989,9 @@ fn finish_take(conn: &Connection, boxes: &Mailboxes, paths: &Paths, file: &mut O
                 take.state.store(TAKE_DISCARDED, Ordering::Release);
                 return Ok(());
             }
-            let to = db::box_dir(&paths.data_dir, box_.as_str()).join(which.file());
-            std::fs::rename(&file.part, &to).map_err(io)?;
+            let dir = db::box_dir(&paths.data_dir, box_.as_str());
+            std::fs::rename(&file.part, dir.join(which.file())).map_err(io)?;
+            File::open(&dir).and_then(|d| d.sync_all()).map_err(io)?;
             take.state.store(TAKE_KEPT, Ordering::Release);
             Ok(())
         }
