@@ -193,6 +193,11 @@ fn prepare_vm(extra_mailboxes: &str) -> TestDaemon {
         ("8603", "leave103", leave_flow("103")),
         ("8699", "leave199", leave_flow("199")),
         ("8604", "leave104", leave_flow("104")),
+        (
+            "8611",
+            "busy101",
+            leave_flow("101").replace("box = \"${target}\"", "box = \"${target}\", greeting = \"busy\""),
+        ),
         ("8698", "leave998", leave_flow("998")),
         ("8700", "check", check_flow("")),
         ("8701", "checkown", check_flow("box = \"${caller}\"")),
@@ -1229,5 +1234,34 @@ fn a_recorded_name_replaces_the_digits_and_a_key_skips_a_playing_message() {
     assert!(
         no_more < at + 3 * 8000,
         "the 5 s message was cut short by the key"
+    );
+}
+
+#[test]
+fn the_busy_greeting_is_its_own() {
+    let daemon = vm_daemon("");
+    let cues = [
+        cue("en", "vm-enter-password", Do::Keys("1234#")),
+        cue("en", "vm-main-menu", Do::Keys("0")),
+        cue("en", "vm-options", Do::Keys("2")),
+        cue("en", "vm-beep", Do::SpeakThen(1000, "#")),
+        cue("en", "vm-greeting-saved", Do::Nothing),
+        cue("en", "vm-options", Do::Keys("*")),
+        cue("en", "vm-main-menu", Do::Keys("#")),
+    ];
+    scripted(&daemon, "8701", "101", &cues, End::TelvoxHangsUp);
+    let greeting = tone_blocks(1000).concat();
+    // The busy flow plays it; the unavailable one still has the default.
+    let busy = leave(&daemon, "8611", Do::SpeakThen(1200, "#"), End::TelvoxHangsUp);
+    assert!(
+        find(&busy.heard, &greeting[..4000], 0).is_some(),
+        "the busy greeting"
+    );
+    assert!(find(&busy.heard, &prompt_alaw("en", "vm-person-at"), 0).is_none());
+    let unavailable = leave(&daemon, "8601", Do::SpeakThen(1200, "#"), End::TelvoxHangsUp);
+    assert!(find(&unavailable.heard, &greeting[..4000], 0).is_none());
+    assert_heard(
+        &unavailable.heard,
+        &[("en", "vm-person-at"), ("en", "vm-unavailable")],
     );
 }
