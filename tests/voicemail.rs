@@ -12,8 +12,11 @@ use telvox::hw::sim::client::{run_call, CallOutcome, Heard};
 use telvox::hw::sim::protocol::DaemonOp;
 use telvox::hw::{Block, Law, BLOCK_SAMPLES};
 
-/// Upper bound on one scripted call (10 minutes of audio).
-const MAX_CALL_BLOCKS: usize = 30_000;
+/// Upper bound on one scripted call: 30 minutes of audio, or 60 s of wall time. Not a plain block
+/// count: lockstep runs calls far faster than real time while telvox waits for its writer (an fsync
+/// on a busy disk takes seconds), and a 10-minute cap would pass in a few seconds.
+const MAX_CALL_BLOCKS: usize = 90_000;
+const MAX_CALL_WALL: Duration = Duration::from_secs(60);
 const CALLER: &str = "13800138000";
 
 /// What a caller does after hearing a prompt.
@@ -84,13 +87,14 @@ fn scripted(daemon: &TestDaemon, number: &str, from: &str, cues: &[Cue], end: En
     let audio: Vec<Vec<u8>> = cues.iter().map(|c| prompt_alaw(&c.after.0, &c.after.1)).collect();
     let (mut next_cue, mut cursor) = (0usize, 0usize);
     let mut out: Vec<Block> = Vec::new();
+    let started = Instant::now();
     let mut done_at: Option<usize> = None;
     let outcome = run_call(
         &mut party,
         &dial(number, from),
         Duration::from_secs(20),
         |blocks, heard| {
-            if blocks > MAX_CALL_BLOCKS {
+            if blocks > MAX_CALL_BLOCKS || started.elapsed() > MAX_CALL_WALL {
                 return None;
             }
             if out.is_empty() && next_cue < cues.len() {
@@ -1178,12 +1182,13 @@ fn a_recorded_name_replaces_the_digits_and_a_key_skips_a_playing_message() {
     let menu = prompt_alaw("en", "vm-main-menu");
     let one = key_blocks("1");
     let mut stage = 0;
+    let started = Instant::now();
     let outcome = run_call(
         &mut party,
         &dial("8701", "101"),
         Duration::from_secs(20),
         |blocks, heard| {
-            if blocks > MAX_CALL_BLOCKS {
+            if blocks > MAX_CALL_BLOCKS || started.elapsed() > MAX_CALL_WALL {
                 return None;
             }
             let recent = |needle: &[u8]| {

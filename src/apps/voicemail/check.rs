@@ -53,6 +53,8 @@ const LOGIN_TRIES: u32 = 3;
 const GREETING_MAX_MS: u64 = 60_000;
 const GREETING_SILENCE_MS: u32 = 3000;
 const MIN_PIN_DIGITS: usize = 4;
+/// How long a finished greeting may take the writer before the caller is told it failed.
+const WRITER_TIMEOUT_MS: u64 = 30_000;
 
 /// Where the message menu goes after a notice ("message saved" …).
 const AFTER_NEXT: u8 = 1;
@@ -346,6 +348,7 @@ impl Check {
         }
         state.phase = GREETING_FINISHING;
         state.polls = 0;
+        state.started = std::time::Instant::now();
         cx.set_timer_ms(POLL_MS);
         Step::Wait
     }
@@ -643,8 +646,15 @@ impl Action for Check {
                 let state = vm_call(call);
                 let kept = match state.take.as_ref().map(|t| t.state()) {
                     Some(TAKE_RUNNING) => {
-                        cx.set_timer_ms(POLL_MS);
-                        return Step::Wait;
+                        // A writer gone for good must not hold the call forever.
+                        state.polls = state.polls.saturating_add(1);
+                        let call_time = u64::from(state.polls) * POLL_MS >= WRITER_TIMEOUT_MS;
+                        let wall_time = state.started.elapsed().as_millis() >= u128::from(WRITER_TIMEOUT_MS);
+                        if !(call_time && wall_time) {
+                            cx.set_timer_ms(POLL_MS);
+                            return Step::Wait;
+                        }
+                        false
                     }
                     Some(TAKE_KEPT) => true,
                     _ => false,

@@ -42,6 +42,9 @@ const WAIT_TAKE: u8 = 11;
 /// How long the review menu waits for a key, and how often it asks before saving anyway.
 const REVIEW_TIMEOUT_MS: u64 = 5000;
 const REVIEW_TRIES: u32 = 3;
+/// How long a finished message may take the writer (an fsync on a busy disk) before the call
+/// moves on with `error` (the message itself is still finished by the writer, or at restart).
+const WRITER_TIMEOUT_MS: u64 = 30_000;
 
 #[derive(Debug)]
 pub struct Leave {
@@ -204,6 +207,7 @@ impl Leave {
         state.phase = FINISHING;
         state.ended_by_key = by_key;
         state.polls = 0;
+        state.started = std::time::Instant::now();
         cx.set_timer_ms(POLL_MS);
         Step::Wait
     }
@@ -261,7 +265,13 @@ impl Leave {
         };
         match take.state() {
             TAKE_RUNNING => {
+                // The writer has the file; a writer gone for good must not hold the call forever.
                 state.polls = state.polls.saturating_add(1);
+                let call_time = u64::from(state.polls) * POLL_MS >= WRITER_TIMEOUT_MS;
+                let wall_time = state.started.elapsed().as_millis() >= u128::from(WRITER_TIMEOUT_MS);
+                if call_time && wall_time {
+                    return Self::finish(call, cx, ERROR);
+                }
                 cx.set_timer_ms(POLL_MS);
                 Step::Wait
             }

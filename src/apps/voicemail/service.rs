@@ -816,7 +816,25 @@ struct Open {
     last_block: Instant,
 }
 
-fn write_loop(boxes: &Mailboxes, paths: &Paths, incoming: &Receiver<Arc<Take>>) {
+/// Takes whose audio is complete, waiting for the finisher (a full queue is finished inline).
+const QUEUE_FINISHED: usize = 1024;
+
+/// Drains the rings; finished takes go to a finisher thread, so a slow fsync or a busy database
+/// never keeps the rings of the other calls from being drained.
+fn write_loop(boxes: &Arc<Mailboxes>, paths: &Paths, incoming: &Receiver<Arc<Take>>) {
+    let (finished, to_finish) = bounded::<Open>(QUEUE_FINISHED);
+    let (finisher_boxes, finisher_paths) = (boxes.clone(), paths.clone());
+    let finisher = std::thread::Builder::new()
+        .name("vm-finisher".into())
+        .spawn(move || {
+            let mut conn: Option<Connection> = None;
+            for mut file in to_finish {
+                finish_logged(&mut conn, &finisher_boxes, &finisher_paths, &mut file);
+            }
+        });
+    if let Err(e) = &finisher {
+        tracing::warn!("voicemail: no finisher thread ({e}): messages are finished by the writer");
+    }
     let mut conn: Option<Connection> = None;
     let mut open: Vec<Open> = Vec::new();
     loop {
@@ -850,21 +868,45 @@ fn write_loop(boxes: &Mailboxes, paths: &Paths, incoming: &Receiver<Arc<Take>>) 
                 }
             }
         }
-        open.retain_mut(|file| match drain(file) {
-            Ok(true) => true,
-            Ok(false) => {
-                if let Err(e) = finish_take(db_conn, boxes, paths, file) {
+        let mut i = 0;
+        while i < open.len() {
+            match drain(&mut open[i]) {
+                Ok(true) => i += 1,
+                Ok(false) => {
+                    let file = open.swap_remove(i);
+                    let handed = match &finisher {
+                        Ok(_) => finished.try_send(file).map_err(|e| e.into_inner()),
+                        Err(_) => Err(file),
+                    };
+                    if let Err(mut file) = handed {
+                        finish_logged(&mut conn, boxes, paths, &mut file);
+                    }
+                }
+                Err(e) => {
+                    let file = open.swap_remove(i);
                     tracing::warn!("voicemail: recording {} failed: {e}", file.part.display());
                     file.take.state.store(TAKE_FAILED, Ordering::Release);
                 }
-                false
             }
-            Err(e) => {
-                tracing::warn!("voicemail: recording {} failed: {e}", file.part.display());
-                file.take.state.store(TAKE_FAILED, Ordering::Release);
-                false
-            }
-        });
+        }
+    }
+}
+
+fn finish_logged(conn: &mut Option<Connection>, boxes: &Mailboxes, paths: &Paths, file: &mut Open) {
+    if conn.is_none() {
+        *conn = db::open(&paths.db)
+            .map_err(|e| tracing::warn!("voicemail: {e}"))
+            .ok();
+    }
+    let result = match conn.as_ref() {
+        Some(c) => finish_take(c, boxes, paths, file),
+        None => Err("no database".to_owned()),
+    };
+    if let Err(e) = result {
+        // The part file and its `vm_recordings` row stay: the next start finishes it.
+        tracing::warn!("voicemail: recording {} failed: {e}", file.part.display());
+        file.take.state.store(TAKE_FAILED, Ordering::Release);
+        *conn = None;
     }
 }
 
