@@ -35,6 +35,7 @@ APT_PACKAGES=(
     sqlite3                                    # to look into the call log by hand
     valgrind                                   # the FFI test runs spandsp under valgrind
     graphviz                                   # `telvox flow dot NAME | dot -Tsvg`, and its test
+    python3-aiosmtpd                           # the voicemail mail test's real SMTP server
     ca-certificates curl
 )
 
@@ -245,6 +246,16 @@ for flow in "$SRC"/etc/flows/*.toml; do
         note "$dest (new)"
     fi
 done
+
+# Voicemail boxes: the shipped example when absent (its demo PINs are in the file's header: change
+# them with `telvox vm passwd BOX`); it holds PIN hashes, so only root and the telvox group read it.
+if [ -e "$ETC/mailboxes.toml" ]; then
+    cmp -s "$SRC/etc/mailboxes.toml" "$ETC/mailboxes.toml" \
+        || note "$ETC/mailboxes.toml exists: kept as it is (the shipped one is $SRC/etc/mailboxes.toml)"
+else
+    put "$SRC/etc/mailboxes.toml" "$ETC/mailboxes.toml" 0640 telvox
+    note "$ETC/mailboxes.toml (new: demo PINs, change them with telvox vm passwd)"
+fi
 
 # The demo business database the example flow's `lookup`/`verify_pin` read ([business] db, default
 # <data_dir>/business.db). telvox opens it read-only; an existing one is the admin's and is kept.

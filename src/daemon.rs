@@ -82,6 +82,15 @@ impl Runtime {
         let business =
             Business::start_with_recorder(config.business.clone(), config.db_path(), Some(recorder))
                 .context("starting the business lookup threads")?;
+        if let Some(boxes) = &config.voicemail {
+            let voicemail = crate::apps::voicemail::Voicemail::start(
+                Arc::new(boxes.clone()),
+                voicemail_paths(&config),
+                config.hw.clone(),
+            )
+            .context("starting the voicemail threads")?;
+            business.set_voicemail(voicemail);
+        }
         let flows = FlowSet::load(&config.flows_dir, &config.voice_dir, &voice, Some(&business))
             .map_err(|e| anyhow!("{e}"))
             .with_context(|| format!("loading flows from {}", config.flows_dir.display()))?;
@@ -97,6 +106,15 @@ impl Runtime {
     /// The flow a dialled number reaches, if any.
     pub fn flow_for(&self, number: &str) -> Option<&str> {
         best_match(self.numbers.iter().map(|(p, f)| (p, f.as_str())), number)
+    }
+}
+
+/// Where voicemail keeps its files and index.
+fn voicemail_paths(config: &Config) -> crate::apps::voicemail::Paths {
+    crate::apps::voicemail::Paths {
+        data_dir: config.data_dir.clone(),
+        db: config.db_path(),
+        timezone: config.business.timezone,
     }
 }
 
@@ -311,6 +329,17 @@ impl Daemon {
                 "{closed} call(s) were cut off by the previous daemon's end: logged as INTERRUPTED"
             );
         }
+        crate::apps::voicemail::mail::enable_sending();
+        if let Some(boxes) = &config.voicemail {
+            // Messages a crash cut off are finished before new calls come in.
+            match crate::apps::voicemail::recover(boxes, &voicemail_paths(&config)) {
+                Ok(0) => {}
+                Ok(n) => {
+                    tracing::warn!("voicemail: {n} message(s) recovered after the previous daemon's end")
+                }
+                Err(e) => tracing::error!("voicemail: recovery failed: {e}"),
+            }
+        }
         let call_ids = Arc::new(CallIds::starting_after(db.max_seq()?));
         recover_recordings(&config);
         let recorder = CallRecorder::start(config.recording.clone(), &config.hw, &config.db_path())
@@ -366,6 +395,15 @@ impl Daemon {
                     broadcast(&state, alarm.to_string().into());
                 }
             }));
+        let waiting_state = Arc::downgrade(&state);
+        crate::apps::voicemail::service::set_waiting_sink(Box::new(move |box_, new, saved| {
+            if let Some(state) = waiting_state.upgrade() {
+                let line = serde_json::json!({
+                    "type": "message_waiting", "box": box_, "new": new, "saved": saved, "waiting": new > 0,
+                });
+                publish_line(&state, line.to_string().into());
+            }
+        }));
         let pump = spawn_pump(state.clone(), store_tx)?;
         events.set_pump(pump.thread().clone());
         let ctl = crate::ctl::server::Server::start(&config.ctl_socket(), state.clone())?;
@@ -587,6 +625,19 @@ fn broadcast(state: &DaemonState, line: Arc<str>) {
     subs.retain(|tx| match tx.try_send(line.clone()) {
         Ok(()) | Err(crossbeam::channel::TrySendError::Full(_)) => true,
         Err(crossbeam::channel::TrySendError::Disconnected(_)) => false,
+    });
+}
+
+/// Sends a line that is not a call event (voicemail's message waiting) to every listener.
+fn publish_line(state: &DaemonState, line: Arc<str>) {
+    let Ok(mut subs) = state.subscribers.lock() else {
+        return;
+    };
+    subs.retain(|tx| {
+        !matches!(
+            tx.try_send(line.clone()),
+            Err(crossbeam::channel::TrySendError::Disconnected(_))
+        )
     });
 }
 

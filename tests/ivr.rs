@@ -475,15 +475,14 @@ fn mandarin_menu_options_fax_message_operator_are_placeholders() {
             cue("zh", "choose-language", "1"),
             cue("zh", "main-menu", "2"),
             cue("zh", "coming-soon", ""),
-            cue("zh", "main-menu", "3"),
-            cue("zh", "coming-soon", ""),
             cue("zh", "main-menu", "0"),
             cue("zh", "coming-soon", ""),
         ],
     );
+    // Option 3 (leave a message) is voicemail now: tests/voicemail.rs.
     let soon = [("zh", "main-menu"), ("zh", "coming-soon")];
     let mut expected = vec![("zh", "choose-language"), ("zh", "hotline-welcome")];
-    expected.extend(soon.iter().cycle().take(6));
+    expected.extend(soon.iter().cycle().take(4));
     expected.extend([("zh", "main-menu"), ("zh", "goodbye")]);
     assert_heard(&outcome.heard, &expected);
     let mut path = vec![
@@ -495,7 +494,7 @@ fn mandarin_menu_options_fax_message_operator_are_placeholders() {
         "fax",
         "main_menu",
     ];
-    path.extend(["message", "main_menu", "operator", "main_menu", "goodbye"]);
+    path.extend(["operator", "main_menu", "goodbye"]);
     assert_path(&daemon, &outcome, &path);
 }
 
@@ -603,8 +602,8 @@ fn a_key_during_the_welcome_barges_in_and_picks_the_menu_option() {
         let mut party = daemon.party();
         let keys = key_blocks("2");
         let choose = prompt_alaw("zh", "choose-language").len().div_ceil(BLOCK_SAMPLES);
-        // Key 2 picks English, then key 3 during the welcome (10 blocks in) picks "message".
-        let second = key_blocks("3");
+        // Key 2 picks English, then key 2 during the welcome (10 blocks in) picks "fax".
+        let second = key_blocks("2");
         run_call(&mut party, &dial("8000", "1"), Duration::from_secs(20), |b, _| {
             let first_at = 50 + choose + 5;
             let second_at = first_at + keys.len() + 10;
@@ -635,7 +634,7 @@ fn a_key_during_the_welcome_barges_in_and_picks_the_menu_option() {
             "hours",
             "welcome",
             "main_menu",
-            "message",
+            "fax",
             "main_menu",
             "goodbye",
         ],
@@ -806,7 +805,7 @@ fn unknown_states_are_located_wherever_they_are_named() {
 fn unknown_actions_keys_and_settings_are_errors() {
     let text = "start = \"a\"\nlangauge = \"en\"\n[a]\nplya = [\"goodbye\"]\n\
                 play = { prompts = [\"goodbye\"], bargein = false }\nhangup = true\n";
-    let actions = "play, say, collect, menu, set, branch, goto, hangup, lookup, verify_pin, hours, call, return, record, record_call, tone, next, on";
+    let actions = "play, say, collect, menu, set, branch, goto, hangup, lookup, verify_pin, hours, call, return, record, record_call, tone, voicemail_leave, voicemail_check, next, on";
     assert_eq!(
         check(text),
         [
@@ -1155,7 +1154,7 @@ fn twenty_concurrent_callers_each_follow_their_own_path() {
                 let daemon = &daemon;
                 scope.spawn(move || {
                     let (lang_key, lang) = if i % 2 == 0 { ("1", "zh") } else { ("2", "en") };
-                    let option = ["2", "3", "0"][i % 3];
+                    let option = ["2", "0"][(i / 2) % 2];
                     let cues = [
                         cue("zh", "choose-language", lang_key),
                         cue(lang, "main-menu", option),
@@ -1173,7 +1172,7 @@ fn twenty_concurrent_callers_each_follow_their_own_path() {
         } else {
             ("en", "english")
         };
-        let option_state = ["fax", "message", "operator"][i % 3];
+        let option_state = ["fax", "operator"][(i / 2) % 2];
         assert_heard(
             &outcome.heard,
             &[(lang, "coming-soon"), (lang, "main-menu"), (lang, "goodbye")],

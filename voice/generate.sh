@@ -279,10 +279,139 @@ ivr_prompts_ko() {
         service-unavailable "지금은 이 서비스를 이용하실 수 없습니다."
 }
 
+# Voicemail (src/apps/voicemail: voicemail_leave, voicemail_check; its PROMPTS list is
+# authoritative). `@beep` is not speech: the tone before recording (see render).
+vm_prompts_en() {
+    printf '%s\t%s\n' \
+        vm-beep "@beep" \
+        vm-person-at "The person at extension" \
+        vm-unavailable "is not available." \
+        vm-busy "is on the phone." \
+        vm-leave-after-tone "Please leave your message after the tone. When you are done, hang up or press the pound key." \
+        vm-mailbox-full "Sorry, this mailbox is full and cannot take any more messages." \
+        vm-no-mailbox "There is no such mailbox." \
+        vm-too-short "Your message was too short and was not saved." \
+        vm-message-saved-thanks "Your message has been saved. Thank you." \
+        vm-review "To listen to your message, press one. To save it, press two. To record it again, press three." \
+        vm-enter-box "Please enter your mailbox number, then press the pound key." \
+        vm-enter-password "Please enter your password, then press the pound key." \
+        vm-login-incorrect "Login incorrect." \
+        vm-locked "This mailbox is locked. Please try again later." \
+        vm-you-have "You have" \
+        vm-new "new" \
+        vm-saved "saved" \
+        vm-messages "messages" \
+        vm-message "message" \
+        vm-and "and" \
+        vm-no-messages "You have no messages." \
+        vm-message-from "Message from" \
+        vm-received "received" \
+        vm-main-menu "To hear your messages, press one. For mailbox options, press zero. To exit, press the pound key." \
+        vm-msg-menu "To replay, press one. To save, press two. For the next message, press three. For the previous message, press four. To delete, press seven. To forward, press eight. To call back, press nine. For help, press star. To skip, press the pound key." \
+        vm-message-saved "Message saved." \
+        vm-message-deleted "Message deleted." \
+        vm-no-more "There are no more messages." \
+        vm-enter-forward "Enter the mailbox number to forward to, then press the pound key." \
+        vm-forwarded "Message forwarded." \
+        vm-callback-soon "Calling back is not available yet." \
+        vm-options "To record your unavailable greeting, press one. To record your busy greeting, press two. To record your name, press three. To change your password, press four. To go back, press star." \
+        vm-record-after-tone "Record after the tone, then press the pound key." \
+        vm-greeting-saved "Your greeting has been saved." \
+        vm-new-password "Please enter your new password, then press the pound key." \
+        vm-password-changed "Your password has been changed."
+}
+
+vm_prompts_zh() {
+    printf '%s\t%s\n' \
+        vm-beep "@beep" \
+        vm-person-at "您拨打的分机" \
+        vm-unavailable "暂时无人接听。" \
+        vm-busy "正在通话中。" \
+        vm-leave-after-tone "请在提示音后留言，留言完毕请挂机或按井号键。" \
+        vm-mailbox-full "对不起，此信箱已满，无法再接收留言。" \
+        vm-no-mailbox "没有这个信箱。" \
+        vm-too-short "您的留言太短，没有保存。" \
+        vm-message-saved-thanks "您的留言已保存，谢谢。" \
+        vm-review "试听留言请按一，保存请按二，重新录制请按三。" \
+        vm-enter-box "请输入您的信箱号码，然后按井号键。" \
+        vm-enter-password "请输入您的密码，然后按井号键。" \
+        vm-login-incorrect "登录不正确。" \
+        vm-locked "此信箱已被锁定，请稍后再试。" \
+        vm-you-have "您有" \
+        vm-new "条新留言" \
+        vm-saved "条已保存的留言" \
+        vm-messages "留言" \
+        vm-message "留言" \
+        vm-and "和" \
+        vm-no-messages "您没有留言。" \
+        vm-message-from "留言来自" \
+        vm-received "留言时间" \
+        vm-main-menu "收听留言请按一，信箱设置请按零，退出请按井号键。" \
+        vm-msg-menu "重听请按一，保存请按二，下一条请按三，上一条请按四，删除请按七，转发请按八，回拨请按九，帮助请按星号键，跳过请按井号键。" \
+        vm-message-saved "留言已保存。" \
+        vm-message-deleted "留言已删除。" \
+        vm-no-more "没有更多留言了。" \
+        vm-enter-forward "请输入要转发到的信箱号码，然后按井号键。" \
+        vm-forwarded "留言已转发。" \
+        vm-callback-soon "回拨功能暂不可用。" \
+        vm-options "录制无人接听问候语请按一，录制忙线问候语请按二，录制姓名请按三，修改密码请按四，返回请按星号键。" \
+        vm-record-after-tone "请在提示音后录音，完毕后按井号键。" \
+        vm-greeting-saved "问候语已保存。" \
+        vm-new-password "请输入新密码，然后按井号键。" \
+        vm-password-changed "密码已修改。"
+}
+
+# Korean word order: 새 메시지 N 건, 그리고 저장된 메시지 M 건 있습니다 (see service.rs summary).
+vm_prompts_ko() {
+    printf '%s\t%s\n' \
+        vm-beep "@beep" \
+        vm-person-at "내선 번호" \
+        vm-unavailable "사용자는 지금 전화를 받을 수 없습니다." \
+        vm-busy "사용자는 지금 통화 중입니다." \
+        vm-leave-after-tone "삐 소리가 나면 메시지를 남겨 주십시오. 끝나시면 전화를 끊거나 우물정자를 눌러 주십시오." \
+        vm-mailbox-full "죄송합니다. 이 사서함은 가득 차서 메시지를 더 받을 수 없습니다." \
+        vm-no-mailbox "그런 사서함은 없습니다." \
+        vm-too-short "메시지가 너무 짧아 저장되지 않았습니다." \
+        vm-message-saved-thanks "메시지가 저장되었습니다. 감사합니다." \
+        vm-review "메시지를 들으시려면 일번, 저장하시려면 이번, 다시 녹음하시려면 삼번을 눌러 주십시오." \
+        vm-enter-box "사서함 번호를 입력하신 후 우물정자를 눌러 주십시오." \
+        vm-enter-password "비밀번호를 입력하신 후 우물정자를 눌러 주십시오." \
+        vm-login-incorrect "로그인 정보가 올바르지 않습니다." \
+        vm-locked "이 사서함은 잠겼습니다. 나중에 다시 시도해 주십시오." \
+        vm-you-have "있습니다." \
+        vm-new "새 메시지" \
+        vm-saved "저장된 메시지" \
+        vm-messages "건" \
+        vm-message "건" \
+        vm-and "그리고" \
+        vm-no-messages "메시지가 없습니다." \
+        vm-message-from "보낸 사람" \
+        vm-received "받은 시간" \
+        vm-main-menu "메시지를 들으시려면 일번, 사서함 설정은 영번, 끝내시려면 우물정자를 눌러 주십시오." \
+        vm-msg-menu "다시 듣기 일번, 저장 이번, 다음 메시지 삼번, 이전 메시지 사번, 삭제 칠번, 전달 팔번, 회신 전화 구번, 도움말 별표, 건너뛰기는 우물정자를 눌러 주십시오." \
+        vm-message-saved "메시지가 저장되었습니다." \
+        vm-message-deleted "메시지가 삭제되었습니다." \
+        vm-no-more "더 이상 메시지가 없습니다." \
+        vm-enter-forward "전달할 사서함 번호를 입력하신 후 우물정자를 눌러 주십시오." \
+        vm-forwarded "메시지가 전달되었습니다." \
+        vm-callback-soon "회신 전화 기능은 아직 제공되지 않습니다." \
+        vm-options "부재중 인사말 녹음은 일번, 통화중 인사말 녹음은 이번, 이름 녹음은 삼번, 비밀번호 변경은 사번, 돌아가시려면 별표를 눌러 주십시오." \
+        vm-record-after-tone "삐 소리가 나면 녹음하시고 끝나면 우물정자를 눌러 주십시오." \
+        vm-greeting-saved "인사말이 저장되었습니다." \
+        vm-new-password "새 비밀번호를 입력하신 후 우물정자를 눌러 주십시오." \
+        vm-password-changed "비밀번호가 변경되었습니다."
+}
+
 # render VOICE SPEED TEXT OUT: speak TEXT and convert it to a telvox prompt.
 render() {
     local voice="$1" speed_wpm="$2" text="$3" out="$4"
     local raw="$out.raw.wav"
+    if [ "$text" = "@beep" ]; then
+        # The tone before recording: 1 kHz for 250 ms at -9 dBFS, the same in every language.
+        sox -R -D -n -r 8000 -c 1 -e a-law -b 8 -t wav "$out" synth 0.25 sine 1000 gain -9 \
+            pad "$EDGE_PAD_S" "$EDGE_PAD_S"
+        return
+    fi
     espeak-ng -v "$voice" -s "$speed_wpm" -w "$raw" -- "$text"
     # Effects in order: trim the front, trim the back (reverse, trim, reverse),
     # lower the level 3 dB so the resampler's filter overshoot cannot clip
@@ -329,9 +458,9 @@ main() {
     # rename; removed however the script exits.
     SCRATCH_DIR="$(mktemp -d "$VOICE_DIR/.generate.XXXXXX")"
     trap 'rm -rf "$SCRATCH_DIR"' EXIT
-    generate_lang en "$EN_VOICE" "$EN_SPEED_WPM" prompts_en say_prompts_en ivr_prompts_en
-    generate_lang zh "$ZH_VOICE" "$ZH_SPEED_WPM" prompts_zh say_prompts_zh ivr_prompts_zh
-    generate_lang ko "$KO_VOICE" "$KO_SPEED_WPM" prompts_ko say_prompts_ko ivr_prompts_ko
+    generate_lang en "$EN_VOICE" "$EN_SPEED_WPM" prompts_en say_prompts_en ivr_prompts_en vm_prompts_en
+    generate_lang zh "$ZH_VOICE" "$ZH_SPEED_WPM" prompts_zh say_prompts_zh ivr_prompts_zh vm_prompts_zh
+    generate_lang ko "$KO_VOICE" "$KO_SPEED_WPM" prompts_ko say_prompts_ko ivr_prompts_ko vm_prompts_ko
 }
 
 main "$@"

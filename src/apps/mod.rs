@@ -4,3 +4,4 @@ pub mod ivr;
 pub mod linetest;
 pub mod recorder;
 pub mod say;
+pub mod voicemail;

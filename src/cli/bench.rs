@@ -51,7 +51,8 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 2040)]
     pub max_channels: usize,
     /// The number callers dial: 8999 (the line test) or 8000 (the shipped example IVR flow, whose
-    /// menus the bench keys also drive: 1 Mandarin, then fax, message, two invalid keys).
+    /// menus the bench keys also drive: 1 Mandarin, then fax, message, two invalid keys), or 8600
+    /// (voicemail: every caller leaves a 10 s message, then redials).
     #[arg(long, default_value = "8999")]
     pub number: String,
     /// Run the daemon with realtime = true (SCHED_FIFO + mlockall when permitted).
@@ -111,6 +112,11 @@ pub struct BenchResult {
     pub record_finished: u64,
     /// The recorder threads' CPU (recorder + recorder-meta), % of a core; inside cpu_percent_other.
     pub cpu_percent_recorder: f64,
+    /// Voicemail (--number 8600): what the writer put on disk in the measured time.
+    pub voicemail_bytes_per_second: f64,
+    pub voicemail_messages: u64,
+    /// Message audio blocks the writer lost since the daemon started (a full ring).
+    pub voicemail_lost_blocks: u64,
 }
 
 pub fn run(args: &BenchArgs) -> Result<i32> {
@@ -213,6 +219,7 @@ impl BenchDaemon {
         };
         let config_path = dir.join("telvox.toml");
         std::fs::write(&config_path, config)?;
+        crate::apps::voicemail::bench_setup(&dir)?;
         let log = std::fs::File::create(dir.join("daemon.log"))?;
         let child = Command::new(std::env::current_exe()?)
             .args(["daemon", "--foreground", "--config"])
@@ -367,6 +374,7 @@ fn run_once(args: &BenchArgs, channels: usize) -> Result<BenchResult> {
         std::thread::sleep(Duration::from_millis(20));
     }
     let before = daemon.status()?;
+    let vm_before = crate::apps::voicemail::bench_written(&daemon.dir.join("data"));
     let threads_before = daemon.cpu_seconds();
     let heard_before = counters.blocks_heard.load(Ordering::Relaxed);
     let calls_before = counters.calls_completed.load(Ordering::Relaxed);
@@ -376,6 +384,7 @@ fn run_once(args: &BenchArgs, channels: usize) -> Result<BenchResult> {
     let cpu = threads_after.total_s() - threads_before.total_s();
     let wall = started.elapsed().as_secs_f64();
     let after = daemon.status()?;
+    let vm_after = crate::apps::voicemail::bench_written(&daemon.dir.join("data"));
     let heard = counters.blocks_heard.load(Ordering::Relaxed) - heard_before;
     let calls = counters.calls_completed.load(Ordering::Relaxed) - calls_before;
     stop.store(true, Ordering::Relaxed);
@@ -435,6 +444,12 @@ fn run_once(args: &BenchArgs, channels: usize) -> Result<BenchResult> {
         record_failed: rec("failed"),
         record_finished: rec("finished"),
         cpu_percent_recorder: 100.0 * (threads_after.recorder_s - threads_before.recorder_s) / wall,
+        voicemail_bytes_per_second: (vm_after.1.saturating_sub(vm_before.1)) as f64 / wall,
+        voicemail_messages: vm_after.0.saturating_sub(vm_before.0),
+        voicemail_lost_blocks: after
+            .pointer("/voicemail/lost_blocks")
+            .and_then(Value::as_u64)
+            .unwrap_or(0),
     })
 }
 

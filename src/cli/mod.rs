@@ -123,6 +123,20 @@ pub fn print_status(data: &Value, json: bool) {
             if rec["low_disk_alarm"] == true { " — ALARM: below min_free_mb, new calls are not recorded" } else { "" }
         );
     }
+    if let Some(boxes) = data.pointer("/voicemail/boxes").and_then(Value::as_array) {
+        let waiting: Vec<String> = boxes
+            .iter()
+            .map(|b| format!("{} ({} new)", b["box"].as_str().unwrap_or("?"), b["new"]))
+            .collect();
+        println!(
+            "voicemail: {}",
+            if waiting.is_empty() {
+                "no messages".into()
+            } else {
+                waiting.join(", ")
+            }
+        );
+    }
 }
 
 pub fn print_channels(data: &Value, json: bool) {

@@ -61,6 +61,7 @@ const TOP_KEYS: &[&str] = &[
     "business",
     "recording",
     "record",
+    "mailboxes",
 ];
 const BUSINESS_KEYS: &[&str] = &["db", "timezone", "pin_max_failures", "test_now"];
 const SIM_KEYS: &[&str] = &["clock", "socket"];
@@ -534,6 +535,7 @@ fn read_config(source_path: &Path, diags: &mut Diagnostics) -> Option<Config> {
         diags.list.extend(found);
         config
     });
+    let (mailboxes, voicemail) = read_mailboxes(&root, base_dir, voice_dir.as_deref(), diags);
 
     Some(Config {
         source: source_path.to_path_buf(),
@@ -553,7 +555,30 @@ fn read_config(source_path: &Path, diags: &mut Diagnostics) -> Option<Config> {
         flows_dir: flows_dir?,
         business: business?,
         recording: recording?,
+        mailboxes,
+        voicemail,
     })
+}
+
+/// `mailboxes` (default mailboxes.toml beside telvox.toml when it exists), validated.
+fn read_mailboxes(
+    root: &Section,
+    base_dir: &Path,
+    voice_dir: Option<&Path>,
+    diags: &mut Diagnostics,
+) -> (Option<PathBuf>, Option<crate::apps::voicemail::Mailboxes>) {
+    let path = match root.get("mailboxes") {
+        Some(_) => match root.path("mailboxes", base_dir, diags) {
+            Some((path, _)) => path,
+            None => return (None, None),
+        },
+        None if base_dir.join("mailboxes.toml").is_file() => base_dir.join("mailboxes.toml"),
+        None => return (None, None),
+    };
+    let voice_dir = voice_dir.filter(|d| d.is_dir());
+    let (boxes, found) = crate::apps::voicemail::config::load(&path, voice_dir);
+    diags.list.extend(found);
+    (Some(path), boxes)
 }
 
 const PIN_MAX_FAILURES: IntRule = IntRule {
@@ -1308,7 +1333,10 @@ mod tests {
             .iter()
             .map(|(n, f)| (n.as_str(), f.as_str()))
             .collect();
-        assert_eq!(numbers, [("8000", "main"), ("8999", "linetest")]);
+        assert_eq!(
+            numbers,
+            [("8000", "main"), ("8500", "voicemail"), ("8999", "linetest")]
+        );
         assert_eq!(config.flows_dir, PathBuf::from(DEFAULT_FLOWS_DIR));
         assert_eq!(config.linetest, LineTestConfig::default());
         assert_eq!(config.hw.source, EMBEDDED_MAP_NAME);
@@ -1335,6 +1363,7 @@ mod tests {
         );
         // The flows go with the copy (without prompts in this site, the line test stands in).
         let text = replace_once(&text, "\"8000\" = \"main\"", "\"8000\" = \"linetest\"");
+        let text = replace_once(&text, "\"8500\" = \"voicemail\"", "\"8500\" = \"linetest\"");
         fs::create_dir_all(site.path("etc/flows")).expect("flows dir");
         site.write("etc/hw/site.toml", EMBEDDED_SIM_MAP);
         let path = site.write("etc/telvox.toml", &text);
@@ -1526,7 +1555,7 @@ mod tests {
             site.check("lgo = \"info\"\n[sim]\nclok = \"lockstep\"\n[linetest]\nlanguge = \"en\"\n"),
             [
                 "telvox.toml:4:1: error: unknown key `lgo` at the top level; expected one of: run_dir, \
-                 data_dir, hw, voice_dir, realtime, log, max_call_seconds, sim, numbers, linetest, flows_dir, business, recording, record",
+                 data_dir, hw, voice_dir, realtime, log, max_call_seconds, sim, numbers, linetest, flows_dir, business, recording, record, mailboxes",
                 "telvox.toml:6:1: error: unknown key `clok` in [sim]; expected one of: clock, socket",
                 "telvox.toml:8:1: error: unknown key `languge` in [linetest]; expected one of: language, \
                  answer_after_rings, max_digits, timeout_ms",

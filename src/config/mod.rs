@@ -62,6 +62,10 @@ pub struct Config {
     pub business: BusinessConfig,
     /// `[recording]` and the `[[record]]` rules: call recording.
     pub recording: recording::RecordingConfig,
+    /// `mailboxes` (default: mailboxes.toml beside this file, when there is one).
+    pub mailboxes: Option<PathBuf>,
+    /// The mailboxes it holds, validated.
+    pub voicemail: Option<crate::apps::voicemail::Mailboxes>,
 }
 
 /// `[business]`: what IVR flows know of the business behind them.

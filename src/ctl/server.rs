@@ -197,6 +197,7 @@ fn status_json(state: &DaemonState) -> Value {
         },
         "store": store,
         "recording": state.recorder.status_json(),
+        "voicemail": crate::apps::voicemail::db::status_json(&runtime.config),
     })
 }
 

@@ -103,6 +103,52 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX IF NOT EXISTS recordings_caller ON recordings(caller);
     CREATE INDEX IF NOT EXISTS recordings_called ON recordings(called);
     "#,
+    // 4 (voicemail): messages per mailbox, recordings in progress (finished after a crash), PIN
+    // lockouts per box, and the outgoing mail queue. Only new tables: its place among other
+    // branches' migrations does not matter.
+    r#"
+    CREATE TABLE IF NOT EXISTS vm_messages (
+        id          INTEGER PRIMARY KEY,
+        box         TEXT NOT NULL,
+        file        TEXT NOT NULL,
+        caller      TEXT NOT NULL DEFAULT '',
+        uniqueid    TEXT NOT NULL DEFAULT '',
+        at_ms       INTEGER NOT NULL,
+        duration_ms INTEGER NOT NULL,
+        folder      TEXT NOT NULL DEFAULT 'new' CHECK (folder IN ('new', 'saved')),
+        heard       INTEGER NOT NULL DEFAULT 0,
+        UNIQUE (box, file)
+    );
+    CREATE INDEX IF NOT EXISTS vm_messages_box ON vm_messages(box, folder, at_ms);
+    CREATE TABLE IF NOT EXISTS vm_recordings (
+        id          INTEGER PRIMARY KEY,
+        part        TEXT NOT NULL,
+        boxes       TEXT NOT NULL,
+        caller      TEXT NOT NULL DEFAULT '',
+        uniqueid    TEXT NOT NULL DEFAULT '',
+        at_ms       INTEGER NOT NULL,
+        min_ms      INTEGER NOT NULL,
+        law         TEXT NOT NULL DEFAULT 'alaw'
+    );
+    CREATE TABLE IF NOT EXISTS vm_pin_failures (
+        box             TEXT PRIMARY KEY NOT NULL,
+        failures        INTEGER NOT NULL,
+        locked_until_ms INTEGER NOT NULL DEFAULT 0,
+        at_ms           INTEGER NOT NULL
+    );
+    CREATE TABLE IF NOT EXISTS vm_mail_queue (
+        id           INTEGER PRIMARY KEY,
+        message_id   INTEGER NOT NULL,
+        box          TEXT NOT NULL,
+        to_addr      TEXT NOT NULL,
+        created_ms   INTEGER NOT NULL,
+        attempts     INTEGER NOT NULL DEFAULT 0,
+        next_try_ms  INTEGER NOT NULL,
+        lease_ms     INTEGER NOT NULL DEFAULT 0,
+        last_error   TEXT NOT NULL DEFAULT '',
+        sent_ms      INTEGER
+    );
+    "#,
 ];
 
 /// The schema version this build writes: the number of migrations it knows.

@@ -96,6 +96,7 @@ impl Registry {
             super::record::KINDS,
             super::record_call::KINDS,
             super::tone::KINDS,
+            crate::apps::voicemail::KINDS,
         ];
         Registry {
             kinds: kinds.concat(),
@@ -158,6 +159,8 @@ pub struct IvrCall {
     /// The recording in progress, and how many this call has made (for file names).
     pub recording: Option<Arc<super::record::Recording>>,
     pub recordings: u32,
+    /// Voicemail's per-call state, made when a voicemail action first runs on the call.
+    pub voicemail: Option<Box<crate::apps::voicemail::VmCall>>,
 }
 
 impl IvrCall {
@@ -174,6 +177,7 @@ impl IvrCall {
             lookup_started: std::time::Instant::now(),
             recording: None,
             recordings: 0,
+            voicemail: None,
         }
     }
 
@@ -257,6 +261,16 @@ pub struct ParseCx<'a> {
 }
 
 impl ParseCx<'_> {
+    /// Where prompts are checked at load (None: not checked).
+    pub fn voice_dir(&self) -> Option<&Path> {
+        self.voice_dir
+    }
+
+    /// The flow's languages.
+    pub fn languages(&self) -> &[String] {
+        self.languages
+    }
+
     pub fn error(&mut self, at: usize, message: impl Into<String>) {
         let diagnostic = self.src.diagnostic(Severity::Error, at, message.into());
         self.diags.push(diagnostic);

@@ -137,6 +137,8 @@ pub struct Business {
     jobs: Sender<Job>,
     config: BusinessConfig,
     recorder: Option<super::record::Recorder>,
+    /// The voicemail threads, when mailboxes are configured.
+    voicemail: std::sync::OnceLock<Arc<crate::apps::voicemail::Voicemail>>,
 }
 
 impl Business {
@@ -169,6 +171,7 @@ impl Business {
             jobs,
             config,
             recorder,
+            voicemail: std::sync::OnceLock::new(),
         }))
     }
 
@@ -178,6 +181,15 @@ impl Business {
             Ok(()) => true,
             Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => false,
         }
+    }
+
+    pub fn voicemail(&self) -> Option<&Arc<crate::apps::voicemail::Voicemail>> {
+        self.voicemail.get()
+    }
+
+    /// Gives voicemail actions their threads (once, when the runtime is built).
+    pub fn set_voicemail(&self, voicemail: Arc<crate::apps::voicemail::Voicemail>) {
+        let _ = self.voicemail.set(voicemail);
     }
 
     pub fn recorder(&self) -> Option<&super::record::Recorder> {
