@@ -92,6 +92,27 @@ enum Command {
         #[command(subcommand)]
         command: PinCommand,
     },
+    /// Fax tools.
+    Fax {
+        #[command(subcommand)]
+        command: FaxCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum FaxCommand {
+    /// Load the fax-on-demand catalog (converting PDF/PostScript, validating every document) and
+    /// list it. Exit 1 when a document is bad.
+    Docs {
+        /// The catalog (default: the configuration's fax_catalog).
+        #[arg(long, value_name = "FILE")]
+        catalog: Option<PathBuf>,
+        /// Where converted documents are cached (default: <data_dir>/fax/cache).
+        #[arg(long, value_name = "DIR")]
+        cache: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -261,5 +282,8 @@ fn run(cli: &Cli) -> Result<i32> {
         Command::Pin {
             command: PinCommand::Hash,
         } => cli::pin_hash(),
+        Command::Fax {
+            command: FaxCommand::Docs { catalog, cache, json },
+        } => cli::fax::docs(&path, catalog.as_deref(), cache.as_deref(), *json),
     }
 }

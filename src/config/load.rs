@@ -57,6 +57,7 @@ const TOP_KEYS: &[&str] = &[
     "linetest",
     "flows_dir",
     "business",
+    "fax_catalog",
 ];
 const BUSINESS_KEYS: &[&str] = &["db", "timezone", "pin_max_failures", "test_now"];
 const SIM_KEYS: &[&str] = &["clock", "socket"];
@@ -514,6 +515,7 @@ fn read_config(source_path: &Path, diags: &mut Diagnostics) -> Option<Config> {
     if let Some(hw) = &hw {
         warn_unrouted(&src, &numbers, hw, diags);
     }
+    let fax_catalog = read_fax_catalog(&root, base_dir, data_dir.as_ref().map(|d| d.0.as_path()), diags);
 
     Some(Config {
         source: source_path.to_path_buf(),
@@ -532,7 +534,29 @@ fn read_config(source_path: &Path, diags: &mut Diagnostics) -> Option<Config> {
         linetest,
         flows_dir: flows_dir?,
         business: business?,
+        fax_catalog: fax_catalog?,
     })
+}
+
+/// `fax_catalog` (optional): the fax-on-demand catalog, loaded (PDF/PostScript converted into
+/// `<data_dir>/fax/cache`) and every document validated, so a bad document fails the config.
+fn read_fax_catalog(
+    root: &Section,
+    base_dir: &Path,
+    data_dir: Option<&Path>,
+    diags: &mut Diagnostics,
+) -> Option<Option<PathBuf>> {
+    if root.get("fax_catalog").is_none() {
+        return Some(None);
+    }
+    let (file, _) = root.path("fax_catalog", base_dir, diags)?;
+    if let Some(data_dir) = data_dir {
+        let cache = crate::apps::fax::catalog::cache_dir(data_dir);
+        if let Err(e) = crate::apps::fax::catalog::Catalog::load(&file, &cache) {
+            diags.list.extend(e.0);
+        }
+    }
+    Some(Some(file))
 }
 
 const PIN_MAX_FAILURES: IntRule = IntRule {

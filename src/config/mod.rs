@@ -59,6 +59,8 @@ pub struct Config {
     pub flows_dir: PathBuf,
     /// `[business]`: the database `lookup`/`verify_pin` query and the clock `hours` reads.
     pub business: BusinessConfig,
+    /// `fax_catalog`: the fax-on-demand catalog (`faxdocs/catalog.toml`); None: no fax documents.
+    pub fax_catalog: Option<PathBuf>,
 }
 
 /// `[business]`: what IVR flows know of the business behind them.

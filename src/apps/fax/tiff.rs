@@ -19,6 +19,11 @@ const TAG_X_RESOLUTION: u16 = 282;
 const TAG_Y_RESOLUTION: u16 = 283;
 const TAG_T4_OPTIONS: u16 = 292;
 const TAG_RESOLUTION_UNIT: u16 = 296;
+const TAG_STRIP_OFFSETS: u16 = 273;
+const TAG_STRIP_BYTE_COUNTS: u16 = 279;
+
+/// Strips per page beyond which a file is taken as corrupt (fax pages use one or a few).
+const MAX_STRIPS: usize = 65_536;
 
 /// TIFF compression values for fax codings.
 pub const COMPRESSION_CCITT_T4: u32 = 3;
@@ -112,6 +117,33 @@ impl Reader<'_> {
         }
     }
 
+    /// Every value of a SHORT or LONG entry (inline when they fit in 4 bytes, else at an offset).
+    fn integers(&self, entry: usize, field_type: u16) -> Result<Vec<u32>, TiffError> {
+        let count = self.u32_at(entry + 4)? as usize;
+        if count == 0 || count > MAX_STRIPS {
+            return Err(TiffError::Corrupt(format!("a strip table has {count} entries")));
+        }
+        let size = match field_type {
+            3 => 2,
+            4 => 4,
+            other => return Err(TiffError::Corrupt(format!("strip table has field type {other}"))),
+        };
+        let base = if count * size <= 4 {
+            entry + 8
+        } else {
+            self.u32_at(entry + 8)? as usize
+        };
+        (0..count)
+            .map(|i| {
+                if size == 2 {
+                    self.u16_at(base + 2 * i).map(u32::from)
+                } else {
+                    self.u32_at(base + 4 * i)
+                }
+            })
+            .collect()
+    }
+
     /// A RATIONAL entry's value (stored at an offset).
     fn rational(&self, entry: usize, field_type: u16) -> Result<f64, TiffError> {
         if field_type != 5 {
@@ -177,6 +209,8 @@ pub fn parse_pages(bytes: &[u8]) -> Result<Vec<TiffPage>, TiffError> {
         let mut unit_cm = false;
         let mut x_res = None;
         let mut y_res = None;
+        let mut strip_offsets = Vec::new();
+        let mut strip_byte_counts = Vec::new();
         for index in 0..count {
             let entry = next + 2 + index * 12;
             let tag = reader.u16_at(entry)?;
@@ -197,7 +231,25 @@ pub fn parse_pages(bytes: &[u8]) -> Result<Vec<TiffPage>, TiffError> {
                 TAG_X_RESOLUTION => x_res = Some(reader.rational(entry, field_type)?),
                 TAG_Y_RESOLUTION => y_res = Some(reader.rational(entry, field_type)?),
                 TAG_RESOLUTION_UNIT => unit_cm = reader.integer(entry, field_type)? == 3,
+                TAG_STRIP_OFFSETS => strip_offsets = reader.integers(entry, field_type)?,
+                TAG_STRIP_BYTE_COUNTS => strip_byte_counts = reader.integers(entry, field_type)?,
                 _ => {}
+            }
+        }
+        // The image data must be there: every strip inside the file.
+        let page_number = pages.len() + 1;
+        if strip_offsets.is_empty() || strip_offsets.len() != strip_byte_counts.len() {
+            return Err(TiffError::Corrupt(format!(
+                "page {page_number} has no usable strip table"
+            )));
+        }
+        for (&offset, &length) in strip_offsets.iter().zip(&strip_byte_counts) {
+            let end = u64::from(offset) + u64::from(length);
+            if end > bytes.len() as u64 {
+                return Err(TiffError::Corrupt(format!(
+                    "page {page_number}'s image data ends at byte {end}, past the end of the file ({} bytes): truncated?",
+                    bytes.len()
+                )));
             }
         }
         let to_dpi = |v: f64| if unit_cm { v * 2.54 } else { v };
@@ -268,7 +320,7 @@ mod tests {
         let mut out = b"II*\0".to_vec();
         out.extend(8u32.to_le_bytes());
         for (index, &(width, length, compression, y_dpi)) in pages.iter().enumerate() {
-            let entries: u16 = 6;
+            let entries: u16 = 8;
             let dir_start = out.len();
             let rationals = dir_start + 2 + usize::from(entries) * 12 + 4;
             let mut dir = Vec::new();
@@ -285,6 +337,9 @@ mod tests {
             entry(TAG_X_RESOLUTION, 5, rationals as u32);
             entry(TAG_Y_RESOLUTION, 5, rationals as u32 + 8);
             entry(TAG_RESOLUTION_UNIT, 3, 2);
+            // One 1-byte strip: the first byte of the file (always present).
+            entry(TAG_STRIP_OFFSETS, 4, 0);
+            entry(TAG_STRIP_BYTE_COUNTS, 4, 1);
             let next = if index + 1 < pages.len() {
                 rationals + 16
             } else {
@@ -322,6 +377,15 @@ mod tests {
     }
 
     #[test]
+    fn image_data_past_the_end_is_an_error() {
+        let mut bytes = tiff(&[(1728, 2200, 3, 196)]);
+        // Point the strip's byte count far past the end.
+        let counts_at = 8 + 2 + 7 * 12 + 8;
+        bytes[counts_at..counts_at + 4].copy_from_slice(&100_000u32.to_le_bytes());
+        assert!(matches!(parse_pages(&bytes), Err(TiffError::Corrupt(m)) if m.contains("truncated")));
+    }
+
+    #[test]
     fn corrupt_files_are_errors_not_panics() {
         assert_eq!(parse_pages(b""), Err(TiffError::NotTiff));
         assert_eq!(parse_pages(b"%PDF-1.4"), Err(TiffError::NotTiff));
@@ -332,7 +396,7 @@ mod tests {
         }
         // A directory chain that points back at itself.
         let mut looped = tiff(&[(1728, 2200, 3, 196)]);
-        let next_at = 8 + 2 + 6 * 12;
+        let next_at = 8 + 2 + 8 * 12;
         looped[next_at..next_at + 4].copy_from_slice(&8u32.to_le_bytes());
         assert!(matches!(parse_pages(&looped), Err(TiffError::Corrupt(m)) if m.contains("loops")));
     }
