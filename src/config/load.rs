@@ -1466,7 +1466,7 @@ mod tests {
             site.check("lgo = \"info\"\n[sim]\nclok = \"lockstep\"\n[linetest]\nlanguge = \"en\"\n"),
             [
                 "telvox.toml:4:1: error: unknown key `lgo` at the top level; expected one of: run_dir, \
-                 data_dir, hw, voice_dir, realtime, log, max_call_seconds, sim, numbers, linetest, flows_dir, business",
+                 data_dir, hw, voice_dir, realtime, log, max_call_seconds, sim, numbers, linetest, flows_dir, business, fax_catalog",
                 "telvox.toml:6:1: error: unknown key `clok` in [sim]; expected one of: clock, socket",
                 "telvox.toml:8:1: error: unknown key `languge` in [linetest]; expected one of: language, \
                  answer_after_rings, max_digits, timeout_ms",
