@@ -81,6 +81,15 @@ impl Runtime {
         let business =
             Business::start_with_recorder(config.business.clone(), config.db_path(), Some(recorder))
                 .context("starting the business lookup threads")?;
+        business
+            .set_fax_context(crate::apps::ivr::fax::FaxContext {
+                in_dir: config.data_dir.join("fax").join("in"),
+                options: crate::dsp::fax::FaxOptions {
+                    local_ident: "TELVOX".into(),
+                    ..Default::default()
+                },
+            })
+            .context("creating the fax inbound directory")?;
         let flows = FlowSet::load(&config.flows_dir, &config.voice_dir, &voice, Some(&business))
             .map_err(|e| anyhow!("{e}"))
             .with_context(|| format!("loading flows from {}", config.flows_dir.display()))?;

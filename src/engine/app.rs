@@ -36,6 +36,9 @@ pub trait App: Send {
     fn on_prompts_done(&mut self, _cx: &mut CallCx) {}
     /// The timer armed with [`CallCx::set_timer_ms`] expired.
     fn on_timer(&mut self, _cx: &mut CallCx) {}
+    /// Every answered block, after prompts are mixed into `tx`: an application that is a modem
+    /// (fax) reads the caller's audio in `rx` and writes its own into `tx`. Linear, 8 kHz.
+    fn on_audio(&mut self, _cx: &mut CallCx, _rx: &[i16], _tx: &mut [i16]) {}
 }
 
 /// Makes the application for an offered call; None refuses the call (no flow for that number).

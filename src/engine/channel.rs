@@ -271,6 +271,11 @@ impl ChannelRunner {
             Some(call) if call.answered => call.player.mix_into(&mut self.lin_out),
             _ => PlayStatus::Idle,
         };
+        if self.call.as_ref().is_some_and(|c| c.answered) {
+            let (lin_in, mut lin_out) = (self.lin_in, self.lin_out);
+            self.with_app(|app, cx, _| app.on_audio(cx, &lin_in, &mut lin_out));
+            self.lin_out = lin_out;
+        }
         g711::encode_block(self.law, &self.lin_out, &mut self.tx);
         if status == PlayStatus::Finished {
             self.with_app(|app, cx, _| app.on_prompts_done(cx));

@@ -184,3 +184,74 @@ pub fn bitmaps(path: &Path) -> Vec<Vec<u8>> {
     }
     pages
 }
+
+/// A fax machine on the sim card's far end: dials `number` and sends `document` (an fax machine's
+/// "send" button after dialling), in lockstep: one block sent for every block heard. With
+/// `cut_after_page = Some((page, blocks))` it hangs up `blocks` blocks after the far end confirmed
+/// `page`. Returns the call and the machine's fax outcome.
+pub fn fax_machine_send(
+    socket: &Path,
+    number: &str,
+    document: &Path,
+    cut_after_page: Option<(u32, usize)>,
+) -> (telvox::hw::sim::client::CallOutcome, FaxOutcome) {
+    use telvox::hw::sim::client::{run_call, Party};
+    use telvox::hw::sim::protocol::PartyOp;
+    let mut party = Party::connect(socket).expect("connect to the sim card");
+    let mut session = FaxSession::new(
+        FaxJob::Send(document.to_path_buf()),
+        &options("FAR END SENDER", true),
+    )
+    .expect("far-end fax session");
+    let law = Law::Alaw;
+    let dial = PartyOp::Dial {
+        to: number.into(),
+        from: Some("13800138000".into()),
+        name: None,
+        span: None,
+    };
+    let mut lin = [0i16; BLOCK];
+    let mut ended_at = None;
+    let mut page_confirmed_at = None;
+    let outcome = run_call(
+        &mut party,
+        &dial,
+        std::time::Duration::from_secs(30),
+        |blocks_heard, heard| {
+            if blocks_heard > 0 && heard.len() >= BLOCK {
+                for (s, &c) in lin.iter_mut().zip(&heard[heard.len() - BLOCK..]) {
+                    *s = g711::decode(law, c);
+                }
+                session.rx(&lin);
+            }
+            while let Some(event) = session.poll_event() {
+                if let (FaxEvent::PageSent { page }, Some((cut_page, _))) = (event, cut_after_page) {
+                    if page == cut_page {
+                        page_confirmed_at = Some(blocks_heard);
+                    }
+                }
+            }
+            if let (Some(at), Some((_, extra))) = (page_confirmed_at, cut_after_page) {
+                if blocks_heard >= at + extra {
+                    return None;
+                }
+            }
+            // After the session ends, linger briefly (the far end hangs up by itself), then hang up.
+            if !session.is_active() {
+                let at = *ended_at.get_or_insert(blocks_heard);
+                if blocks_heard > at + 100 {
+                    return None;
+                }
+            }
+            session.tx(&mut lin);
+            let mut block = [0u8; BLOCK];
+            for (c, &s) in block.iter_mut().zip(&lin) {
+                *c = g711::encode(law, s);
+            }
+            Some(block)
+        },
+    )
+    .expect("fax call");
+    let fax = session.finish();
+    (outcome, fax)
+}

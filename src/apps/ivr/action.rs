@@ -56,6 +56,18 @@ pub trait Action: Send + Sync + fmt::Debug {
     fn on_timer(&self, _flow: &Flow, _call: &mut IvrCall, _cx: &mut CallCx) -> Step {
         Step::Wait
     }
+    /// Every answered block (see [`crate::engine::app::App::on_audio`]): for actions that are a
+    /// modem, such as the fax actions.
+    fn on_audio(
+        &self,
+        _flow: &Flow,
+        _call: &mut IvrCall,
+        _cx: &mut CallCx,
+        _rx: &[i16],
+        _tx: &mut [i16],
+    ) -> Step {
+        Step::Wait
+    }
     /// Whether the action can wait for the caller (or a prompt, or a timer). States made only of
     /// actions that never wait must not form a cycle: that is checked at load.
     fn waits(&self) -> bool;
@@ -94,6 +106,7 @@ impl Registry {
             super::hours::KINDS,
             super::callret::KINDS,
             super::record::KINDS,
+            super::fax::KINDS,
         ];
         Registry {
             kinds: kinds.concat(),
@@ -156,6 +169,8 @@ pub struct IvrCall {
     /// The recording in progress, and how many this call has made (for file names).
     pub recording: Option<Arc<super::record::Recording>>,
     pub recordings: u32,
+    /// The fax session in progress (`fax_receive`); finished and filed when dropped.
+    pub fax: Option<Box<super::fax::FaxCall>>,
 }
 
 impl IvrCall {
@@ -172,6 +187,7 @@ impl IvrCall {
             lookup_started: std::time::Instant::now(),
             recording: None,
             recordings: 0,
+            fax: None,
         }
     }
 

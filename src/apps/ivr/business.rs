@@ -137,6 +137,8 @@ pub struct Business {
     jobs: Sender<Job>,
     config: BusinessConfig,
     recorder: Option<super::record::Recorder>,
+    /// Where `fax_receive` files faxes (set once by the daemon; see `fax.rs`).
+    pub(super) fax: std::sync::OnceLock<super::fax::FaxContext>,
 }
 
 impl Business {
@@ -169,6 +171,7 @@ impl Business {
             jobs,
             config,
             recorder,
+            fax: std::sync::OnceLock::new(),
         }))
     }
 

@@ -202,4 +202,14 @@ impl App for Ivr {
     fn on_timer(&mut self, cx: &mut CallCx) {
         self.dispatch(cx, |flow, action, call, cx| action.on_timer(flow, call, cx));
     }
+
+    fn on_audio(&mut self, cx: &mut CallCx, rx: &[i16], tx: &mut [i16]) {
+        // Only a modem action (fax) listens to the audio; skip the dispatch for every other.
+        if self.call.fax.is_none() {
+            return;
+        }
+        self.dispatch(cx, |flow, action, call, cx| {
+            action.on_audio(flow, call, cx, rx, tx)
+        });
+    }
 }
