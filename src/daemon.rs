@@ -88,6 +88,16 @@ impl Runtime {
                     local_ident: "TELVOX".into(),
                     ..Default::default()
                 },
+                catalog: match &config.fax_catalog {
+                    Some(file) => Some(Arc::new(
+                        crate::apps::fax::catalog::Catalog::load(
+                            file,
+                            &crate::apps::fax::catalog::cache_dir(&config.data_dir),
+                        )
+                        .map_err(|e| anyhow!("{e}"))?,
+                    )),
+                    None => None,
+                },
             })
             .context("creating the fax inbound directory")?;
         let flows = FlowSet::load(&config.flows_dir, &config.voice_dir, &voice, Some(&business))

@@ -1,6 +1,7 @@
-//! Fax reception end to end through the lockstep sim card: a far-end fax machine (spandsp on the
-//! party side) dials a number whose flow runs `fax_receive`; the received TIFF-F lands in
-//! `<data_dir>/fax/in/`, complete or marked partial, with no temporary file left behind.
+//! Fax end to end through the lockstep sim card, against a far-end fax machine (spandsp on the party
+//! side): `fax_receive` files the received TIFF-F in `<data_dir>/fax/in/`, complete or marked
+//! partial, with no temporary file left behind; `fax_send` sends the catalog document the caller
+//! keyed on the same call, after an unknown document id was refused and asked again.
 
 mod common;
 mod fax_pair;
@@ -13,8 +14,24 @@ const FAX_FLOW: &str = "start = \"receive\"\nlanguage = \"en\"\n\
 [receive]\nfax_receive = {}\non = { received = \"bye\", partial = \"bye\", failed = \"bye\" }\n\
 [bye]\nhangup = true\n";
 
+/// Fax-on-demand: key a document number, then press Start; an unknown number is refused and asked
+/// again.
+const FOD_FLOW: &str = "start = \"ask\"\nlanguage = \"en\"\n\
+[ask]\ncollect = { prompts = [\"please-enter\"], max = 1, terminator = \"\", into = \"doc\" }\n\
+on = { complete = \"send\", fail = \"bye\" }\n\
+[send]\nfax_send = { document = \"${doc}\" }\non = { sent = \"bye\", failed = \"bye\", invalid = \"sorry\" }\n\
+[sorry]\nplay = [\"invalid\"]\nnext = \"ask\"\n\
+[bye]\nhangup = true\n";
+
 fn fax_daemon() -> TestDaemon {
-    let daemon = TestDaemon::prepare(|c| c.replace("[numbers]\n", "[numbers]\n\"8300\" = \"faxin\"\n"));
+    let catalog = Path::new(common::REPO).join("faxdocs/catalog.toml");
+    let daemon = TestDaemon::prepare(|c| {
+        let c = c.replace(
+            "[numbers]\n",
+            "[numbers]\n\"8300\" = \"faxin\"\n\"8301\" = \"fod\"\n",
+        );
+        format!("fax_catalog = \"{}\"\n{c}", catalog.display())
+    });
     let flows = daemon.dir.path().join("flows");
     std::fs::create_dir_all(&flows).expect("flows");
     std::fs::copy(
@@ -23,7 +40,30 @@ fn fax_daemon() -> TestDaemon {
     )
     .expect("main flow");
     std::fs::write(flows.join("faxin.toml"), FAX_FLOW).expect("fax flow");
+    std::fs::write(flows.join("fod.toml"), FOD_FLOW).expect("fod flow");
     daemon.launch()
+}
+
+fn call_path(daemon: &TestDaemon, call_id: &str) -> Vec<String> {
+    daemon.wait_calls("the call to be closed", |c| {
+        c.iter().any(|x| x["uniqueid"] == call_id && x["end"].is_string())
+    });
+    let db = rusqlite::Connection::open(daemon.db_path()).expect("open the call log");
+    for _ in 0..500 {
+        let mut query = db
+            .prepare("SELECT state FROM call_path WHERE uniqueid = ?1 ORDER BY idx")
+            .expect("query");
+        let path: Vec<String> = query
+            .query_map([call_id], |row| row.get::<_, String>(0))
+            .expect("rows")
+            .map(|r| r.expect("row"))
+            .collect();
+        if !path.is_empty() {
+            return path;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    Vec::new()
 }
 
 fn inbound(daemon: &TestDaemon) -> Vec<PathBuf> {
@@ -98,4 +138,34 @@ fn a_fax_cut_off_at_page_3_keeps_two_pages_marked_partial() {
     let got = fax_pair::bitmaps(&partial);
     assert!(got.len() >= 2, "{} pages kept", got.len());
     assert_eq!(got[..2], fax_pair::bitmaps(&doc)[..2]);
+}
+
+#[test]
+fn fax_on_demand_sends_the_keyed_document_on_the_same_call() {
+    let daemon = fax_daemon();
+    let work = tempfile::Builder::new()
+        .prefix("fax-sim-")
+        .tempdir()
+        .expect("tmp");
+    let received = work.path().join("got.tif");
+    // Key 9 (no such document): "invalid", asked again; key 1 (the price list); then press Start.
+    let (call, fax) = fax_pair::fax_machine_receive(
+        &daemon.sim_socket(),
+        "8301",
+        &[(20, "9"), (250, "1")],
+        400,
+        &received,
+        30_000,
+    );
+    assert!(call.answered);
+    assert!(fax.result.is_ok(), "far-end receiver: {}", fax.result);
+    assert_eq!(fax.pages, 2);
+    // What arrived is the converted catalog document, pixel for pixel.
+    let out = daemon.cli(&["fax", "docs", "--json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let docs: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).expect("json");
+    let price_list = PathBuf::from(docs[0]["tiff"].as_str().expect("tiff"));
+    assert_eq!(fax_pair::bitmaps(&received), fax_pair::bitmaps(&price_list));
+    let path = call_path(&daemon, call.call_id.as_deref().expect("id"));
+    assert_eq!(path, ["ask", "send", "sorry", "ask", "send", "bye"]);
 }

@@ -806,7 +806,7 @@ fn unknown_states_are_located_wherever_they_are_named() {
 fn unknown_actions_keys_and_settings_are_errors() {
     let text = "start = \"a\"\nlangauge = \"en\"\n[a]\nplya = [\"goodbye\"]\n\
                 play = { prompts = [\"goodbye\"], bargein = false }\nhangup = true\n";
-    let actions = "play, say, collect, menu, set, branch, goto, hangup, lookup, verify_pin, hours, call, return, record, fax_receive, next, on";
+    let actions = "play, say, collect, menu, set, branch, goto, hangup, lookup, verify_pin, hours, call, return, record, fax_receive, fax_send, next, on";
     assert_eq!(
         check(text),
         [

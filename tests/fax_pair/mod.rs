@@ -255,3 +255,80 @@ pub fn fax_machine_send(
     let fax = session.finish();
     (outcome, fax)
 }
+
+/// A fax machine that calls `number`, presses `keys` (each `(block, keys)`: DTMF from that block
+/// on), then at `start_at_block` presses Start to receive (answering terminal) into `received`.
+/// Hangs up shortly after its session ends (or after `max_blocks`).
+pub fn fax_machine_receive(
+    socket: &Path,
+    number: &str,
+    keys: &[(usize, &str)],
+    start_at_block: usize,
+    received: &Path,
+    max_blocks: usize,
+) -> (telvox::hw::sim::client::CallOutcome, FaxOutcome) {
+    use telvox::dsp::dtmf_gen::{keys_to_blocks, DtmfConfig};
+    use telvox::hw::sim::client::{run_call, Party};
+    use telvox::hw::sim::protocol::PartyOp;
+    let law = Law::Alaw;
+    let mut party = Party::connect(socket).expect("connect to the sim card");
+    let mut session = FaxSession::new(
+        FaxJob::Receive(received.to_path_buf()),
+        &options("FAR END RECEIVER", false),
+    )
+    .expect("far-end fax session");
+    let mut pressed: Vec<(usize, Vec<[u8; BLOCK]>)> = keys
+        .iter()
+        .map(|&(at, k)| (at, keys_to_blocks(DtmfConfig::new(law), k).expect("keys")))
+        .collect();
+    pressed.sort_by_key(|(at, _)| *at);
+    let dial = PartyOp::Dial {
+        to: number.into(),
+        from: Some("13800138000".into()),
+        name: None,
+        span: None,
+    };
+    let mut lin = [0i16; BLOCK];
+    let mut ended_at = None;
+    let silence = [g711::encode(law, 0); BLOCK];
+    let outcome = run_call(
+        &mut party,
+        &dial,
+        std::time::Duration::from_secs(30),
+        |blocks_heard, heard| {
+            if blocks_heard >= max_blocks {
+                return None;
+            }
+            if blocks_heard < start_at_block {
+                // Before Start: the keys, else silence.
+                for (at, blocks) in &pressed {
+                    if blocks_heard >= *at && blocks_heard < at + blocks.len() {
+                        return Some(blocks[blocks_heard - at]);
+                    }
+                }
+                return Some(silence);
+            }
+            if heard.len() >= BLOCK {
+                for (s, &c) in lin.iter_mut().zip(&heard[heard.len() - BLOCK..]) {
+                    *s = g711::decode(law, c);
+                }
+                session.rx(&lin);
+            }
+            if !session.is_active() {
+                let at = *ended_at.get_or_insert(blocks_heard);
+                if blocks_heard > at + 100 {
+                    return None;
+                }
+            }
+            session.tx(&mut lin);
+            let mut block = [0u8; BLOCK];
+            for (c, &s) in block.iter_mut().zip(&lin) {
+                *c = g711::encode(law, s);
+            }
+            Some(block)
+        },
+    )
+    .expect("fax call");
+    let fax = session.finish();
+    (outcome, fax)
+}
