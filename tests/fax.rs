@@ -146,3 +146,94 @@ fn cut_off_mid_document_keeps_the_pages_received() {
     assert_eq!(got[..2], sent[..2]);
     assert_eq!(tiffinfo_pages(&received), got.len());
 }
+
+#[test]
+fn white_noise_at_minus_50_dbm0_still_succeeds() {
+    // The noise is what it says: measured after the A-law round trip.
+    let mut noise = fax_pair::Noise::new(-50.0, Law::Alaw, 7);
+    let mut samples = vec![0i16; 80_000];
+    noise.add_to(&mut samples);
+    let level = telvox::dsp::level::rms_dbm0(Law::Alaw, &samples);
+    assert!((level + 50.0).abs() < 0.5, "noise at {level:.2} dBm0");
+
+    let dir = tempfile::Builder::new().prefix("fax-").tempdir().expect("tmp");
+    let doc = dir.path().join("doc.tif");
+    make_document(&doc, 2, 2292);
+    let received = dir.path().join("rx.tif");
+    let run = fax_pair::run_pair_noisy(
+        &doc,
+        &received,
+        &options("NOISY TX", true),
+        &options("NOISY RX", false),
+        Some(Law::Alaw),
+        Some(-50.0),
+        MAX_BLOCKS,
+        |_, _| false,
+    );
+    assert!(run.receiver.result.is_ok(), "{}", run.receiver.result);
+    assert_eq!(run.receiver.pages, 2);
+    assert_eq!(bitmaps(&received), bitmaps(&doc));
+}
+
+/// Measurement, not a check (run with --ignored --nocapture): the noisiest line on which a 2-page
+/// transfer still succeeds, with every modem offered (T.30 falls back after failed training) and
+/// with V.17 alone.
+#[test]
+#[ignore = "a measurement: cargo test --test fax noise_sweep -- --ignored --nocapture"]
+fn noise_sweep() {
+    use telvox::dsp::fax::Modems;
+    let dir = tempfile::Builder::new().prefix("fax-").tempdir().expect("tmp");
+    let doc = dir.path().join("doc.tif");
+    make_document(&doc, 2, 2292);
+    for (name, modems) in [
+        ("all modems", Modems::ALL),
+        (
+            "V.17 only",
+            Modems {
+                v17: true,
+                v29: false,
+                v27ter: false,
+            },
+        ),
+    ] {
+        for ecm in [true, false] {
+            let mut line = String::new();
+            let mut level = -50.0f32;
+            while level <= -20.0 {
+                let received = dir.path().join(format!("rx{level}.tif"));
+                let mut tx = options("TX", true);
+                let mut rx = options("RX", false);
+                tx.modems = modems;
+                rx.modems = modems;
+                tx.ecm = ecm;
+                rx.ecm = ecm;
+                let run = fax_pair::run_pair_noisy(
+                    &doc,
+                    &received,
+                    &tx,
+                    &rx,
+                    Some(Law::Alaw),
+                    Some(level),
+                    MAX_BLOCKS,
+                    |_, _| false,
+                );
+                let ok = run.receiver.result.is_ok() && run.receiver.pages == 2;
+                line.push_str(&format!(
+                    " {level}:{}",
+                    if ok {
+                        format!("ok@{}", run.receiver.stats.bit_rate)
+                    } else {
+                        format!(
+                            "FAIL({}/{}@{})",
+                            run.receiver.result.code(),
+                            run.sender.result.code(),
+                            run.receiver.stats.bit_rate
+                        )
+                    }
+                ));
+                level += 2.0;
+            }
+            eprintln!("{name}, ECM {ecm}:{line}");
+        }
+    }
+}

@@ -169,3 +169,121 @@ fn fax_on_demand_sends_the_keyed_document_on_the_same_call() {
     let path = call_path(&daemon, call.call_id.as_deref().expect("id"));
     assert_eq!(path, ["ask", "send", "sorry", "ask", "send", "bye"]);
 }
+
+/// CPU seconds (user + system) a process has used so far.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("stat");
+    let after = &stat[stat.rfind(')').expect("comm") + 2..];
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
+    ticks / 100.0
+}
+
+/// This process's CPU seconds (the far-end fax machines and the in-process pairs).
+fn own_cpu_seconds() -> f64 {
+    cpu_seconds(std::process::id())
+}
+
+/// Measurement, not a check: `cargo test --release --test fax_sim fax_bench -- --ignored --nocapture`.
+/// (1) spandsp back to back in-process: fax audio-seconds per CPU-second for a sender+receiver pair;
+/// (2) telvox in lockstep: N simultaneous faxes into `fax_receive`, the daemon's CPU per fax second;
+/// (3) telvox in realtime: one fax channel's share of a core.
+#[test]
+#[ignore = "a measurement"]
+fn fax_bench() {
+    let work = tempfile::Builder::new()
+        .prefix("fax-bench-")
+        .tempdir()
+        .expect("tmp");
+    let doc = work.path().join("doc.tif");
+    fax_pair::make_document(&doc, 3, 2292);
+
+    let before = own_cpu_seconds();
+    let started = std::time::Instant::now();
+    let mut audio_s = 0.0;
+    for i in 0..5 {
+        let run = fax_pair::run_pair(
+            &doc,
+            &work.path().join(format!("b2b{i}.tif")),
+            &fax_pair::options("A", true),
+            &fax_pair::options("B", false),
+            Some(telvox::hw::Law::Alaw),
+            30_000,
+            |_, _| false,
+        );
+        assert!(run.receiver.result.is_ok());
+        audio_s += run.blocks as f64 * 0.02;
+    }
+    let cpu = own_cpu_seconds() - before;
+    eprintln!(
+        "spandsp back to back: {audio_s:.0} s of fax audio (sender+receiver pairs) in {cpu:.2} CPU s \
+         ({:.2} s wall): {:.0} pair-seconds per CPU-second, {:.2} % of a core per fax channel",
+        started.elapsed().as_secs_f64(),
+        audio_s / cpu,
+        100.0 * cpu / audio_s / 2.0
+    );
+
+    for n in [8usize, 16] {
+        let daemon = fax_daemon();
+        let daemon_before = cpu_seconds(daemon.pid());
+        let own_before = own_cpu_seconds();
+        let started = std::time::Instant::now();
+        let socket = daemon.sim_socket();
+        let threads: Vec<_> = (0..n)
+            .map(|_| {
+                let (socket, doc) = (socket.clone(), doc.clone());
+                std::thread::spawn(move || fax_pair::fax_machine_send(&socket, "8300", &doc, None))
+            })
+            .collect();
+        let mut fax_s = 0.0;
+        for t in threads {
+            let (call, fax) = t.join().expect("party");
+            assert!(fax.result.is_ok(), "{}", fax.result);
+            fax_s += call.heard.len() as f64 / 8000.0;
+        }
+        let wall = started.elapsed().as_secs_f64();
+        let daemon_cpu = cpu_seconds(daemon.pid()) - daemon_before;
+        let parties_cpu = own_cpu_seconds() - own_before;
+        eprintln!(
+            "lockstep, {n} simultaneous faxes: {fax_s:.0} fax channel-seconds in {wall:.2} s wall; daemon \
+             {daemon_cpu:.2} CPU s = {:.0} fax channel-seconds per daemon CPU-second ({:.2} % of a core \
+             per realtime fax channel); far-end machines {parties_cpu:.2} CPU s",
+            fax_s / daemon_cpu,
+            100.0 * daemon_cpu / fax_s
+        );
+    }
+
+    // Realtime: one fax, the daemon's CPU against an idle baseline of the same length.
+    let daemon = {
+        let daemon = TestDaemon::prepare(|c| {
+            c.replace("[numbers]\n", "[numbers]\n\"8300\" = \"faxin\"\n")
+                .replace("clock = \"lockstep\"", "clock = \"realtime\"")
+        });
+        let flows = daemon.dir.path().join("flows");
+        std::fs::create_dir_all(&flows).expect("flows");
+        std::fs::copy(
+            Path::new(common::REPO).join("etc/flows/main.toml"),
+            flows.join("main.toml"),
+        )
+        .expect("main flow");
+        std::fs::write(flows.join("faxin.toml"), FAX_FLOW).expect("fax flow");
+        daemon.launch()
+    };
+    let idle_before = cpu_seconds(daemon.pid());
+    std::thread::sleep(std::time::Duration::from_secs(10));
+    let idle_per_s = (cpu_seconds(daemon.pid()) - idle_before) / 10.0;
+    let before = cpu_seconds(daemon.pid());
+    let started = std::time::Instant::now();
+    let (call, fax) = fax_pair::fax_machine_send(&daemon.sim_socket(), "8300", &doc, None);
+    assert!(fax.result.is_ok(), "{}", fax.result);
+    let wall = started.elapsed().as_secs_f64();
+    let cpu = cpu_seconds(daemon.pid()) - before;
+    eprintln!(
+        "realtime, one fax ({:.0} s of audio, {wall:.1} s wall): daemon {:.2} % of a core, idle baseline \
+         {:.2} %: the fax channel costs {:.2} % of a core",
+        call.heard.len() as f64 / 8000.0,
+        100.0 * cpu / wall,
+        100.0 * idle_per_s,
+        100.0 * (cpu / wall - idle_per_s)
+    );
+}

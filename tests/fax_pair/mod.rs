@@ -69,8 +69,83 @@ pub fn run_pair(
     receiver_options: &FaxOptions,
     law: Option<Law>,
     max_blocks: u64,
+    cut: impl FnMut(&[FaxEvent], u64) -> bool,
+) -> PairRun {
+    run_pair_noisy(
+        document,
+        received,
+        sender_options,
+        receiver_options,
+        law,
+        None,
+        max_blocks,
+        cut,
+    )
+}
+
+/// White Gaussian noise at a level (dBm0, RMS), deterministic from a seed.
+pub struct Noise {
+    state: u64,
+    rms: f64,
+    spare: Option<f64>,
+}
+
+impl Noise {
+    pub fn new(level_dbm0: f32, law: Law, seed: u64) -> Noise {
+        // A sine at this level has RMS peak/√2; noise at the same level has the same RMS.
+        let peak = f64::from(telvox::dsp::level::dbm0_to_peak(law, level_dbm0));
+        Noise {
+            state: seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1,
+            rms: peak / std::f64::consts::SQRT_2,
+            spare: None,
+        }
+    }
+
+    fn uniform(&mut self) -> f64 {
+        self.state ^= self.state >> 12;
+        self.state ^= self.state << 25;
+        self.state ^= self.state >> 27;
+        let bits = self.state.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11;
+        (bits as f64 + 0.5) / (1u64 << 53) as f64
+    }
+
+    pub fn sample(&mut self) -> f64 {
+        if let Some(spare) = self.spare.take() {
+            return spare * self.rms;
+        }
+        // Box-Muller.
+        let (u, v) = (self.uniform(), self.uniform());
+        let r = (-2.0 * u.ln()).sqrt();
+        let theta = 2.0 * std::f64::consts::PI * v;
+        self.spare = Some(r * theta.sin());
+        r * theta.cos() * self.rms
+    }
+
+    pub fn add_to(&mut self, block: &mut [i16]) {
+        for s in block {
+            *s = (f64::from(*s) + self.sample()).round().clamp(-32768.0, 32767.0) as i16;
+        }
+    }
+}
+
+/// [`run_pair`] with white noise added to both directions of the line (before G.711).
+#[allow(clippy::too_many_arguments)]
+pub fn run_pair_noisy(
+    document: &Path,
+    received: &Path,
+    sender_options: &FaxOptions,
+    receiver_options: &FaxOptions,
+    law: Option<Law>,
+    noise_dbm0: Option<f32>,
+    max_blocks: u64,
     mut cut: impl FnMut(&[FaxEvent], u64) -> bool,
 ) -> PairRun {
+    let mut noise = noise_dbm0.map(|level| {
+        (
+            Noise::new(level, law.unwrap_or(Law::Alaw), 1),
+            Noise::new(level, law.unwrap_or(Law::Alaw), 2),
+        )
+    });
     let mut sender = FaxSession::new(FaxJob::Send(document.to_path_buf()), sender_options).expect("sender");
     let mut receiver =
         FaxSession::new(FaxJob::Receive(received.to_path_buf()), receiver_options).expect("receiver");
@@ -82,6 +157,10 @@ pub fn run_pair(
     while blocks < max_blocks && (sender.is_active() || receiver.is_active()) {
         sender.tx(&mut a_to_b);
         receiver.tx(&mut b_to_a);
+        if let Some((forward, backward)) = noise.as_mut() {
+            forward.add_to(&mut a_to_b);
+            backward.add_to(&mut b_to_a);
+        }
         if let Some(law) = law {
             for s in a_to_b.iter_mut().chain(b_to_a.iter_mut()) {
                 *s = g711::decode(law, g711::encode(law, *s));
