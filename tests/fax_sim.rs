@@ -23,12 +23,20 @@ on = { complete = \"send\", fail = \"bye\" }\n\
 [sorry]\nplay = [\"invalid\"]\nnext = \"ask\"\n\
 [bye]\nhangup = true\n";
 
+/// A menu with fax detection: a fax calling tone anywhere goes to `fax`; a failed reception (no fax
+/// after all) goes back to the menu.
+const DETECT_FLOW: &str = "start = \"menu\"\nlanguage = \"en\"\nfax_detect = \"fax\"\n\
+[menu]\nmenu = { prompts = [\"main-menu\"], options = { \"1\" = \"one\" }, timeout_ms = 10000, retries = 9, fallback = \"bye\" }\n\
+[one]\nplay = [\"goodbye\"]\nnext = \"bye\"\n\
+[fax]\nfax_receive = {}\non = { received = \"bye\", partial = \"bye\", failed = \"menu\" }\n\
+[bye]\nhangup = true\n";
+
 fn fax_daemon() -> TestDaemon {
     let catalog = Path::new(common::REPO).join("faxdocs/catalog.toml");
     let daemon = TestDaemon::prepare(|c| {
         let c = c.replace(
             "[numbers]\n",
-            "[numbers]\n\"8300\" = \"faxin\"\n\"8301\" = \"fod\"\n",
+            "[numbers]\n\"8300\" = \"faxin\"\n\"8301\" = \"fod\"\n\"8302\" = \"detect\"\n",
         );
         format!("fax_catalog = \"{}\"\n{c}", catalog.display())
     });
@@ -41,6 +49,7 @@ fn fax_daemon() -> TestDaemon {
     .expect("main flow");
     std::fs::write(flows.join("faxin.toml"), FAX_FLOW).expect("fax flow");
     std::fs::write(flows.join("fod.toml"), FOD_FLOW).expect("fod flow");
+    std::fs::write(flows.join("detect.toml"), DETECT_FLOW).expect("detect flow");
     daemon.launch()
 }
 
@@ -168,6 +177,78 @@ fn fax_on_demand_sends_the_keyed_document_on_the_same_call() {
     assert_eq!(fax_pair::bitmaps(&received), fax_pair::bitmaps(&price_list));
     let path = call_path(&daemon, call.call_id.as_deref().expect("id"));
     assert_eq!(path, ["ask", "send", "sorry", "ask", "send", "bye"]);
+}
+
+#[test]
+fn a_fax_machine_calling_a_menu_is_detected_by_its_cng_and_received() {
+    let daemon = fax_daemon();
+    let work = tempfile::Builder::new()
+        .prefix("fax-sim-")
+        .tempdir()
+        .expect("tmp");
+    let doc = work.path().join("doc.tif");
+    fax_pair::make_document(&doc, 1, 2292);
+    // The machine only sends its calling tone (CNG) and waits: the menu prompt plays meanwhile.
+    let (call, fax) = fax_pair::fax_machine_send(&daemon.sim_socket(), "8302", &doc, None);
+    assert!(fax.result.is_ok(), "{}", fax.result);
+    let call_id = call.call_id.expect("call id");
+    let path = call_path(&daemon, &call_id);
+    assert_eq!(path, ["menu", "fax_detected", "fax", "bye"]);
+    let received = daemon.dir.path().join(format!("data/fax/in/{call_id}.tif"));
+    assert_eq!(fax_pair::bitmaps(&received), fax_pair::bitmaps(&doc));
+}
+
+#[test]
+fn a_flood_of_cng_that_is_no_fax_does_not_break_the_call() {
+    use telvox::dsp::tones::{FaxTone, ToneGenerator};
+    use telvox::hw::sim::client::run_call;
+    let daemon = fax_daemon();
+    let law = telvox::hw::Law::Alaw;
+    let mut cng = ToneGenerator::fax(law, FaxTone::Cng);
+    let key_one = common::key_blocks("1");
+    let silence = [law.silence_byte(); 160];
+    let mut party = daemon.party();
+    // 20 s of CNG and nothing else, then silence; key 1 once the failed reception is long over.
+    let outcome = run_call(
+        &mut party,
+        &common::dial("8302", "13800138000"),
+        std::time::Duration::from_secs(20),
+        |blocks, _| {
+            if blocks > 6000 {
+                return None;
+            }
+            if blocks < 1000 {
+                let mut lin = [0i16; 160];
+                cng.fill(&mut lin);
+                let mut block = [0u8; 160];
+                for (c, &s) in block.iter_mut().zip(&lin) {
+                    *c = telvox::dsp::g711::encode(law, s);
+                }
+                return Some(block);
+            }
+            if (3000..3000 + key_one.len()).contains(&blocks) {
+                return Some(key_one[blocks - 3000]);
+            }
+            Some(silence)
+        },
+    )
+    .expect("call");
+    assert!(outcome.answered);
+    assert_eq!(
+        outcome.cause.as_deref(),
+        Some("NORMAL_CLEARING"),
+        "telvox ended the call"
+    );
+    let path = call_path(&daemon, outcome.call_id.as_deref().expect("id"));
+    assert_eq!(
+        path,
+        ["menu", "fax_detected", "fax", "menu", "one", "bye"],
+        "detected, no fax came, back to the menu, which still hears keys"
+    );
+    assert!(
+        inbound(&daemon).is_empty(),
+        "no file for a reception that got no page"
+    );
 }
 
 /// CPU seconds (user + system) a process has used so far.

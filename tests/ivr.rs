@@ -811,7 +811,7 @@ fn unknown_actions_keys_and_settings_are_errors() {
         check(text),
         [
             "t.toml:2:1: error: unknown setting `langauge`; expected one of: start, language, languages, \
-             max_transitions, answer_after_rings (states are [NAME] tables)"
+             max_transitions, answer_after_rings, fax_detect (states are [NAME] tables)"
                 .to_string(),
             format!("t.toml:4:1: error: unknown action or key `plya` in [a]; expected one of: {actions}"),
             "t.toml:5:33: error: unknown key `bargein` in [a] play; expected one of: prompts, barge_in"
