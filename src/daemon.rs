@@ -88,6 +88,10 @@ impl Runtime {
                     local_ident: "TELVOX".into(),
                     ..Default::default()
                 },
+                filer: Some(
+                    crate::apps::fax::filer::FaxFiler::start(&config.data_dir.join("fax").join("in"))
+                        .context("starting the fax filing thread")?,
+                ),
                 catalog: match &config.fax_catalog {
                     Some(file) => Some(Arc::new(
                         crate::apps::fax::catalog::Catalog::load(
@@ -308,6 +312,7 @@ impl Daemon {
                 "{closed} call(s) were cut off by the previous daemon's end: logged as INTERRUPTED"
             );
         }
+        crate::apps::fax::filer::recover_interrupted(&config.data_dir.join("fax").join("in"));
         let call_ids = Arc::new(CallIds::starting_after(db.max_seq()?));
         let runtime = Runtime::build(config.clone())?;
         let router = Arc::new(Router::new(runtime));

@@ -85,6 +85,29 @@ fn inbound(daemon: &TestDaemon) -> Vec<PathBuf> {
     files
 }
 
+/// The inbound spool once it holds `count` files and nothing temporary (filing is asynchronous).
+fn wait_inbound(daemon: &TestDaemon, count: usize) -> Vec<PathBuf> {
+    for _ in 0..500 {
+        let files = inbound(daemon);
+        let temporary = files.iter().any(|f| f.to_string_lossy().ends_with(".part"));
+        if files.len() >= count && !temporary {
+            return files;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    inbound(daemon)
+}
+
+/// Pages of a PDF written by tiff2pdf (one `/Type /Page` dictionary each).
+fn pdf_pages(pdf: &Path) -> usize {
+    let bytes = std::fs::read(pdf).expect("pdf");
+    assert!(bytes.starts_with(b"%PDF-"), "not a PDF");
+    String::from_utf8_lossy(&bytes)
+        .lines()
+        .filter(|l| l.trim_end() == "/Type /Page")
+        .count()
+}
+
 #[test]
 fn a_three_page_fax_is_received_into_the_inbound_spool() {
     let daemon = fax_daemon();
@@ -99,13 +122,14 @@ fn a_three_page_fax_is_received_into_the_inbound_spool() {
     assert!(fax.result.is_ok(), "far-end sender: {}", fax.result);
     assert_eq!(fax.pages, 3);
     let call_id = call.call_id.expect("call id");
-    let files = inbound(&daemon);
+    let files = wait_inbound(&daemon, 2);
     let expected = daemon.dir.path().join(format!("data/fax/in/{call_id}.tif"));
     assert_eq!(
         files,
-        std::slice::from_ref(&expected),
-        "one complete fax, no temporary file"
+        [expected.with_extension("pdf"), expected.clone()],
+        "one complete fax and its PDF copy, no temporary file"
     );
+    assert_eq!(pdf_pages(&expected.with_extension("pdf")), 3);
     assert_eq!(fax_pair::tiffinfo_pages(&expected), 3);
     assert_eq!(
         fax_pair::bitmaps(&expected),
@@ -134,15 +158,15 @@ fn a_fax_cut_off_at_page_3_keeps_two_pages_marked_partial() {
             .iter()
             .any(|c| c["uniqueid"] == call_id.as_str() && !c["end"].is_null())
     });
-    let files = inbound(&daemon);
+    let files = wait_inbound(&daemon, 2);
     let partial = daemon
         .dir
         .path()
         .join(format!("data/fax/in/{call_id}-partial.tif"));
     assert_eq!(
         files,
-        std::slice::from_ref(&partial),
-        "the pages received, marked partial; no temporary file"
+        [partial.with_extension("pdf"), partial.clone()],
+        "the pages received, marked partial, and a PDF; no temporary file"
     );
     let got = fax_pair::bitmaps(&partial);
     assert!(got.len() >= 2, "{} pages kept", got.len());
@@ -195,6 +219,7 @@ fn a_fax_machine_calling_a_menu_is_detected_by_its_cng_and_received() {
     let path = call_path(&daemon, &call_id);
     assert_eq!(path, ["menu", "fax_detected", "fax", "bye"]);
     let received = daemon.dir.path().join(format!("data/fax/in/{call_id}.tif"));
+    wait_inbound(&daemon, 2);
     assert_eq!(fax_pair::bitmaps(&received), fax_pair::bitmaps(&doc));
 }
 
@@ -367,4 +392,38 @@ fn fax_bench() {
         100.0 * idle_per_s,
         100.0 * (cpu / wall - idle_per_s)
     );
+}
+
+#[test]
+fn a_part_file_left_by_a_crash_is_filed_as_partial_at_the_next_start() {
+    let mut daemon = fax_daemon();
+    let work = tempfile::Builder::new()
+        .prefix("fax-sim-")
+        .tempdir()
+        .expect("tmp");
+    let doc = work.path().join("doc.tif");
+    fax_pair::make_document(&doc, 3, 2292);
+    // A real 2-page partial reception is turned back into the .part file a crash mid-fax leaves
+    // (spandsp writes each page when it ends), with the daemon killed (SIGKILL) meanwhile.
+    let socket = daemon.sim_socket();
+    let doc_for_party = doc.clone();
+    let party = std::thread::spawn(move || {
+        fax_pair::fax_machine_send(&socket, "8300", &doc_for_party, Some((2, 100)))
+    });
+    let (call, _) = party.join().expect("party");
+    let in_dir = daemon.dir.path().join("data/fax/in");
+    let call_id = call.call_id.expect("id");
+    let partial = wait_inbound(&daemon, 2)
+        .into_iter()
+        .find(|f| f.extension().is_some_and(|e| e == "tif"))
+        .expect("tif");
+    daemon.kill_9();
+    let part = in_dir.join(format!("{call_id}-crash.tif.part"));
+    std::fs::rename(&partial, &part).expect("make a leftover .part");
+    std::fs::remove_file(partial.with_extension("pdf")).expect("remove pdf");
+    daemon.relaunch();
+    let files = wait_inbound(&daemon, 2);
+    let recovered = in_dir.join(format!("{call_id}-crash-partial.tif"));
+    assert_eq!(files, [recovered.with_extension("pdf"), recovered.clone()]);
+    assert_eq!(fax_pair::bitmaps(&recovered)[..2], fax_pair::bitmaps(&doc)[..2]);
 }

@@ -2,4 +2,5 @@
 //! engine itself is the safe spandsp wrapper in `dsp::fax`.
 
 pub mod catalog;
+pub mod filer;
 pub mod tiff;

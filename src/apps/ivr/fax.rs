@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::apps::fax::catalog::Catalog;
+use crate::apps::fax::filer::{FaxFiler, FileJob};
 use crate::dsp::fax::{FaxJob, FaxOptions, FaxOutcome, FaxSession};
 use crate::engine::app::CallCx;
 
@@ -59,6 +60,8 @@ pub struct FaxContext {
     pub options: FaxOptions,
     /// The fax-on-demand documents `fax_send` offers (None: `fax_send` always says `invalid`).
     pub catalog: Option<Arc<Catalog>>,
+    /// Files received faxes (rename, PDF copy) off the channel thread; None: renamed inline.
+    pub filer: Option<FaxFiler>,
 }
 
 impl Business {
@@ -77,6 +80,7 @@ impl Business {
 /// A fax session in progress; a reception files its document when finished or dropped.
 pub struct FaxCall {
     session: FaxSession,
+    filer: Option<FaxFiler>,
     /// `<in_dir>/<call id>` (no extension) for a reception; None for a send.
     stem: Option<PathBuf>,
     started_samples: u64,
@@ -103,7 +107,16 @@ impl FaxCall {
             let mut name = stem.as_os_str().to_owned();
             name.push(if outcome.partial { "-partial.tif" } else { ".tif" });
             let done = PathBuf::from(name);
-            std::fs::rename(&part, &done).ok().map(|()| done)
+            match &self.filer {
+                Some(filer) => {
+                    filer.submit(FileJob {
+                        part,
+                        done: done.clone(),
+                    });
+                    Some(done)
+                }
+                None => std::fs::rename(&part, &done).ok().map(|()| done),
+            }
         };
         self.filed = Some((outcome, done.clone()));
         (outcome, done)
@@ -246,6 +259,7 @@ impl Action for FaxSend {
         cx.stop_playback();
         call.fax = Some(Box::new(FaxCall {
             session,
+            filer: None,
             stem: None,
             started_samples: cx.now_samples(),
             max_samples: self.max_ms * 8,
@@ -306,6 +320,7 @@ impl Action for FaxReceive {
         cx.stop_playback();
         call.fax = Some(Box::new(FaxCall {
             session,
+            filer: context.filer.clone(),
             stem: Some(stem),
             started_samples: cx.now_samples(),
             max_samples: self.max_ms * 8,
