@@ -4,15 +4,16 @@
 //!
 //! The session runs on the channel thread, block by block ([`Action::on_audio`]): the caller's audio
 //! goes to spandsp and spandsp's audio replaces anything else on the line. The fax is written to
-//! `<data_dir>/fax/in/<call id>.tif.part` and, when the session ends, renamed to `<call id>.tif`
-//! (complete) or `<call id>-partial.tif` (cut off: the pages received are kept); a session that
-//! received no page leaves no file. A call that hangs up mid-fax is filed the same way when the
-//! call is torn down ([`FaxCall`]'s `Drop`).
+//! `<data_dir>/fax/in/<call id>.tif.part`; when the session ends the fax filing thread
+//! (`apps::fax::filer`) renames it to `<call id>.tif` (complete) or `<call id>-partial.tif` (cut
+//! off: the pages received are kept) and makes a PDF copy beside it; a session that received no page
+//! leaves no file. A call that hangs up mid-fax is filed the same way when the call is torn down
+//! ([`FaxCall`]'s `Drop`).
 //!
-//! Known limit: spandsp writes each page with libtiff when the page ends, and the final rename is
-//! done then too, so these file operations happen on the channel thread at page boundaries (a
-//! page's worth of data, into the page cache). Moving them to a filing thread needs spandsp's T.4
-//! output redirected (its `document_put_handler` covers ECM only).
+//! Known limit: spandsp itself writes each received page with libtiff when the page ends (and reads
+//! each page to send when it starts), so that file I/O happens on the channel thread at page
+//! boundaries; moving it off needs spandsp's T.4 output redirected (its `document_put_handler`
+//! covers ECM only).
 
 use std::path::{Path, PathBuf};
 
