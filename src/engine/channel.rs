@@ -237,7 +237,11 @@ impl ChannelRunner {
     }
 
     fn on_digit_end(&mut self, digit: char, duration_samples: u64) {
-        if self.call.as_ref().is_some_and(|c| c.answered) {
+        let wants_audio = self
+            .call
+            .as_ref()
+            .is_some_and(|c| c.answered && c.app.as_ref().is_some_and(|a| a.wants_audio()));
+        if wants_audio {
             let duration_ms = super::clock::samples_to_ms(duration_samples) as u32;
             self.emit(EventKind::DigitEnd { digit, duration_ms });
         }

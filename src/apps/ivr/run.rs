@@ -211,6 +211,10 @@ impl App for Ivr {
         self.dispatch(cx, |flow, action, call, cx| action.on_timer(flow, call, cx));
     }
 
+    fn wants_audio(&self) -> bool {
+        !self.ended && (self.call.fax.is_some() || self.cng.is_some())
+    }
+
     fn on_audio(&mut self, cx: &mut CallCx, rx: &[i16], tx: &mut [i16]) {
         // Only a modem action (fax) listens to the audio; skip the dispatch for every other.
         if self.call.fax.is_none() {
