@@ -237,11 +237,7 @@ impl ChannelRunner {
     }
 
     fn on_digit_end(&mut self, digit: char, duration_samples: u64) {
-        let wants_audio = self
-            .call
-            .as_ref()
-            .is_some_and(|c| c.answered && c.app.as_ref().is_some_and(|a| a.wants_audio()));
-        if wants_audio {
+        if self.call.as_ref().is_some_and(|c| c.answered) {
             let duration_ms = super::clock::samples_to_ms(duration_samples) as u32;
             self.emit(EventKind::DigitEnd { digit, duration_ms });
         }
@@ -275,7 +271,11 @@ impl ChannelRunner {
             Some(call) if call.answered => call.player.mix_into(&mut self.lin_out),
             _ => PlayStatus::Idle,
         };
-        if self.call.as_ref().is_some_and(|c| c.answered) {
+        let wants_audio = self
+            .call
+            .as_ref()
+            .is_some_and(|c| c.answered && c.app.as_ref().is_some_and(|a| a.wants_audio()));
+        if wants_audio {
             let (lin_in, mut lin_out) = (self.lin_in, self.lin_out);
             self.with_app(|app, cx, _| app.on_audio(cx, &lin_in, &mut lin_out));
             self.lin_out = lin_out;
