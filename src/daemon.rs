@@ -85,7 +85,9 @@ impl Runtime {
             .set_fax_context(crate::apps::ivr::fax::FaxContext {
                 in_dir: config.data_dir.join("fax").join("in"),
                 options: crate::dsp::fax::FaxOptions {
-                    local_ident: "TELVOX".into(),
+                    local_ident: config.fax.station_id.clone(),
+                    header: config.fax.header.clone(),
+                    ecm: config.fax.ecm,
                     ..Default::default()
                 },
                 filer: Some(

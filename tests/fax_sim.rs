@@ -38,7 +38,10 @@ fn fax_daemon() -> TestDaemon {
             "[numbers]\n",
             "[numbers]\n\"8300\" = \"faxin\"\n\"8301\" = \"fod\"\n\"8302\" = \"detect\"\n",
         );
-        format!("fax_catalog = \"{}\"\n{c}", catalog.display())
+        format!(
+            "fax_catalog = \"{}\"\n{c}\n[fax]\nstation_id = \"+86 10 8888 0000\"\nheader = \"telvox test\"\n",
+            catalog.display()
+        )
     });
     let flows = daemon.dir.path().join("flows");
     std::fs::create_dir_all(&flows).expect("flows");
@@ -117,8 +120,9 @@ fn a_three_page_fax_is_received_into_the_inbound_spool() {
         .expect("tmp");
     let doc = work.path().join("doc.tif");
     fax_pair::make_document(&doc, 3, 2292);
-    let (call, fax) = fax_pair::fax_machine_send(&daemon.sim_socket(), "8300", &doc, None);
+    let (call, fax, ident) = fax_pair::fax_machine_send_ident(&daemon.sim_socket(), "8300", &doc, None);
     assert!(call.answered, "{call:?}");
+    assert_eq!(ident, "+86 10 8888 0000", "the far machine sees [fax] station_id");
     assert!(fax.result.is_ok(), "far-end sender: {}", fax.result);
     assert_eq!(fax.pages, 3);
     let call_id = call.call_id.expect("call id");
@@ -198,7 +202,19 @@ fn fax_on_demand_sends_the_keyed_document_on_the_same_call() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let docs: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).expect("json");
     let price_list = PathBuf::from(docs[0]["tiff"].as_str().expect("tiff"));
-    assert_eq!(fax_pair::bitmaps(&received), fax_pair::bitmaps(&price_list));
+    // Each page arrives with the [fax] header line added above it (rows of 1728 px = 216 bytes),
+    // then the document pixel for pixel.
+    let (got, sent) = (fax_pair::bitmaps(&received), fax_pair::bitmaps(&price_list));
+    assert_eq!(got.len(), sent.len());
+    for (page, (got, sent)) in got.iter().zip(&sent).enumerate() {
+        let extra = got.len() - sent.len();
+        assert!(extra > 0 && extra % 216 == 0, "page {page}: {extra} extra bytes");
+        assert!(
+            got[..extra].iter().any(|&b| b != 0),
+            "page {page}: the header line is blank"
+        );
+        assert!(got[extra..] == sent[..], "page {page} differs below the header");
+    }
     let path = call_path(&daemon, call.call_id.as_deref().expect("id"));
     assert_eq!(path, ["ask", "send", "sorry", "ask", "send", "bye"]);
 }

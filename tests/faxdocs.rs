@@ -257,6 +257,21 @@ fn config_check_validates_the_fax_catalog() {
         .expect("tiff")
         .starts_with(data.join("fax/cache").to_str().unwrap()));
 
+    // A station id no fax machine could show is refused with its place.
+    std::fs::write(
+        &config,
+        format!("{with_catalog}\n[fax]\nstation_id = \"far too long for a fax station id\"\n"),
+    )
+    .expect("config");
+    let out = check();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("fax.station_id = \"far too long for a fax station id\": at most 20"),
+        "{stdout}"
+    );
+    std::fs::write(&config, &with_catalog).expect("config");
+
     // Break a document: the configuration is refused, naming the catalog entry and the file.
     std::fs::write(docs.join("hours.tif"), "not a tiff").expect("break");
     let out = check();

@@ -58,10 +58,12 @@ const TOP_KEYS: &[&str] = &[
     "flows_dir",
     "business",
     "fax_catalog",
+    "fax",
 ];
 const BUSINESS_KEYS: &[&str] = &["db", "timezone", "pin_max_failures", "test_now"];
 const SIM_KEYS: &[&str] = &["clock", "socket"];
 const LINETEST_KEYS: &[&str] = &["language", "answer_after_rings", "max_digits", "timeout_ms"];
+const FAX_KEYS: &[&str] = &["station_id", "header", "ecm"];
 const HW_KEYS: &[&str] = &["card", "ring_on_ms", "ring_off_ms", "span"];
 const SPAN_KEYS: &[&str] = &["name", "law", "channels", "role", "numbers", "dtmf"];
 /// The DTMF receiver's settings in a span's `dtmf` table (see dsp::dtmf::DtmfRxConfig).
@@ -515,6 +517,7 @@ fn read_config(source_path: &Path, diags: &mut Diagnostics) -> Option<Config> {
     if let Some(hw) = &hw {
         warn_unrouted(&src, &numbers, hw, diags);
     }
+    let fax = read_fax(&root, diags);
     let fax_catalog = read_fax_catalog(&root, base_dir, data_dir.as_ref().map(|d| d.0.as_path()), diags);
 
     Some(Config {
@@ -535,7 +538,45 @@ fn read_config(source_path: &Path, diags: &mut Diagnostics) -> Option<Config> {
         flows_dir: flows_dir?,
         business: business?,
         fax_catalog: fax_catalog?,
+        fax,
     })
+}
+
+/// `[fax]`: station id and header are sent to the far machine, so printable ASCII within T.30's
+/// lengths.
+fn read_fax(root: &Section, diags: &mut Diagnostics) -> super::FaxConfig {
+    use crate::dsp::fax::{MAX_HEADER_CHARS, MAX_IDENT_CHARS};
+    let mut config = super::FaxConfig::default();
+    let Some(section) = root.table("fax", diags) else {
+        return config;
+    };
+    section.check_keys(FAX_KEYS, diags);
+    let printable =
+        |text: &str, max: usize| text.len() <= max && text.bytes().all(|b| (0x20..0x7f).contains(&b));
+    if let Some((id, at)) = section.string("station_id", "the station id in quotes", diags) {
+        if printable(id, MAX_IDENT_CHARS) {
+            config.station_id = id.to_owned();
+        } else {
+            let message = format!(
+                "fax.station_id = {id:?}: at most {MAX_IDENT_CHARS} characters of printable ASCII \
+                 (digits, +, letters, spaces), as fax machines show it"
+            );
+            diags.error(root.src, at, message);
+        }
+    }
+    if let Some((header, at)) = section.string("header", "the page header line in quotes", diags) {
+        if printable(header, MAX_HEADER_CHARS) {
+            config.header = Some(header.to_owned()).filter(|h| !h.is_empty());
+        } else {
+            let message =
+                format!("fax.header = {header:?}: at most {MAX_HEADER_CHARS} characters of printable ASCII");
+            diags.error(root.src, at, message);
+        }
+    }
+    if let Some(ecm) = section.boolean("ecm", diags) {
+        config.ecm = ecm;
+    }
+    config
 }
 
 /// `fax_catalog` (optional): the fax-on-demand catalog, loaded (PDF/PostScript converted into
@@ -1466,7 +1507,7 @@ mod tests {
             site.check("lgo = \"info\"\n[sim]\nclok = \"lockstep\"\n[linetest]\nlanguge = \"en\"\n"),
             [
                 "telvox.toml:4:1: error: unknown key `lgo` at the top level; expected one of: run_dir, \
-                 data_dir, hw, voice_dir, realtime, log, max_call_seconds, sim, numbers, linetest, flows_dir, business, fax_catalog",
+                 data_dir, hw, voice_dir, realtime, log, max_call_seconds, sim, numbers, linetest, flows_dir, business, fax_catalog, fax",
                 "telvox.toml:6:1: error: unknown key `clok` in [sim]; expected one of: clock, socket",
                 "telvox.toml:8:1: error: unknown key `languge` in [linetest]; expected one of: language, \
                  answer_after_rings, max_digits, timeout_ms",

@@ -274,6 +274,17 @@ pub fn fax_machine_send(
     document: &Path,
     cut_after_page: Option<(u32, usize)>,
 ) -> (telvox::hw::sim::client::CallOutcome, FaxOutcome) {
+    let (call, fax, _) = fax_machine_send_ident(socket, number, document, cut_after_page);
+    (call, fax)
+}
+
+/// [`fax_machine_send`], also returning the station id telvox gave (its CSI).
+pub fn fax_machine_send_ident(
+    socket: &Path,
+    number: &str,
+    document: &Path,
+    cut_after_page: Option<(u32, usize)>,
+) -> (telvox::hw::sim::client::CallOutcome, FaxOutcome, String) {
     use telvox::hw::sim::client::{run_call, Party};
     use telvox::hw::sim::protocol::PartyOp;
     let mut party = Party::connect(socket).expect("connect to the sim card");
@@ -332,7 +343,8 @@ pub fn fax_machine_send(
     )
     .expect("fax call");
     let fax = session.finish();
-    (outcome, fax)
+    let ident = session.remote_ident().to_owned();
+    (outcome, fax, ident)
 }
 
 /// A fax machine that calls `number`, presses `keys` (each `(block, keys)`: DTMF from that block
