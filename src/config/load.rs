@@ -518,7 +518,7 @@ fn read_config(source_path: &Path, diags: &mut Diagnostics) -> Option<Config> {
         warn_unrouted(&src, &numbers, hw, diags);
     }
     let fax = read_fax(&root, diags);
-    let fax_catalog = read_fax_catalog(&root, base_dir, data_dir.as_ref().map(|d| d.0.as_path()), diags);
+    let fax_catalog = read_fax_catalog(&root, base_dir, diags);
 
     Some(Config {
         source: source_path.to_path_buf(),
@@ -579,23 +579,20 @@ fn read_fax(root: &Section, diags: &mut Diagnostics) -> super::FaxConfig {
     config
 }
 
-/// `fax_catalog` (optional): the fax-on-demand catalog, loaded (PDF/PostScript converted into
-/// `<data_dir>/fax/cache`) and every document validated, so a bad document fails the config.
-fn read_fax_catalog(
-    root: &Section,
-    base_dir: &Path,
-    data_dir: Option<&Path>,
-    diags: &mut Diagnostics,
-) -> Option<Option<PathBuf>> {
+/// `fax_catalog` (optional): the fax-on-demand catalog. Only its presence is checked here, so that
+/// every CLI verb need not convert documents; the daemon (and `telvox config check`, which builds
+/// the runtime) loads it, converting and validating every document, and refuses a bad one.
+fn read_fax_catalog(root: &Section, base_dir: &Path, diags: &mut Diagnostics) -> Option<Option<PathBuf>> {
     if root.get("fax_catalog").is_none() {
         return Some(None);
     }
-    let (file, _) = root.path("fax_catalog", base_dir, diags)?;
-    if let Some(data_dir) = data_dir {
-        let cache = crate::apps::fax::catalog::cache_dir(data_dir);
-        if let Err(e) = crate::apps::fax::catalog::Catalog::load(&file, &cache) {
-            diags.list.extend(e.0);
-        }
+    let (file, offset) = root.path("fax_catalog", base_dir, diags)?;
+    if !file.is_file() {
+        let message = format!(
+            "fax_catalog: {} is not a file: point it at a catalog.toml (see faxdocs/), or remove the key",
+            file.display()
+        );
+        diags.error(root.src, offset, message);
     }
     Some(Some(file))
 }
