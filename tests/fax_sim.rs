@@ -32,7 +32,11 @@ const DETECT_FLOW: &str = "start = \"menu\"\nlanguage = \"en\"\nfax_detect = \"f
 [bye]\nhangup = true\n";
 
 fn fax_daemon() -> TestDaemon {
-    let catalog = Path::new(common::REPO).join("faxdocs/catalog.toml");
+    fax_daemon_with(&Path::new(common::REPO).join("faxdocs/catalog.toml"))
+}
+
+/// A daemon whose fax-on-demand catalog is `catalog`.
+fn fax_daemon_with(catalog: &Path) -> TestDaemon {
     let daemon = TestDaemon::prepare(|c| {
         let c = c.replace(
             "[numbers]\n",
@@ -86,6 +90,22 @@ fn inbound(daemon: &TestDaemon) -> Vec<PathBuf> {
         .collect();
     files.sort();
     files
+}
+
+/// Each page arrives with the [fax] header line added above it (rows of 1728 px = 216 bytes), then
+/// the document pixel for pixel.
+fn assert_sent_with_header(received: &Path, document: &Path) {
+    let (got, sent) = (fax_pair::bitmaps(received), fax_pair::bitmaps(document));
+    assert_eq!(got.len(), sent.len(), "pages");
+    for (page, (got, sent)) in got.iter().zip(&sent).enumerate() {
+        let extra = got.len() - sent.len();
+        assert!(extra > 0 && extra % 216 == 0, "page {page}: {extra} extra bytes");
+        assert!(
+            got[..extra].iter().any(|&b| b != 0),
+            "page {page}: the header line is blank"
+        );
+        assert!(got[extra..] == sent[..], "page {page} differs below the header");
+    }
 }
 
 /// The inbound spool once it holds `count` files and nothing temporary (filing is asynchronous).
@@ -197,24 +217,12 @@ fn fax_on_demand_sends_the_keyed_document_on_the_same_call() {
     assert!(call.answered);
     assert!(fax.result.is_ok(), "far-end receiver: {}", fax.result);
     assert_eq!(fax.pages, 2);
-    // What arrived is the converted catalog document, pixel for pixel.
+    // What arrived is the converted catalog document, pixel for pixel below the header line.
     let out = daemon.cli(&["fax", "docs", "--json"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let docs: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).expect("json");
     let price_list = PathBuf::from(docs[0]["tiff"].as_str().expect("tiff"));
-    // Each page arrives with the [fax] header line added above it (rows of 1728 px = 216 bytes),
-    // then the document pixel for pixel.
-    let (got, sent) = (fax_pair::bitmaps(&received), fax_pair::bitmaps(&price_list));
-    assert_eq!(got.len(), sent.len());
-    for (page, (got, sent)) in got.iter().zip(&sent).enumerate() {
-        let extra = got.len() - sent.len();
-        assert!(extra > 0 && extra % 216 == 0, "page {page}: {extra} extra bytes");
-        assert!(
-            got[..extra].iter().any(|&b| b != 0),
-            "page {page}: the header line is blank"
-        );
-        assert!(got[extra..] == sent[..], "page {page} differs below the header");
-    }
+    assert_sent_with_header(&received, &price_list);
     let path = call_path(&daemon, call.call_id.as_deref().expect("id"));
     assert_eq!(path, ["ask", "send", "sorry", "ask", "send", "bye"]);
 }
@@ -442,4 +450,59 @@ fn a_part_file_left_by_a_crash_is_filed_as_partial_at_the_next_start() {
     let recovered = in_dir.join(format!("{call_id}-crash-partial.tif"));
     assert_eq!(files, [recovered.with_extension("pdf"), recovered.clone()]);
     assert_eq!(fax_pair::bitmaps(&recovered)[..2], fax_pair::bitmaps(&doc)[..2]);
+}
+
+#[test]
+fn fax_on_demand_sends_1_3_and_10_page_documents() {
+    let work = tempfile::Builder::new()
+        .prefix("fax-sim-")
+        .tempdir()
+        .expect("tmp");
+    let mut catalog = String::new();
+    for (id, pages) in [("1", 1), ("3", 3), ("0", 10)] {
+        fax_pair::make_document(&work.path().join(format!("doc{pages}.tif")), pages, 2292);
+        catalog.push_str(&format!(
+            "[[document]]\nid = \"{id}\"\ntitle = \"{pages} pages\"\nfile = \"doc{pages}.tif\"\n"
+        ));
+    }
+    let catalog_file = work.path().join("catalog.toml");
+    std::fs::write(&catalog_file, catalog).expect("catalog");
+    let daemon = fax_daemon_with(&catalog_file);
+    for (id, pages) in [("1", 1u32), ("3", 3), ("0", 10)] {
+        let received = work.path().join(format!("got{pages}.tif"));
+        let (call, fax) =
+            fax_pair::fax_machine_receive(&daemon.sim_socket(), "8301", &[(20, id)], 250, &received, 100_000);
+        assert!(fax.result.is_ok(), "{pages} pages: {}", fax.result);
+        assert_eq!(fax.pages, pages);
+        assert_sent_with_header(&received, &work.path().join(format!("doc{pages}.tif")));
+        let path = call_path(&daemon, call.call_id.as_deref().expect("id"));
+        assert_eq!(path, ["ask", "send", "bye"]);
+    }
+}
+
+#[test]
+fn one_and_five_page_faxes_are_received() {
+    let daemon = fax_daemon();
+    let work = tempfile::Builder::new()
+        .prefix("fax-sim-")
+        .tempdir()
+        .expect("tmp");
+    let mut filed = 0;
+    for pages in [1u32, 5] {
+        let doc = work.path().join(format!("doc{pages}.tif"));
+        fax_pair::make_document(&doc, pages, 2292);
+        let (call, fax) = fax_pair::fax_machine_send(&daemon.sim_socket(), "8300", &doc, None);
+        assert!(fax.result.is_ok(), "{pages} pages: {}", fax.result);
+        assert_eq!(fax.pages, pages);
+        let call_id = call.call_id.expect("call id");
+        let received = daemon.dir.path().join(format!("data/fax/in/{call_id}.tif"));
+        filed += 2;
+        wait_inbound(&daemon, filed);
+        assert_eq!(fax_pair::tiffinfo_pages(&received), pages as usize);
+        assert!(
+            fax_pair::bitmaps(&received) == fax_pair::bitmaps(&doc),
+            "{pages} pages differ"
+        );
+        assert_eq!(pdf_pages(&received.with_extension("pdf")), pages as usize);
+    }
 }
