@@ -169,7 +169,7 @@ pub struct IvrCall {
     /// The recording in progress, and how many this call has made (for file names).
     pub recording: Option<Arc<super::record::Recording>>,
     pub recordings: u32,
-    /// The fax session in progress (`fax_receive`); finished and filed when dropped.
+    /// The fax session in progress (`fax_receive`, `fax_send`); a reception is filed when dropped.
     pub fax: Option<Box<super::fax::FaxCall>>,
 }
 

@@ -137,7 +137,7 @@ pub struct Business {
     jobs: Sender<Job>,
     config: BusinessConfig,
     recorder: Option<super::record::Recorder>,
-    /// Where `fax_receive` files faxes (set once by the daemon; see `fax.rs`).
+    /// What the fax actions need: inbound spool, station id, catalog (set once by the daemon; see `fax.rs`).
     pub(super) fax: std::sync::OnceLock<super::fax::FaxContext>,
 }
 
