@@ -154,6 +154,16 @@ fn a_three_page_fax_is_received_into_the_inbound_spool() {
         "one complete fax and its PDF copy, no temporary file"
     );
     assert_eq!(pdf_pages(&expected.with_extension("pdf")), 3);
+    // Fax signals are not taken for keys (no DTMF talk-off in the call log).
+    let calls = daemon.wait_calls("the fax call to end", |c| {
+        c.iter()
+            .any(|x| x["uniqueid"] == call_id.as_str() && x["end"].is_string())
+    });
+    let logged = calls
+        .iter()
+        .find(|x| x["uniqueid"] == call_id.as_str())
+        .expect("logged");
+    assert_eq!(logged["digits"], "", "{logged}");
     assert_eq!(fax_pair::tiffinfo_pages(&expected), 3);
     assert_eq!(
         fax_pair::bitmaps(&expected),
