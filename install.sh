@@ -36,6 +36,8 @@ APT_PACKAGES=(
     valgrind                                   # the FFI test runs spandsp under valgrind
     graphviz                                   # `telvox flow dot NAME | dot -Tsvg`, and its test
     python3-aiosmtpd                           # the voicemail mail test's real SMTP server
+    ghostscript                                # fax catalog: PDF/PostScript → TIFF-F
+    libtiff-tools                              # tiffinfo/tiffcp: the fax tests check received TIFFs
     ca-certificates curl
 )
 
@@ -216,6 +218,11 @@ for lang_dir in "$SRC"/voice/*/; do
 done
 note "$VOICE_DEST ($(find "$VOICE_DEST" -name '*.wav' | wc -l) prompts: $(cd "$VOICE_DEST" && ls -d -- */ | tr -d / | paste -sd ' '))"
 put "$SRC/hw/sim.toml" "$SHARE/hw/sim.toml" 0644
+install -d -m 0755 "$SHARE/faxdocs"
+for f in "$SRC"/faxdocs/*; do
+    [ -f "$f" ] && put "$f" "$SHARE/faxdocs/$(basename "$f")" 0644
+done
+note "$SHARE/faxdocs (the demo fax-on-demand catalog: fax_catalog = \"$SHARE/faxdocs/catalog.toml\")"
 note "$SHARE/hw/sim.toml (the embedded sim card's hardware map, for reference)"
 install -d -m 0755 "$DOC"
 for f in README.md docs/sim-protocol.md; do

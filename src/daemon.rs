@@ -91,6 +91,31 @@ impl Runtime {
             .context("starting the voicemail threads")?;
             business.set_voicemail(voicemail);
         }
+        business
+            .set_fax_context(crate::apps::ivr::fax::FaxContext {
+                in_dir: config.data_dir.join("fax").join("in"),
+                options: crate::dsp::fax::FaxOptions {
+                    local_ident: config.fax.station_id.clone(),
+                    header: config.fax.header.clone(),
+                    ecm: config.fax.ecm,
+                    ..Default::default()
+                },
+                filer: Some(
+                    crate::apps::fax::filer::FaxFiler::start(&config.data_dir.join("fax").join("in"))
+                        .context("starting the fax filing thread")?,
+                ),
+                catalog: match &config.fax_catalog {
+                    Some(file) => Some(Arc::new(
+                        crate::apps::fax::catalog::Catalog::load(
+                            file,
+                            &crate::apps::fax::catalog::cache_dir(&config.data_dir),
+                        )
+                        .map_err(|e| anyhow!("{e}"))?,
+                    )),
+                    None => None,
+                },
+            })
+            .context("creating the fax inbound directory")?;
         let flows = FlowSet::load(&config.flows_dir, &config.voice_dir, &voice, Some(&business))
             .map_err(|e| anyhow!("{e}"))
             .with_context(|| format!("loading flows from {}", config.flows_dir.display()))?;
@@ -340,6 +365,7 @@ impl Daemon {
                 Err(e) => tracing::error!("voicemail: recovery failed: {e}"),
             }
         }
+        crate::apps::fax::filer::recover_interrupted(&config.data_dir.join("fax").join("in"));
         let call_ids = Arc::new(CallIds::starting_after(db.max_seq()?));
         recover_recordings(&config);
         let recorder = CallRecorder::start(config.recording.clone(), &config.hw, &config.db_path())

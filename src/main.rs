@@ -111,6 +111,11 @@ enum Command {
         #[command(subcommand)]
         command: VmCommand,
     },
+    /// Fax tools.
+    Fax {
+        #[command(subcommand)]
+        command: FaxCommand,
+    },
 }
 
 #[derive(Subcommand)]
@@ -143,6 +148,22 @@ enum VmCommand {
     },
     /// Messages per box, the mail queue, recordings in progress.
     Stats {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum FaxCommand {
+    /// Load the fax-on-demand catalog (converting PDF/PostScript, validating every document) and
+    /// list it. Exit 1 when a document is bad.
+    Docs {
+        /// The catalog (default: the configuration's fax_catalog).
+        #[arg(long, value_name = "FILE")]
+        catalog: Option<PathBuf>,
+        /// Where converted documents are cached (default: <data_dir>/fax/cache).
+        #[arg(long, value_name = "DIR")]
+        cache: Option<PathBuf>,
         #[arg(long)]
         json: bool,
     },
@@ -329,6 +350,9 @@ fn run(cli: &Cli) -> Result<i32> {
             cli::rec::run(&config, command)
         }
         Command::Vm { command } => run_vm(&path, command).map(|_| 0),
+        Command::Fax {
+            command: FaxCommand::Docs { catalog, cache, json },
+        } => cli::fax::docs(&path, catalog.as_deref(), cache.as_deref(), *json),
     }
 }
 

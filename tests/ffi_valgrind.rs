@@ -1,6 +1,8 @@
-//! Proves the spandsp FFI wrapper (src/dsp/spandsp.rs) is memory-clean: this binary re-runs its own
+//! Proves the spandsp FFI wrappers (src/dsp/spandsp.rs, src/dsp/fax.rs) are memory-clean: this binary re-runs its own
 //! ignored workload test under valgrind and requires no invalid access, no uninitialised read and
 //! no definite leak.
+
+mod fax_pair;
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -43,6 +45,10 @@ fn run_under_valgrind(test_name: &str) -> (Option<i32>, String, String) {
     let output = Command::new(&valgrind)
         .arg(format!("--error-exitcode={VALGRIND_ERROR_EXIT_CODE}"))
         .args(["--leak-check=full", "--errors-for-leak-kinds=definite"])
+        .arg(format!(
+            "--suppressions={}/tests/valgrind-spandsp.supp",
+            env!("CARGO_MANIFEST_DIR")
+        ))
         .arg(&this_test_binary)
         .args(["--exact", test_name, "--include-ignored", "--test-threads=1"])
         .output()
@@ -113,6 +119,57 @@ fn ffi_workload_under_valgrind() {
         }
     }
     mapped_prompts_read_cleanly();
+    fax_sessions_run_cleanly();
+}
+
+/// The T.30 wrapper: a whole 2-page transfer, one cut off mid-document (terminated from outside,
+/// callbacks still firing), a session dropped mid-call without `finish`, one never started, and one
+/// whose document is missing. Short pages keep valgrind's run to seconds.
+fn fax_sessions_run_cleanly() {
+    use telvox::dsp::fax::{FaxJob, FaxSession};
+    let dir = tempfile::Builder::new()
+        .prefix("fax-valgrind-")
+        .tempdir()
+        .expect("tmp");
+    let doc = dir.path().join("doc.tif");
+    fax_pair::make_document(&doc, 2, 400);
+    let sender = fax_pair::options("VALGRIND TX", true);
+    let receiver = fax_pair::options("VALGRIND RX", false);
+    let received = dir.path().join("whole.tif");
+    let run = fax_pair::run_pair(
+        &doc,
+        &received,
+        &sender,
+        &receiver,
+        Some(Law::Alaw),
+        20_000,
+        |_, _| false,
+    );
+    assert!(run.receiver.result.is_ok(), "{}", run.receiver.result);
+    assert_eq!(run.receiver.pages, 2);
+    assert_eq!(fax_pair::bitmaps(&received), fax_pair::bitmaps(&doc));
+
+    let cut = dir.path().join("cut.tif");
+    let cut_at = run.blocks * 2 / 3;
+    let run = fax_pair::run_pair(&doc, &cut, &sender, &receiver, Some(Law::Alaw), 20_000, |_, b| {
+        b >= cut_at
+    });
+    assert!(run.receiver.result.is_call_dropped(), "{}", run.receiver.result);
+    assert!(run.receiver.partial);
+
+    let mut tx = FaxSession::new(FaxJob::Send(doc.clone()), &sender).expect("tx");
+    let mut rx = FaxSession::new(FaxJob::Receive(dir.path().join("dropped.tif")), &receiver).expect("rx");
+    let (mut a, mut b) = ([0i16; 160], [0i16; 160]);
+    for _ in 0..400 {
+        tx.tx(&mut a);
+        rx.tx(&mut b);
+        rx.rx(&a);
+        tx.rx(&b);
+    }
+    assert!(rx.is_active(), "still mid-transfer when dropped");
+    drop((tx, rx));
+    drop(FaxSession::new(FaxJob::Receive(dir.path().join("never.tif")), &receiver).expect("idle"));
+    assert!(FaxSession::new(FaxJob::Send(dir.path().join("missing.tif")), &sender).is_err());
 }
 
 /// The other `unsafe` outside spandsp: memmap2's map of the prompt files. Every prompt is read

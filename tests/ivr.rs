@@ -805,12 +805,12 @@ fn unknown_states_are_located_wherever_they_are_named() {
 fn unknown_actions_keys_and_settings_are_errors() {
     let text = "start = \"a\"\nlangauge = \"en\"\n[a]\nplya = [\"goodbye\"]\n\
                 play = { prompts = [\"goodbye\"], bargein = false }\nhangup = true\n";
-    let actions = "play, say, collect, menu, set, branch, goto, hangup, lookup, verify_pin, hours, call, return, record, record_call, tone, voicemail_leave, voicemail_check, next, on";
+    let actions = "play, say, collect, menu, set, branch, goto, hangup, lookup, verify_pin, hours, call, return, record, record_call, tone, voicemail_leave, voicemail_check, fax_receive, fax_send, next, on";
     assert_eq!(
         check(text),
         [
             "t.toml:2:1: error: unknown setting `langauge`; expected one of: start, language, languages, \
-             max_transitions, answer_after_rings (states are [NAME] tables)"
+             max_transitions, answer_after_rings, fax_detect (states are [NAME] tables)"
                 .to_string(),
             format!("t.toml:4:1: error: unknown action or key `plya` in [a]; expected one of: {actions}"),
             "t.toml:5:33: error: unknown key `bargein` in [a] play; expected one of: prompts, barge_in"

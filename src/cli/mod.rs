@@ -1,6 +1,7 @@
 //! The `telvox` command-line verbs other than the daemon itself.
 
 pub mod bench;
+pub mod fax;
 pub mod rec;
 pub mod simcall;
 

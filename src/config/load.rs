@@ -62,10 +62,13 @@ const TOP_KEYS: &[&str] = &[
     "recording",
     "record",
     "mailboxes",
+    "fax_catalog",
+    "fax",
 ];
 const BUSINESS_KEYS: &[&str] = &["db", "timezone", "pin_max_failures", "test_now"];
 const SIM_KEYS: &[&str] = &["clock", "socket"];
 const LINETEST_KEYS: &[&str] = &["language", "answer_after_rings", "max_digits", "timeout_ms"];
+const FAX_KEYS: &[&str] = &["station_id", "header", "ecm"];
 const HW_KEYS: &[&str] = &["card", "ring_on_ms", "ring_off_ms", "span"];
 const SPAN_KEYS: &[&str] = &[
     "name",
@@ -536,6 +539,8 @@ fn read_config(source_path: &Path, diags: &mut Diagnostics) -> Option<Config> {
         config
     });
     let (mailboxes, voicemail) = read_mailboxes(&root, base_dir, voice_dir.as_deref(), diags);
+    let fax = read_fax(&root, diags);
+    let fax_catalog = read_fax_catalog(&root, base_dir, diags);
 
     Some(Config {
         source: source_path.to_path_buf(),
@@ -557,6 +562,8 @@ fn read_config(source_path: &Path, diags: &mut Diagnostics) -> Option<Config> {
         recording: recording?,
         mailboxes,
         voicemail,
+        fax_catalog: fax_catalog?,
+        fax,
     })
 }
 
@@ -579,6 +586,61 @@ fn read_mailboxes(
     let (boxes, found) = crate::apps::voicemail::config::load(&path, voice_dir);
     diags.list.extend(found);
     (Some(path), boxes)
+}
+
+/// `[fax]`: station id and header are sent to the far machine, so printable ASCII within T.30's
+/// lengths.
+fn read_fax(root: &Section, diags: &mut Diagnostics) -> super::FaxConfig {
+    use crate::dsp::fax::{MAX_HEADER_CHARS, MAX_IDENT_CHARS};
+    let mut config = super::FaxConfig::default();
+    let Some(section) = root.table("fax", diags) else {
+        return config;
+    };
+    section.check_keys(FAX_KEYS, diags);
+    let printable =
+        |text: &str, max: usize| text.len() <= max && text.bytes().all(|b| (0x20..0x7f).contains(&b));
+    if let Some((id, at)) = section.string("station_id", "the station id in quotes", diags) {
+        if printable(id, MAX_IDENT_CHARS) {
+            config.station_id = id.to_owned();
+        } else {
+            let message = format!(
+                "fax.station_id = {id:?}: at most {MAX_IDENT_CHARS} characters of printable ASCII \
+                 (digits, +, letters, spaces), as fax machines show it"
+            );
+            diags.error(root.src, at, message);
+        }
+    }
+    if let Some((header, at)) = section.string("header", "the page header line in quotes", diags) {
+        if printable(header, MAX_HEADER_CHARS) {
+            config.header = Some(header.to_owned()).filter(|h| !h.is_empty());
+        } else {
+            let message =
+                format!("fax.header = {header:?}: at most {MAX_HEADER_CHARS} characters of printable ASCII");
+            diags.error(root.src, at, message);
+        }
+    }
+    if let Some(ecm) = section.boolean("ecm", diags) {
+        config.ecm = ecm;
+    }
+    config
+}
+
+/// `fax_catalog` (optional): the fax-on-demand catalog. Only its presence is checked here, so that
+/// every CLI verb need not convert documents; the daemon (and `telvox config check`, which builds
+/// the runtime) loads it, converting and validating every document, and refuses a bad one.
+fn read_fax_catalog(root: &Section, base_dir: &Path, diags: &mut Diagnostics) -> Option<Option<PathBuf>> {
+    if root.get("fax_catalog").is_none() {
+        return Some(None);
+    }
+    let (file, offset) = root.path("fax_catalog", base_dir, diags)?;
+    if !file.is_file() {
+        let message = format!(
+            "fax_catalog: {} is not a file: point it at a catalog.toml (see faxdocs/), or remove the key",
+            file.display()
+        );
+        diags.error(root.src, offset, message);
+    }
+    Some(Some(file))
 }
 
 const PIN_MAX_FAILURES: IntRule = IntRule {
@@ -1555,7 +1617,7 @@ mod tests {
             site.check("lgo = \"info\"\n[sim]\nclok = \"lockstep\"\n[linetest]\nlanguge = \"en\"\n"),
             [
                 "telvox.toml:4:1: error: unknown key `lgo` at the top level; expected one of: run_dir, \
-                 data_dir, hw, voice_dir, realtime, log, max_call_seconds, sim, numbers, linetest, flows_dir, business, recording, record, mailboxes",
+                 data_dir, hw, voice_dir, realtime, log, max_call_seconds, sim, numbers, linetest, flows_dir, business, recording, record, mailboxes, fax_catalog, fax",
                 "telvox.toml:6:1: error: unknown key `clok` in [sim]; expected one of: clock, socket",
                 "telvox.toml:8:1: error: unknown key `languge` in [linetest]; expected one of: language, \
                  answer_after_rings, max_digits, timeout_ms",

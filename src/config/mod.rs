@@ -66,6 +66,28 @@ pub struct Config {
     pub mailboxes: Option<PathBuf>,
     /// The mailboxes it holds, validated.
     pub voicemail: Option<crate::apps::voicemail::Mailboxes>,
+    /// `fax_catalog`: the fax-on-demand catalog (`faxdocs/catalog.toml`); None: no fax documents.
+    pub fax_catalog: Option<PathBuf>,
+    /// `[fax]`: how telvox presents itself to fax machines.
+    pub fax: FaxConfig,
+}
+
+/// `[fax]`: the local station id (TSI/CSI), the header line on sent pages, error correction.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FaxConfig {
+    pub station_id: String,
+    pub header: Option<String>,
+    pub ecm: bool,
+}
+
+impl Default for FaxConfig {
+    fn default() -> Self {
+        FaxConfig {
+            station_id: "TELVOX".into(),
+            header: None,
+            ecm: true,
+        }
+    }
 }
 
 /// `[business]`: what IVR flows know of the business behind them.

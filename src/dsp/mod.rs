@@ -1,12 +1,14 @@
 //! Signal processing: G.711, DTMF, tones, and the spandsp FFI wrapper.
 //!
 //! Everything here that runs per sample is allocation-free (DESIGN.md §5); allocation happens only in
-//! constructors. `spandsp.rs` is the one module in `dsp` allowed to use `unsafe`.
+//! constructors. `spandsp.rs` and `fax.rs` (the T.30 session) are
+//! the modules in `dsp` allowed to use `unsafe`.
 
 pub mod callerid;
 pub mod conformance;
 pub mod dtmf;
 pub mod dtmf_gen;
+pub mod fax;
 pub mod g711;
 pub mod level;
 pub mod spandsp;

@@ -41,6 +41,14 @@ pub trait App: Send {
     fn on_prompts_done(&mut self, _cx: &mut CallCx) {}
     /// The timer armed with [`CallCx::set_timer_ms`] expired.
     fn on_timer(&mut self, _cx: &mut CallCx) {}
+    /// Every answered block while [`wants_audio`](Self::wants_audio) says so, after prompts are
+    /// mixed into `tx`: an application that is a modem (fax) or listens for tones (CNG) reads the
+    /// caller's audio in `rx` and may write its own into `tx`. Linear, 8 kHz.
+    fn on_audio(&mut self, _cx: &mut CallCx, _rx: &[i16], _tx: &mut [i16]) {}
+    /// Whether `on_audio` is wanted for the next block (asked every block: keep it cheap).
+    fn wants_audio(&self) -> bool {
+        false
+    }
 }
 
 /// Makes the application for an offered call; None refuses the call (no flow for that number).

@@ -362,6 +362,15 @@ impl ChannelRunner {
             }
             _ => false,
         };
+        let wants_audio = self
+            .call
+            .as_ref()
+            .is_some_and(|c| c.answered && c.app.as_ref().is_some_and(|a| a.wants_audio()));
+        if wants_audio {
+            let (lin_in, mut lin_out) = (self.lin_in, self.lin_out);
+            self.with_app(|app, cx, _| app.on_audio(cx, &lin_in, &mut lin_out));
+            self.lin_out = lin_out;
+        }
         g711::encode_block(self.law, &self.lin_out, &mut self.tx);
         if done {
             self.with_app(|app, cx, _| app.on_prompts_done(cx));

@@ -56,6 +56,18 @@ pub trait Action: Send + Sync + fmt::Debug {
     fn on_timer(&self, _flow: &Flow, _call: &mut IvrCall, _cx: &mut CallCx) -> Step {
         Step::Wait
     }
+    /// Every answered block (see [`crate::engine::app::App::on_audio`]): for actions that are a
+    /// modem, such as the fax actions.
+    fn on_audio(
+        &self,
+        _flow: &Flow,
+        _call: &mut IvrCall,
+        _cx: &mut CallCx,
+        _rx: &[i16],
+        _tx: &mut [i16],
+    ) -> Step {
+        Step::Wait
+    }
     /// Whether the action can wait for the caller (or a prompt, or a timer). States made only of
     /// actions that never wait must not form a cycle: that is checked at load.
     fn waits(&self) -> bool;
@@ -97,6 +109,7 @@ impl Registry {
             super::record_call::KINDS,
             super::tone::KINDS,
             crate::apps::voicemail::KINDS,
+            super::fax::KINDS,
         ];
         Registry {
             kinds: kinds.concat(),
@@ -161,6 +174,8 @@ pub struct IvrCall {
     pub recordings: u32,
     /// Voicemail's per-call state, made when a voicemail action first runs on the call.
     pub voicemail: Option<Box<crate::apps::voicemail::VmCall>>,
+    /// The fax session in progress (`fax_receive`, `fax_send`); a reception is filed when dropped.
+    pub fax: Option<Box<super::fax::FaxCall>>,
 }
 
 impl IvrCall {
@@ -178,6 +193,7 @@ impl IvrCall {
             recording: None,
             recordings: 0,
             voicemail: None,
+            fax: None,
         }
     }
 

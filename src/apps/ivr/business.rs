@@ -139,6 +139,8 @@ pub struct Business {
     recorder: Option<super::record::Recorder>,
     /// The voicemail threads, when mailboxes are configured.
     voicemail: std::sync::OnceLock<Arc<crate::apps::voicemail::Voicemail>>,
+    /// What the fax actions need: inbound spool, station id, catalog (set once by the daemon; see `fax.rs`).
+    pub(super) fax: std::sync::OnceLock<super::fax::FaxContext>,
 }
 
 impl Business {
@@ -172,6 +174,7 @@ impl Business {
             config,
             recorder,
             voicemail: std::sync::OnceLock::new(),
+            fax: std::sync::OnceLock::new(),
         }))
     }
 

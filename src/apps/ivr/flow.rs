@@ -39,6 +39,7 @@ const SETTINGS: &[&str] = &[
     "languages",
     "max_transitions",
     "answer_after_rings",
+    "fax_detect",
 ];
 /// State keys that are not actions.
 const STATE_KEYS: &[&str] = &["next", "on"];
@@ -95,6 +96,8 @@ pub struct Flow {
     pub start: StateId,
     pub max_transitions: u32,
     pub answer_after_rings: u32,
+    /// `fax_detect = "STATE"`: a fax calling tone (CNG) heard anywhere in the flow goes there.
+    pub fax_detect: Option<StateId>,
     pub states: Vec<State>,
     languages: Vec<String>,
     prompt_names: Vec<String>,
@@ -290,13 +293,22 @@ fn parse_flow(
         .start
         .as_ref()
         .and_then(|(start, at)| find_start(start, *at, &mut cx));
+    let fax_detect = settings
+        .fax_detect
+        .as_ref()
+        .map(|(state, at)| find_state("fax_detect", state, *at, &mut cx));
     let mut diags = std::mem::take(&mut cx.diags);
     let (prompt_names, sets, uses) = (cx.prompt_names, cx.sets, cx.uses);
     let states: Option<Vec<State>> = parsed.into_iter().collect();
     let (Some(states), Some(start)) = (states, start) else {
         return finish(None, diags);
     };
-    check_graph(src, &states, start, &mut diags);
+    let fax_detect = match fax_detect {
+        Some(Some(state)) => Some(state),
+        Some(None) => return finish(None, diags),
+        None => None,
+    };
+    check_graph(src, &states, start, fax_detect, &mut diags);
     warn_unset_vars(src, &sets, &uses, &mut diags);
     let flow = Flow {
         name: name.to_owned(),
@@ -304,6 +316,7 @@ fn parse_flow(
         start,
         max_transitions: settings.max_transitions,
         answer_after_rings: settings.answer_after_rings,
+        fax_detect,
         states,
         languages: settings.languages,
         prompt_names,
@@ -315,10 +328,14 @@ fn parse_flow(
 }
 
 fn find_start(start: &str, at: usize, cx: &mut ParseCx) -> Option<StateId> {
+    find_state("start", start, at, cx)
+}
+
+fn find_state(key: &str, start: &str, at: usize, cx: &mut ParseCx) -> Option<StateId> {
     let found = cx.state_names.iter().position(|s| s == start);
     if found.is_none() {
         let message = format!(
-            "start = {start:?}: no such state; states: {}",
+            "{key} = {start:?}: no such state; states: {}",
             cx.state_names.join(", ")
         );
         cx.error(at, message);
@@ -353,6 +370,7 @@ struct Settings {
     languages: Vec<String>,
     max_transitions: u32,
     answer_after_rings: u32,
+    fax_detect: Option<(String, usize)>,
 }
 
 fn read_settings(
@@ -393,6 +411,11 @@ fn read_settings(
     cx.what = "answer_after_rings".into();
     let rings = get("answer_after_rings").and_then(|i| cx.int(i, ANSWER_AFTER_RINGS, "rings"));
     let languages = read_languages(&mut cx, get("language"), get("languages"));
+    cx.what = "fax_detect".into();
+    let fax_detect = get("fax_detect").and_then(|item| {
+        cx.string(item, "a state name in quotes (where a fax calling tone goes)")
+            .map(|s| (s.to_owned(), item.span().start))
+    });
     for (key, item) in entries {
         if SETTINGS.contains(&key.get_ref().as_str()) && matches!(item.get_ref(), Node::Table(_)) {
             let message = format!(
@@ -415,6 +438,7 @@ fn read_settings(
         languages,
         max_transitions: max_transitions.map_or(DEFAULT_MAX_TRANSITIONS, |v| v as u32),
         answer_after_rings: rings.map_or(1, |v| v as u32),
+        fax_detect,
     }
 }
 
@@ -603,10 +627,17 @@ fn check_exits(state: &State, cx: &mut ParseCx) {
 }
 
 /// Unreachable states (warnings) and cycles of states that never wait (errors).
-fn check_graph(src: &Source, states: &[State], start: StateId, diags: &mut Vec<Diagnostic>) {
+fn check_graph(
+    src: &Source,
+    states: &[State],
+    start: StateId,
+    fax_detect: Option<StateId>,
+    diags: &mut Vec<Diagnostic>,
+) {
     let links: Vec<Vec<StateId>> = states.iter().map(State::links).collect();
     let mut reached = vec![false; states.len()];
     let mut todo = vec![start];
+    todo.extend(fax_detect);
     while let Some(s) = todo.pop() {
         if std::mem::replace(&mut reached[usize::from(s)], true) {
             continue;

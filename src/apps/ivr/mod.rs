@@ -16,6 +16,7 @@ pub mod action;
 mod builtin;
 pub mod business;
 mod callret;
+pub mod fax;
 pub mod flow;
 mod hours;
 mod lookup;

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use crate::dsp::tones::{Country, ProgressDetector, ProgressEvent};
 use crate::engine::app::{App, CallCx, CallSetup};
 use crate::fixed::Label;
 use crate::hw::Cause;
@@ -26,6 +27,8 @@ pub struct Ivr {
     /// Where each `call` in progress resumes: (state, index of the `call` action).
     returns: [(StateId, usize); MAX_CALL_DEPTH],
     depth: usize,
+    /// Listens for a fax calling tone when the flow has `fax_detect`.
+    cng: Option<Box<ProgressDetector>>,
 }
 
 impl Ivr {
@@ -39,6 +42,10 @@ impl Ivr {
         vars.set("language", &flow.languages()[0]);
         vars.set("digits", "");
         let state = flow.start;
+        // The detector's tables are built here, when the call is offered (not per block).
+        let cng = flow
+            .fax_detect
+            .map(|_| Box::new(ProgressDetector::new(Country::Eu)));
         Ivr {
             flow,
             call: IvrCall::new(vars),
@@ -48,6 +55,7 @@ impl Ivr {
             ended: false,
             returns: [(0, 0); MAX_CALL_DEPTH],
             depth: 0,
+            cng,
         }
     }
 
@@ -201,5 +209,37 @@ impl App for Ivr {
 
     fn on_timer(&mut self, cx: &mut CallCx) {
         self.dispatch(cx, |flow, action, call, cx| action.on_timer(flow, call, cx));
+    }
+
+    fn wants_audio(&self) -> bool {
+        !self.ended && (self.call.fax.is_some() || self.cng.is_some())
+    }
+
+    fn on_audio(&mut self, cx: &mut CallCx, rx: &[i16], tx: &mut [i16]) {
+        // Only a modem action (fax) listens to the audio; skip the dispatch for every other.
+        if self.call.fax.is_none() {
+            // With `fax_detect`, a fax calling tone heard anywhere in the flow goes to its state.
+            if let (Some(detector), Some(state)) = (self.cng.as_mut(), self.flow.fax_detect) {
+                if self.ended || !cx.is_answered() {
+                    return;
+                }
+                detector.process(rx);
+                let mut heard_cng = false;
+                while let Some(event) = detector.take_event() {
+                    heard_cng |= event == ProgressEvent::Cng;
+                }
+                if heard_cng {
+                    detector.reset();
+                    self.call.stop(cx);
+                    cx.cancel_timer();
+                    cx.enter_state("fax_detected");
+                    self.run(cx, Step::Goto(state));
+                }
+            }
+            return;
+        }
+        self.dispatch(cx, |flow, action, call, cx| {
+            action.on_audio(flow, call, cx, rx, tx)
+        });
     }
 }
