@@ -268,7 +268,9 @@ fn north_america(kind: ToneKind) -> ToneSpec {
 // Ringback, 440 + 480 Hz, 1 s on / 2 s off: verified against FreeSWITCH's conf/vanilla/vars.xml
 // (`ko-ring=%(1000,2000,440,480)`) and the Korean Wikipedia article 통화연결음 (ringback tone:
 // "대한민국은 1초 재생 후 2초 정지", 440 Hz + 480 Hz like the US).
-// UNVERIFIED: dial (350 + 440 Hz continuous), busy (480 + 620 Hz, 0.5 s / 0.5 s) and congestion
+// Dial tone 350 + 440 Hz continuous: Frank Durda IV's "International Telephone Dial Tone Signaling
+// Reference" (nemesis.lonestar.org, dialtone.html: "South Korea 350Hz 440Hz Continuous").
+// UNVERIFIED: busy (480 + 620 Hz, 0.5 s / 0.5 s) and congestion
 // (480 + 620 Hz, 0.3 s on / 0.2 s off) are as recalled from E.180 Suppl. 2, which could not be
 // read here; no public table found in this session has them (Asterisk's indications.conf has no
 // `kr` zone, nor have DAHDI's zonedata or FreeTDM's tones.conf; the ITU list itself was not
