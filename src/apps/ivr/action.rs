@@ -146,6 +146,8 @@ pub type PromptList = Vec<PromptRef>;
 pub struct Scratch {
     pub phase: u8,
     pub attempts: u32,
+    /// Samples of the caller's audio in a row below an action's silence level (`record`).
+    pub silent_samples: u64,
     pub entry: FixedStr<64>,
 }
 

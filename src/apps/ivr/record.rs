@@ -5,8 +5,9 @@
 //! every block into it. One recorder thread per runtime drains the rings of every recording in
 //! progress, writes PCM16 WAV (what sox and every editor open) to `NAME.wav.part`, and renames it
 //! to `NAME.wav` when complete, so a crash never leaves a half-written file under the real name.
-//! It also judges silence (the channel thread never looks at the audio) and tells the action
-//! through an atomic flag the action polls on its call timer.
+//! The action judges silence itself, on the caller's audio as each block passes (`on_audio`), so
+//! a recording ends after exactly `silence_ms` of the call's own clock, in lockstep as in realtime,
+//! however far behind the recorder thread runs.
 
 use std::fs::File;
 use std::io::{BufWriter, Seek, SeekFrom, Write};
@@ -52,11 +53,8 @@ pub struct Recording {
     call: CallRef,
     called: Number,
     name: Value,
-    silence_samples: u64,
     /// Set by the action: no more audio is wanted.
     stop: AtomicBool,
-    /// Set by the recorder thread: the caller has been silent for `silence_samples`.
-    silent: AtomicBool,
 }
 
 impl std::fmt::Debug for Recording {
@@ -102,7 +100,6 @@ struct Open {
     done: PathBuf,
     law: crate::hw::Law,
     data_bytes: u32,
-    silent_run: u64,
     last_block: Instant,
 }
 
@@ -154,7 +151,6 @@ fn start_file(dir: &Path, hw: &HwMap, recording: Arc<Recording>) -> std::io::Res
         part,
         done,
         data_bytes: 0,
-        silent_run: 0,
         last_block: Instant::now(),
     })
 }
@@ -176,22 +172,12 @@ fn write_block(file: &mut Open, block: &TapBlock) -> std::io::Result<()> {
     let mut samples = [0i16; BLOCK_SAMPLES];
     g711::decode_block(file.law, &block.rx, &mut samples);
     let mut bytes = [0u8; BLOCK_SAMPLES * 2];
-    let mut level: u32 = 0;
     for (out, sample) in bytes.chunks_exact_mut(2).zip(samples) {
         out.copy_from_slice(&sample.to_le_bytes());
-        level += u32::from(sample.unsigned_abs());
     }
     file.file.write_all(&bytes)?;
     file.data_bytes = file.data_bytes.saturating_add(bytes.len() as u32);
     file.last_block = Instant::now();
-    if level / BLOCK_SAMPLES as u32 >= SILENCE_LEVEL {
-        file.silent_run = 0;
-    } else {
-        file.silent_run += BLOCK_SAMPLES as u64;
-        if file.silent_run >= file.recording.silence_samples {
-            file.recording.silent.store(true, Ordering::Release);
-        }
-    }
     Ok(())
 }
 
@@ -306,9 +292,7 @@ impl Action for Record {
             call: cx.setup().call,
             called: cx.setup().info.to,
             name,
-            silence_samples: self.silence_ms * 8,
             stop: AtomicBool::new(false),
-            silent: AtomicBool::new(false),
         });
         if !recorder.submit(recording.clone()) {
             return Step::Done(ERROR);
@@ -332,14 +316,33 @@ impl Action for Record {
         Step::Wait
     }
 
+    /// Counts the caller's silence in samples of the call's clock.
+    fn on_audio(
+        &self,
+        _flow: &Flow,
+        call: &mut IvrCall,
+        cx: &mut CallCx,
+        rx: &[i16],
+        _tx: &mut [i16],
+    ) -> Step {
+        if call.recording.is_none() {
+            return Step::Wait;
+        }
+        if is_silent(rx) {
+            call.scratch.silent_samples += rx.len() as u64;
+            if call.scratch.silent_samples >= self.silence_ms * 8 {
+                return self.stop(call, cx);
+            }
+        } else {
+            call.scratch.silent_samples = 0;
+        }
+        Step::Wait
+    }
+
     fn on_timer(&self, _flow: &Flow, call: &mut IvrCall, cx: &mut CallCx) -> Step {
         call.scratch.attempts = call.scratch.attempts.saturating_add(1);
         let too_long = u64::from(call.scratch.attempts) * POLL_MS >= self.max_ms;
-        let silent = call
-            .recording
-            .as_ref()
-            .is_some_and(|r| r.silent.load(Ordering::Acquire));
-        if too_long || silent {
+        if too_long {
             return self.stop(call, cx);
         }
         cx.set_timer_ms(POLL_MS);
@@ -357,4 +360,10 @@ impl Action for Record {
     fn links(&self) -> Vec<StateId> {
         Vec::new()
     }
+}
+
+/// A block whose mean absolute sample is below [`SILENCE_LEVEL`].
+fn is_silent(samples: &[i16]) -> bool {
+    let level: u32 = samples.iter().map(|s| u32::from(s.unsigned_abs())).sum();
+    level < SILENCE_LEVEL * samples.len().max(1) as u32
 }

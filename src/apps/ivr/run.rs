@@ -212,11 +212,12 @@ impl App for Ivr {
     }
 
     fn wants_audio(&self) -> bool {
-        !self.ended && (self.call.fax.is_some() || self.cng.is_some())
+        !self.ended && (self.call.fax.is_some() || self.cng.is_some() || self.call.recording.is_some())
     }
 
     fn on_audio(&mut self, cx: &mut CallCx, rx: &[i16], tx: &mut [i16]) {
-        // Only a modem action (fax) listens to the audio; skip the dispatch for every other.
+        // Only a modem action (fax) and `record` (its silence) listen to the audio; skip the
+        // dispatch for every other.
         if self.call.fax.is_none() {
             // With `fax_detect`, a fax calling tone heard anywhere in the flow goes to its state.
             if let (Some(detector), Some(state)) = (self.cng.as_mut(), self.flow.fax_detect) {
@@ -234,9 +235,12 @@ impl App for Ivr {
                     cx.cancel_timer();
                     cx.enter_state("fax_detected");
                     self.run(cx, Step::Goto(state));
+                    return;
                 }
             }
-            return;
+            if self.call.recording.is_none() {
+                return;
+            }
         }
         self.dispatch(cx, |flow, action, call, cx| {
             action.on_audio(flow, call, cx, rx, tx)
