@@ -8,8 +8,6 @@ mod common;
 
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
@@ -17,7 +15,8 @@ use serde_json::Value;
 use telvox::dsp::g711;
 use telvox::dsp::level::rms_dbm0;
 use telvox::dsp::tones::{Country, ProgressDetector, ProgressEvent};
-use telvox::hw::sim::client::{run_call, CallOutcome};
+use telvox::hw::sim::client::{run_call, CallOutcome, Heard};
+use telvox::hw::sim::protocol::DaemonOp;
 use telvox::hw::{Block, Law, BLOCK_SAMPLES};
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -235,21 +234,20 @@ fn a_number_that_does_not_exist_gets_sit_then_unallocated() {
 fn all_trunks_busy_gets_two_cycles_of_congestion_tone_then_the_hangup() {
     let hw = hw_map((1000, 4000), "law = \"alaw\"\nchannels = 1");
     let daemon = daemon_with_hw(&hw, |c| set_key(&c, "answer_after_rings", "0"));
-    // Hold the only trunk: a caller answered on the offer that keeps talking (silence, one block
-    // per block heard, so the lockstep card keeps ticking) until told to hang up.
-    let stop = Arc::new(AtomicBool::new(false));
+    // Hold the only trunk: a caller answered on the offer who then sends nothing, so the lockstep
+    // card waits for it and the call cannot end before the second caller dials (a holder that
+    // kept talking let the line test run to its goodbye first, on a fast enough run).
     let mut holder = daemon.party();
-    let holder_stop = stop.clone();
-    let holding = std::thread::spawn(move || {
-        run_call(&mut holder, &dial("8999", "1"), WAIT, |_, _| {
-            (!holder_stop.load(Ordering::Relaxed)).then(silence)
-        })
-        .expect("holder")
-    });
-    daemon.wait_calls("the holder's call to start", |calls| !calls.is_empty());
+    holder.send_control(&dial("8999", "1")).expect("holder dials");
+    loop {
+        match holder.recv(Some(WAIT)).expect("holder") {
+            Heard::Control(DaemonOp::Answered { .. }) => break,
+            Heard::Control(DaemonOp::Ringing) | Heard::Audio(_) => {}
+            other => panic!("holder: {other:?}"),
+        }
+    }
     let outcome = silent_call(&daemon, "8999", None);
-    stop.store(true, Ordering::Relaxed);
-    assert!(holding.join().expect("holder thread").answered);
+    drop(holder);
     assert_eq!(outcome.cause.as_deref(), Some("NORMAL_CIRCUIT_CONGESTION"));
     let early = decode(Law::Alaw, &outcome.early);
     // China's congestion: 450 Hz, 700 ms on, 700 ms off, twice.
