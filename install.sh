@@ -36,6 +36,7 @@ APT_PACKAGES=(
     valgrind                                   # the FFI test runs spandsp under valgrind
     graphviz                                   # `telvox flow dot NAME | dot -Tsvg`, and its test
     python3-aiosmtpd                           # the voicemail mail test's real SMTP server
+    openssl                                    # the voicemail TLS tests make a certificate
     ghostscript                                # fax catalog: PDF/PostScript → TIFF-F
     libtiff-tools                              # tiffinfo/tiffcp: the fax tests check received TIFFs
     ca-certificates curl

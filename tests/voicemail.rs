@@ -1270,3 +1270,263 @@ fn the_busy_greeting_is_its_own() {
         &[("en", "vm-person-at"), ("en", "vm-unavailable")],
     );
 }
+
+// ---------------------------------------------------------------------------------------------------
+// Email over TLS (STARTTLS, SMTPS) and SMTP AUTH, against aiosmtpd with a certificate made here
+
+/// aiosmtpd requiring STARTTLS (`starttls`) or speaking TLS from the first byte (`smtps`), with a
+/// certificate for 127.0.0.1; with `secret` ("user:password") it requires AUTH (over TLS) and
+/// checks the credentials itself, appending "MECHANISM ok|refused" per try to `auth.log`;
+/// `mechs` "LOGIN" offers AUTH LOGIN only.
+const TLS_SERVER: &str = r#"
+import ssl, sys, time
+from aiosmtpd.controller import Controller
+from aiosmtpd.handlers import Mailbox
+from aiosmtpd.smtp import AuthResult, LoginPassword
+
+port, maildir, mode, cert, key, secret, authlog, mechs = sys.argv[1:9]
+
+def authenticator(server, session, envelope, mechanism, auth_data):
+    ok = (isinstance(auth_data, LoginPassword)
+          and auth_data.login + b":" + auth_data.password == secret.encode())
+    with open(authlog, "a") as f:
+        print(mechanism, "ok" if ok else "refused", file=f)
+    return AuthResult(success=ok, handled=False)
+
+ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+ctx.load_cert_chain(cert, key)
+kw = {}
+if secret != "-":
+    kw.update(authenticator=authenticator, auth_required=True, auth_require_tls=True)
+    if mechs == "LOGIN":
+        kw.update(auth_exclude_mechanism=["PLAIN"])
+if mode == "starttls":
+    kw.update(tls_context=ctx, require_starttls=True)
+elif mode == "smtps":
+    kw.update(ssl_context=ctx)
+Controller(Mailbox(maildir), hostname="127.0.0.1", port=int(port), **kw).start()
+while True:
+    time.sleep(3600)
+"#;
+
+/// A self-signed certificate for 127.0.0.1 (and its key), made with openssl: (cert.pem, key.pem).
+fn self_signed(dir: &Path) -> (PathBuf, PathBuf) {
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let out = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+        ])
+        .args(["-nodes", "-days", "2", "-subj", "/CN=127.0.0.1"])
+        .args(["-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"])
+        .args(["-addext", "basicConstraints=critical,CA:FALSE"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl (apt-get install openssl)");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    (cert, key)
+}
+
+fn start_tls_server(dir: &Path, port: u16, mode: &str, secret: &str, mechs: &str) -> SmtpServer {
+    let script = dir.join("tls_server.py");
+    std::fs::write(&script, TLS_SERVER).unwrap();
+    let child = std::process::Command::new("/usr/bin/python3")
+        .arg(&script)
+        .arg(port.to_string())
+        .arg(dir.join("maildir"))
+        .arg(mode)
+        .arg(dir.join("cert.pem"))
+        .arg(dir.join("key.pem"))
+        .arg(secret)
+        .arg(dir.join("auth.log"))
+        .arg(mechs)
+        .env("PYTHONWARNINGS", "ignore")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("python3 with aiosmtpd (apt-get install python3-aiosmtpd)");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "aiosmtpd did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    SmtpServer { child }
+}
+
+/// The one queued mail's (attempts, sent_ms, last_error).
+fn queue_row(daemon: &TestDaemon) -> (i64, Option<i64>, Option<String>) {
+    let db = rusqlite::Connection::open(daemon.db_path()).unwrap();
+    db.query_row(
+        "SELECT attempts, sent_ms, last_error FROM vm_mail_queue ORDER BY id DESC LIMIT 1",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    )
+    .unwrap()
+}
+
+/// Waits until the last queued mail has failed at least `tries` times; its last error.
+fn wait_failed(daemon: &TestDaemon, tries: i64) -> String {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (attempts, sent, error) = queue_row(daemon);
+        assert!(sent.is_none(), "the mail went out:\n{}", daemon.log());
+        if attempts >= tries {
+            return error.unwrap_or_default();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the mail was not tried:\n{}",
+            daemon.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn wait_mails(daemon: &TestDaemon, maildir: &Path, n: usize) -> Vec<PathBuf> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while mails(maildir).len() < n {
+        assert!(Instant::now() < deadline, "no mail arrived:\n{}", daemon.log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let found = mails(maildir);
+    assert_eq!(found.len(), n);
+    found
+}
+
+fn smtp_section(port: u16, security: &str, extra: &str) -> String {
+    format!(
+        "[smtp]\nserver = \"127.0.0.1\"\nport = {port}\nsecurity = \"{security}\"\n\
+         from = \"telvox <vm@example.com>\"\nsubject = \"Voicemail for ${{box}}\"\nretry_max_s = 1\n{extra}"
+    )
+}
+
+fn subject_of(mail: &Path) -> String {
+    let text = std::fs::read_to_string(mail).unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix("Subject: "))
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[test]
+fn starttls_with_an_untrusted_certificate_keeps_the_mail_queued_until_ca_file_trusts_it() {
+    let port = free_port();
+    let daemon = vm_daemon(&smtp_section(port, "starttls", ""));
+    let dir = daemon.dir.path().to_path_buf();
+    let (cert, _) = self_signed(&dir);
+    let _server = start_tls_server(&dir, port, "starttls", "-", "-");
+    leave(&daemon, "8601", Do::SpeakThen(1500, "#"), End::TelvoxHangsUp);
+    wait_messages(&daemon, "the message", |l| l.len() == 1);
+    // Without ca_file the self-signed certificate is not trusted: no mail, a clear error, queued.
+    let error = wait_failed(&daemon, 2);
+    assert!(error.contains("certificate"), "{error}");
+    assert!(error.contains("smtp.ca_file"), "{error}");
+    let log = daemon.log();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("WARN") && l.contains("mail for message") && l.contains("certificate")),
+        "{log}"
+    );
+    assert!(mails(&dir.join("maildir")).is_empty());
+    let stats = daemon.cli_json(&["vm", "stats", "--json"]);
+    assert_eq!(stats["mail"]["waiting"], 1, "{stats}");
+    // Trust the server's certificate and reload: the waiting mail goes out over STARTTLS.
+    let mailboxes = std::fs::read_to_string(dir.join("mailboxes.toml")).unwrap();
+    std::fs::write(
+        dir.join("mailboxes.toml"),
+        mailboxes.replace("retry_max_s = 1\n", "retry_max_s = 1\nca_file = \"cert.pem\"\n"),
+    )
+    .unwrap();
+    assert!(cert.exists());
+    let out = daemon.cli(&["reload"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let found = wait_mails(&daemon, &dir.join("maildir"), 1);
+    assert_eq!(subject_of(&found[0]), "Voicemail for 101");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while queue_row(&daemon).1.is_none() {
+        assert!(Instant::now() < deadline, "not marked sent:\n{}", daemon.log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn implicit_tls_smtps_delivers_with_ca_file() {
+    let port = free_port();
+    let daemon = prepare_vm(&smtp_section(port, "tls", "ca_file = \"cert.pem\"\n"));
+    self_signed(daemon.dir.path());
+    let daemon = daemon.launch();
+    let _server = start_tls_server(daemon.dir.path(), port, "smtps", "-", "-");
+    leave(&daemon, "8601", Do::SpeakThen(1500, "#"), End::TelvoxHangsUp);
+    let found = wait_mails(&daemon, &daemon.dir.path().join("maildir"), 1);
+    assert_eq!(subject_of(&found[0]), "Voicemail for 101");
+}
+
+#[test]
+fn smtp_auth_over_starttls_wrong_password_waits_right_one_delivers_plain_and_login() {
+    use std::os::unix::fs::PermissionsExt;
+    let port = free_port();
+    let daemon = prepare_vm(&smtp_section(
+        port,
+        "starttls",
+        "ca_file = \"cert.pem\"\ncredentials = \"smtp.cred\"\n",
+    ));
+    let dir = daemon.dir.path().to_path_buf();
+    self_signed(&dir);
+    let cred = dir.join("smtp.cred");
+    let write_cred = |text: &str| {
+        let tmp = dir.join("smtp.cred.tmp");
+        std::fs::write(&tmp, text).unwrap();
+        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600)).unwrap();
+        std::fs::rename(&tmp, &cred).unwrap();
+    };
+    write_cred("voicemail:wrong\n");
+    let daemon = daemon.launch();
+    let auth_log = || std::fs::read_to_string(dir.join("auth.log")).unwrap_or_default();
+    let mut server = start_tls_server(&dir, port, "starttls", "voicemail:s3cret", "-");
+    leave(&daemon, "8601", Do::SpeakThen(1500, "#"), End::TelvoxHangsUp);
+    // Wrong password: the server refuses it, the mail waits, the log says why.
+    let error = wait_failed(&daemon, 2);
+    assert!(error.contains("authentication"), "{error}");
+    assert!(auth_log().lines().any(|l| l == "PLAIN refused"), "{}", auth_log());
+    assert!(
+        daemon
+            .log()
+            .lines()
+            .any(|l| l.contains("WARN") && l.contains("mail for message") && l.contains("authentication")),
+        "{}",
+        daemon.log()
+    );
+    assert!(mails(&dir.join("maildir")).is_empty());
+    // The right password (the file is read per try): the same mail goes out.
+    write_cred("voicemail:s3cret\n");
+    wait_mails(&daemon, &dir.join("maildir"), 1);
+    assert_eq!(auth_log().lines().last(), Some("PLAIN ok"), "{}", auth_log());
+    // A server offering AUTH LOGIN only.
+    drop(server);
+    server = start_tls_server(&dir, port, "starttls", "voicemail:s3cret", "LOGIN");
+    leave(&daemon, "8601", Do::SpeakThen(1500, "#"), End::TelvoxHangsUp);
+    wait_mails(&daemon, &dir.join("maildir"), 2);
+    assert_eq!(auth_log().lines().last(), Some("LOGIN ok"), "{}", auth_log());
+    drop(server);
+}
+
+#[test]
+fn starttls_never_falls_back_to_clear_text() {
+    let port = free_port();
+    let daemon = prepare_vm(&smtp_section(port, "starttls", "ca_file = \"cert.pem\"\n"));
+    let dir = daemon.dir.path().to_path_buf();
+    self_signed(&dir);
+    let daemon = daemon.launch();
+    // A server without STARTTLS: the mail is not sent in clear text, it waits.
+    let _server = SmtpServer::start(port, &dir.join("maildir"));
+    leave(&daemon, "8601", Do::SpeakThen(1500, "#"), End::TelvoxHangsUp);
+    let error = wait_failed(&daemon, 2);
+    assert!(error.to_lowercase().contains("starttls"), "{error}");
+    assert!(mails(&dir.join("maildir")).is_empty());
+}

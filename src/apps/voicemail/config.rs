@@ -51,6 +51,7 @@ const SMTP_KEYS: &[&str] = &[
     "port",
     "security",
     "credentials",
+    "ca_file",
     "from",
     "subject",
     "body",
@@ -140,6 +141,8 @@ pub struct Smtp {
     pub security: Security,
     /// A file `user:password` (one line), readable by root only.
     pub credentials: Option<PathBuf>,
+    /// PEM CA certificate(s) trusted for the server's certificate, besides the built-in roots.
+    pub ca_file: Option<PathBuf>,
     pub from: String,
     pub subject: String,
     pub body: String,
@@ -602,6 +605,7 @@ impl Reader<'_> {
             port: 25,
             security: Security::None,
             credentials: None,
+            ca_file: None,
             from: "telvox <voicemail@localhost>".into(),
             subject: DEFAULT_SUBJECT.into(),
             body: DEFAULT_BODY.into(),
@@ -634,6 +638,19 @@ impl Reader<'_> {
                         let path = base.join(p);
                         self.check_credentials(&path, value);
                         smtp.credentials = Some(path);
+                    }
+                    None => ok = false,
+                },
+                "ca_file" => match self.string(&what, value) {
+                    Some(p) => {
+                        let path = base.join(p);
+                        match super::mail::load_ca(&path) {
+                            Ok(_) => smtp.ca_file = Some(path),
+                            Err(e) => {
+                                self.error(value.span().start, format!("smtp.ca_file: {e}"));
+                                ok = false;
+                            }
+                        }
                     }
                     None => ok = false,
                 },
@@ -820,6 +837,52 @@ mod tests {
         let (m, d) = load(&path, None);
         assert!(m.is_none());
         assert_eq!(d.len(), 2, "{d:?}");
+    }
+
+    #[test]
+    fn ca_file_must_be_a_pem_ca_certificate() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("mailboxes.toml");
+        std::fs::write(dir.path().join("junk.pem"), "not a certificate\n").unwrap();
+        let damaged = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
+        std::fs::write(dir.path().join("damaged.pem"), damaged).unwrap();
+        for (file, what) in [
+            ("missing.pem", "cannot read"),
+            ("junk.pem", "not a PEM CA certificate"),
+            ("damaged.pem", "certificate"),
+        ] {
+            std::fs::write(&path, format!("[smtp]\nport = 465\nca_file = \"{file}\"\n")).unwrap();
+            let (m, d) = load(&path, None);
+            assert!(m.is_none(), "{file}");
+            let text = d.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("\n");
+            assert!(text.contains("mailboxes.toml:3:11: error"), "{file}: {text}");
+            assert!(
+                text.contains("smtp.ca_file") && text.contains(what),
+                "{file}: {text}"
+            );
+        }
+        // A real CA certificate, made by openssl, is taken.
+        let cert = dir.path().join("ca.pem");
+        let made = std::process::Command::new("openssl")
+            .args([
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:prime256v1",
+            ])
+            .args(["-nodes", "-days", "2", "-subj", "/CN=relay CA", "-keyout"])
+            .arg(dir.path().join("ca.key"))
+            .arg("-out")
+            .arg(&cert)
+            .output()
+            .unwrap();
+        assert!(made.status.success());
+        std::fs::write(&path, "[smtp]\nsecurity = \"tls\"\nca_file = \"ca.pem\"\n").unwrap();
+        let (m, d) = load(&path, None);
+        assert!(d.is_empty(), "{d:?}");
+        assert_eq!(m.unwrap().smtp.unwrap().ca_file, Some(cert));
     }
 
     #[test]

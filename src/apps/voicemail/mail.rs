@@ -13,7 +13,7 @@ use crossbeam::channel::{bounded, RecvTimeoutError, Sender};
 use lettre::message::header::ContentType;
 use lettre::message::{Attachment, MultiPart, SinglePart};
 use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Tls, TlsParameters};
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{Message as Email, SmtpTransport, Transport};
 use rusqlite::{params, Connection};
 
@@ -224,11 +224,31 @@ fn send(
     transport(smtp)?
         .send(&email)
         .map(|_| ())
-        .map_err(|e| e.to_string())
+        .map_err(|e| explain(smtp, &e))
+}
+
+/// The SMTP error, with a hint at the setting to look at for TLS and AUTH failures.
+fn explain(smtp: &Smtp, e: &lettre::transport::smtp::Error) -> String {
+    let text = e.to_string();
+    let lower = text.to_lowercase();
+    if smtp.security != Security::None && (e.is_tls() || lower.contains("certificate")) {
+        format!(
+            "TLS with {}:{} failed: {text} (is the server's certificate for \"{}\" and signed by a \
+             CA in smtp.ca_file or the built-in roots?)",
+            smtp.server, smtp.port, smtp.server
+        )
+    } else if e.status().is_some_and(|c| c.to_string() == "535") {
+        format!(
+            "SMTP authentication refused by {}:{}: {text} (check the user:password in smtp.credentials)",
+            smtp.server, smtp.port
+        )
+    } else {
+        text
+    }
 }
 
 fn transport(smtp: &Smtp) -> Result<SmtpTransport, String> {
-    let tls = || TlsParameters::new(smtp.server.clone()).map_err(|e| e.to_string());
+    let tls = || tls_parameters(&smtp.server, smtp.ca_file.as_deref());
     let mut b = SmtpTransport::builder_dangerous(&smtp.server)
         .port(smtp.port)
         .timeout(Some(SMTP_TIMEOUT));
@@ -241,6 +261,36 @@ fn transport(smtp: &Smtp) -> Result<SmtpTransport, String> {
         b = b.credentials(read_credentials(path)?);
     }
     Ok(b.build())
+}
+
+/// TLS settings for `server`: the built-in (Mozilla) roots, plus the certificates of `ca_file`.
+fn tls_parameters(server: &str, ca_file: Option<&Path>) -> Result<TlsParameters, String> {
+    let mut b = TlsParameters::builder(server.to_owned());
+    if let Some(path) = ca_file {
+        b = b.add_root_certificate(load_ca(path)?);
+    }
+    b.build_rustls().map_err(|e| format!("TLS settings: {e}"))
+}
+
+/// The PEM CA certificate(s) of `smtp.ca_file`, checked (rustls accepts them as roots).
+pub fn load_ca(path: &Path) -> Result<Certificate, String> {
+    let pem = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let not_pem = || {
+        format!(
+            "{}: not a PEM CA certificate (-----BEGIN CERTIFICATE-----)",
+            path.display()
+        )
+    };
+    if !pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") {
+        return Err(not_pem());
+    }
+    let cert = Certificate::from_pem(&pem).map_err(|_| not_pem())?;
+    // Adding it to a root store parses it: a damaged certificate is refused here, not at send time.
+    TlsParameters::builder("localhost".into())
+        .add_root_certificate(cert.clone())
+        .build_rustls()
+        .map_err(|e| format!("{}: unusable CA certificate: {e}", path.display()))?;
+    Ok(cert)
 }
 
 /// `user:password` (the first line); warns when others may read the file.
