@@ -241,7 +241,9 @@ if [ -e "$CONFIG" ]; then
     note "$CONFIG exists: kept as it is (the shipped default is $SRC/etc/telvox.toml)"
 else
     put "$SRC/etc/telvox.toml" "$CONFIG" 0640 telvox
-    note "$CONFIG (new, from etc/telvox.toml)"
+    # A new config gets the demo fax-on-demand catalog (the main flow's option 2 sends from it).
+    sed -i "s|^# fax_catalog = .*|fax_catalog = \"$SHARE/faxdocs/catalog.toml\"|" "$CONFIG"
+    note "$CONFIG (new, from etc/telvox.toml; fax_catalog = $SHARE/faxdocs/catalog.toml)"
 fi
 # Call flows: the shipped ones are installed when absent; an admin's edited flow is never replaced.
 install -d -m 0750 -o root -g telvox "$ETC/flows"

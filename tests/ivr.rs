@@ -466,20 +466,21 @@ fn lookup_results_count_as_set_variables() {
 }
 
 #[test]
-fn mandarin_menu_options_fax_message_operator_are_placeholders() {
+fn mandarin_menu_operator_is_a_placeholder_and_can_be_chosen_again() {
     let daemon = hotline(OPEN_NOW);
     let outcome = scripted_call(
         &daemon,
         "8000",
         &[
             cue("zh", "choose-language", "1"),
-            cue("zh", "main-menu", "2"),
+            cue("zh", "main-menu", "0"),
             cue("zh", "coming-soon", ""),
             cue("zh", "main-menu", "0"),
             cue("zh", "coming-soon", ""),
         ],
     );
-    // Option 3 (leave a message) is voicemail now: tests/voicemail.rs.
+    // Option 2 (fax on demand) is in tests/fax_sim.rs, option 3 (leave a message) in
+    // tests/voicemail.rs.
     let soon = [("zh", "main-menu"), ("zh", "coming-soon")];
     let mut expected = vec![("zh", "choose-language"), ("zh", "hotline-welcome")];
     expected.extend(soon.iter().cycle().take(4));
@@ -491,7 +492,7 @@ fn mandarin_menu_options_fax_message_operator_are_placeholders() {
         "hours",
         "welcome",
         "main_menu",
-        "fax",
+        "operator",
         "main_menu",
     ];
     path.extend(["operator", "main_menu", "goodbye"]);
@@ -508,7 +509,7 @@ fn invalid_key_then_valid_key() {
             cue("zh", "choose-language", "2"),
             cue("en", "main-menu", "7"),
             cue("en", "invalid", ""),
-            cue("en", "main-menu", "2"),
+            cue("en", "main-menu", "0"),
             cue("en", "coming-soon", ""),
         ],
     );
@@ -529,7 +530,7 @@ fn invalid_key_then_valid_key() {
         "hours",
         "welcome",
         "main_menu",
-        "fax",
+        "operator",
         "main_menu",
         "goodbye",
     ];
@@ -602,8 +603,8 @@ fn a_key_during_the_welcome_barges_in_and_picks_the_menu_option() {
         let mut party = daemon.party();
         let keys = key_blocks("2");
         let choose = prompt_alaw("zh", "choose-language").len().div_ceil(BLOCK_SAMPLES);
-        // Key 2 picks English, then key 2 during the welcome (10 blocks in) picks "fax".
-        let second = key_blocks("2");
+        // Key 2 picks English, then key 0 during the welcome (10 blocks in) picks "operator".
+        let second = key_blocks("0");
         run_call(&mut party, &dial("8000", "1"), Duration::from_secs(20), |b, _| {
             let first_at = 50 + choose + 5;
             let second_at = first_at + keys.len() + 10;
@@ -634,7 +635,7 @@ fn a_key_during_the_welcome_barges_in_and_picks_the_menu_option() {
             "hours",
             "welcome",
             "main_menu",
-            "fax",
+            "operator",
             "main_menu",
             "goodbye",
         ],
@@ -805,7 +806,7 @@ fn unknown_states_are_located_wherever_they_are_named() {
 fn unknown_actions_keys_and_settings_are_errors() {
     let text = "start = \"a\"\nlangauge = \"en\"\n[a]\nplya = [\"goodbye\"]\n\
                 play = { prompts = [\"goodbye\"], bargein = false }\nhangup = true\n";
-    let actions = "play, say, collect, menu, set, branch, goto, hangup, lookup, verify_pin, hours, call, return, record, record_call, tone, voicemail_leave, voicemail_check, fax_receive, fax_send, next, on";
+    let actions = "play, say, collect, menu, set, branch, goto, hangup, lookup, verify_pin, hours, call, return, record, record_call, tone, voicemail_leave, voicemail_check, fax_receive, fax_send, fax_document, next, on";
     assert_eq!(
         check(text),
         [
@@ -1154,7 +1155,7 @@ fn twenty_concurrent_callers_each_follow_their_own_path() {
                 let daemon = &daemon;
                 scope.spawn(move || {
                     let (lang_key, lang) = if i % 2 == 0 { ("1", "zh") } else { ("2", "en") };
-                    let option = ["2", "0"][(i / 2) % 2];
+                    let option = "0";
                     let cues = [
                         cue("zh", "choose-language", lang_key),
                         cue(lang, "main-menu", option),
@@ -1172,7 +1173,7 @@ fn twenty_concurrent_callers_each_follow_their_own_path() {
         } else {
             ("en", "english")
         };
-        let option_state = ["fax", "operator"][(i / 2) % 2];
+        let option_state = "operator";
         assert_heard(
             &outcome.heard,
             &[(lang, "coming-soon"), (lang, "main-menu"), (lang, "goodbye")],

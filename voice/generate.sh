@@ -402,6 +402,40 @@ vm_prompts_ko() {
         vm-password-changed "비밀번호가 변경되었습니다."
 }
 
+# The fax-on-demand prompts of the shipped flow (etc/flows/main.toml, state `fax`).
+fax_prompts_en() {
+    printf '%s\t%s\n' \
+        fax-enter-document "Please enter the number of the document you want, then press the pound key." \
+        fax-delivery-menu "To receive it on this call, press one. To have it sent to another fax number, press two." \
+        fax-press-start "Please press the start button on your fax machine now." \
+        fax-invalid-document "There is no document with that number." \
+        fax-enter-number "Please enter the fax number, including the area code, then press the pound key." \
+        fax-queued "Thank you. Your fax will be sent to that number shortly." \
+        fax-failed "Sorry, the fax could not be sent."
+}
+
+fax_prompts_zh() {
+    printf '%s\t%s\n' \
+        fax-enter-document "请输入您需要的文件编号，然后按井号键。" \
+        fax-delivery-menu "在本次通话中接收请按一，发送到其他传真号码请按二。" \
+        fax-press-start "请现在按下传真机上的开始键。" \
+        fax-invalid-document "没有这个编号的文件。" \
+        fax-enter-number "请输入传真号码，包括区号，然后按井号键。" \
+        fax-queued "谢谢。您的传真将很快发送到该号码。" \
+        fax-failed "抱歉，传真发送失败。"
+}
+
+fax_prompts_ko() {
+    printf '%s\t%s\n' \
+        fax-enter-document "원하시는 문서 번호를 입력하신 후 우물정자를 눌러 주십시오." \
+        fax-delivery-menu "이 통화로 받으시려면 일번, 다른 팩스 번호로 받으시려면 이번을 눌러 주십시오." \
+        fax-press-start "지금 팩스기의 시작 버튼을 눌러 주십시오." \
+        fax-invalid-document "해당 번호의 문서가 없습니다." \
+        fax-enter-number "지역 번호를 포함한 팩스 번호를 입력하신 후 우물정자를 눌러 주십시오." \
+        fax-queued "감사합니다. 잠시 후 해당 번호로 팩스가 발송됩니다." \
+        fax-failed "죄송합니다. 팩스를 보내지 못했습니다."
+}
+
 # render VOICE SPEED TEXT OUT: speak TEXT and convert it to a telvox prompt.
 render() {
     local voice="$1" speed_wpm="$2" text="$3" out="$4"
@@ -458,9 +492,9 @@ main() {
     # rename; removed however the script exits.
     SCRATCH_DIR="$(mktemp -d "$VOICE_DIR/.generate.XXXXXX")"
     trap 'rm -rf "$SCRATCH_DIR"' EXIT
-    generate_lang en "$EN_VOICE" "$EN_SPEED_WPM" prompts_en say_prompts_en ivr_prompts_en vm_prompts_en
-    generate_lang zh "$ZH_VOICE" "$ZH_SPEED_WPM" prompts_zh say_prompts_zh ivr_prompts_zh vm_prompts_zh
-    generate_lang ko "$KO_VOICE" "$KO_SPEED_WPM" prompts_ko say_prompts_ko ivr_prompts_ko vm_prompts_ko
+    generate_lang en "$EN_VOICE" "$EN_SPEED_WPM" prompts_en say_prompts_en ivr_prompts_en vm_prompts_en fax_prompts_en
+    generate_lang zh "$ZH_VOICE" "$ZH_SPEED_WPM" prompts_zh say_prompts_zh ivr_prompts_zh vm_prompts_zh fax_prompts_zh
+    generate_lang ko "$KO_VOICE" "$KO_SPEED_WPM" prompts_ko say_prompts_ko ivr_prompts_ko vm_prompts_ko fax_prompts_ko
 }
 
 main "$@"

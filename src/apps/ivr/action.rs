@@ -110,6 +110,7 @@ impl Registry {
             super::tone::KINDS,
             crate::apps::voicemail::KINDS,
             super::fax::KINDS,
+            super::fax_doc::KINDS,
         ];
         Registry {
             kinds: kinds.concat(),

@@ -17,6 +17,7 @@ mod builtin;
 pub mod business;
 mod callret;
 pub mod fax;
+mod fax_doc;
 pub mod flow;
 mod hours;
 mod lookup;
