@@ -3,4 +3,6 @@
 
 pub mod catalog;
 pub mod filer;
+pub mod mail;
+pub mod record;
 pub mod tiff;

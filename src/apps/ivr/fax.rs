@@ -20,7 +20,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::apps::fax::catalog::Catalog;
-use crate::apps::fax::filer::{FaxFiler, FileJob};
+use crate::apps::fax::filer::{FaxFiler, FileJob, SessionJob};
+use crate::apps::fax::record::{Direction, FaxRecord, RecordMeta};
 use crate::dsp::fax::{FaxJob, FaxOptions, FaxOutcome, FaxSession};
 use crate::engine::app::CallCx;
 
@@ -87,22 +88,57 @@ pub struct FaxCall {
     started_samples: u64,
     max_samples: u64,
     filed: Option<(FaxOutcome, Option<PathBuf>)>,
+    /// What the session's `fax_sessions` row says it belongs to (see `apps::fax::record`).
+    pub meta: RecordMeta,
+    /// The session's end, in samples of the call's clock (set by `run_block`; for the record).
+    pub ended_samples: u64,
+    /// A per-call file the session sends (a cover page + document), removed once it is over.
+    pub scratch: Option<PathBuf>,
 }
 
 impl FaxCall {
-    /// Ends the session and moves the file to its final name (once).
+    /// Ends the session and moves the file to its final name (once). With a filer, the session's
+    /// record goes with the file job (a send's record alone), so that every session has a row.
     fn file(&mut self) -> (FaxOutcome, Option<PathBuf>) {
         if let Some(filed) = &self.filed {
             return filed.clone();
         }
         let outcome = self.session.finish();
+        let record = FaxRecord {
+            direction: if self.session.is_receiving() {
+                Direction::In
+            } else {
+                Direction::Out
+            },
+            meta: self.meta,
+            remote_id: crate::apps::fax::record::StationId::from_str_truncating(self.session.remote_ident()),
+            outcome,
+            modem: self.session.modem(),
+            started_at_sample: self.started_samples,
+            duration_samples: self.ended_samples.saturating_sub(self.started_samples),
+        };
+        let scratch = self.scratch.take();
         let Some(stem) = &self.stem else {
+            if let Some(filer) = &self.filer {
+                filer.submit_session(Box::new(SessionJob {
+                    record,
+                    file: None,
+                    scratch,
+                }));
+            }
             self.filed = Some((outcome, None));
             return (outcome, None);
         };
         let part = self.session.path().to_path_buf();
         let done = if outcome.pages == 0 {
             let _ = std::fs::remove_file(&part);
+            if let Some(filer) = &self.filer {
+                filer.submit_session(Box::new(SessionJob {
+                    record,
+                    file: None,
+                    scratch,
+                }));
+            }
             None
         } else {
             let mut name = stem.as_os_str().to_owned();
@@ -110,10 +146,14 @@ impl FaxCall {
             let done = PathBuf::from(name);
             match &self.filer {
                 Some(filer) => {
-                    filer.submit(FileJob {
-                        part,
-                        done: done.clone(),
-                    });
+                    filer.submit_session(Box::new(SessionJob {
+                        record,
+                        file: Some(FileJob {
+                            part,
+                            done: done.clone(),
+                        }),
+                        scratch,
+                    }));
                     Some(done)
                 }
                 None => std::fs::rename(&part, &done).ok().map(|()| done),
@@ -184,6 +224,7 @@ fn run_block(call: &mut IvrCall, cx: &mut CallCx, rx: &[i16], tx: &mut [i16]) ->
     let mut fax = call.fax.take()?;
     fax.session.rx(rx);
     fax.session.tx(tx);
+    fax.ended_samples = cx.now_samples();
     for _ in 0..EVENTS_PER_BLOCK {
         if fax.session.poll_event().is_none() {
             break;
@@ -258,13 +299,19 @@ impl Action for FaxSend {
             Err(_) => return Step::Done(FAILED),
         };
         cx.stop_playback();
+        let mut meta = record_meta(call, cx, &options);
+        meta.document = crate::fixed::Label::from_str_truncating(id.as_str());
+        meta.file = crate::apps::fax::record::FilePath::from_str_truncating(&document.tiff.to_string_lossy());
         call.fax = Some(Box::new(FaxCall {
             session,
-            filer: None,
+            filer: context.filer.clone(),
             stem: None,
             started_samples: cx.now_samples(),
             max_samples: self.max_ms * 8,
             filed: None,
+            meta,
+            ended_samples: cx.now_samples(),
+            scratch: None,
         }));
         Step::Wait
     }
@@ -288,6 +335,18 @@ impl Action for FaxSend {
 
     fn links(&self) -> Vec<StateId> {
         Vec::new()
+    }
+}
+
+/// What a session's record says it belongs to: this call, its numbers, this station's id.
+pub fn record_meta(call: &IvrCall, cx: &CallCx, options: &FaxOptions) -> RecordMeta {
+    let info = &cx.setup().info;
+    RecordMeta {
+        uniqueid: crate::fixed::Label::from_str_truncating(call.vars.get("call_id")),
+        remote_number: info.from,
+        called_number: info.to,
+        local_id: crate::apps::fax::record::StationId::from_str_truncating(&options.local_ident),
+        ..RecordMeta::default()
     }
 }
 
@@ -326,6 +385,9 @@ impl Action for FaxReceive {
             started_samples: cx.now_samples(),
             max_samples: self.max_ms * 8,
             filed: None,
+            meta: record_meta(call, cx, &context.options),
+            ended_samples: cx.now_samples(),
+            scratch: None,
         }));
         Step::Wait
     }

@@ -1,0 +1,306 @@
+//! Fax session records end to end (issue 5 item 7): every T.30 session, sent or received, leaves a
+//! row in `fax_sessions` that `telvox fax log` shows — fax-on-demand sends of 1, 3 and 10 pages, a
+//! 5-page reception decoded pixel for pixel, a far end hanging up at page 2 of 3 (partial row, the
+//! pages really received kept, no temporary file), and a daemon killed (SIGKILL) mid-reception,
+//! whose partial fax and row are filed at the next start.
+
+mod common;
+mod fax_pair;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use common::TestDaemon;
+use serde_json::Value;
+
+const FAX_FLOW: &str = "start = \"receive\"\nlanguage = \"en\"\n\
+[receive]\nfax_receive = {}\non = { received = \"bye\", partial = \"bye\", failed = \"bye\" }\n\
+[bye]\nhangup = true\n";
+
+const FOD_FLOW: &str = "start = \"ask\"\nlanguage = \"en\"\n\
+[ask]\ncollect = { prompts = [\"please-enter\"], max = 1, terminator = \"\", into = \"doc\" }\n\
+on = { complete = \"send\", fail = \"bye\" }\n\
+[send]\nfax_send = { document = \"${doc}\" }\non = { sent = \"bye\", failed = \"bye\", invalid = \"bye\" }\n\
+[bye]\nhangup = true\n";
+
+pub fn work_dir() -> tempfile::TempDir {
+    tempfile::Builder::new().prefix("faxlog-").tempdir().expect("tmp")
+}
+
+/// A daemon with a fax reception number (8300) and fax-on-demand (8301) on `catalog`; `extra` is
+/// appended to its [fax] section, `edit` applied to the whole config.
+pub fn fax_daemon(catalog: &Path, extra: &str, edit: impl FnOnce(String) -> String) -> TestDaemon {
+    let daemon = TestDaemon::prepare(|c| {
+        let c = c.replace(
+            "[numbers]\n",
+            "[numbers]\n\"8300\" = \"faxin\"\n\"8301\" = \"fod\"\n",
+        );
+        edit(format!(
+            "fax_catalog = \"{}\"\n{c}\n[fax]\nstation_id = \"+86 10 8888 0000\"\nheader = \"telvox test\"\n{extra}",
+            catalog.display()
+        ))
+    });
+    let flows = daemon.dir.path().join("flows");
+    std::fs::create_dir_all(&flows).expect("flows");
+    std::fs::copy(
+        Path::new(common::REPO).join("etc/flows/main.toml"),
+        flows.join("main.toml"),
+    )
+    .expect("main flow");
+    std::fs::write(flows.join("faxin.toml"), FAX_FLOW).expect("fax flow");
+    std::fs::write(flows.join("fod.toml"), FOD_FLOW).expect("fod flow");
+    daemon.launch()
+}
+
+/// `telvox fax log --json ARGS` once it lists `count` rows (rows are written after filing).
+pub fn fax_log(daemon: &TestDaemon, args: &[&str], count: usize) -> Vec<Value> {
+    let mut all = vec!["fax", "log", "--json"];
+    all.extend_from_slice(args);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let out = daemon.cli(&all);
+        let rows: Vec<Value> = if out.status.success() {
+            serde_json::from_slice(&out.stdout).expect("json")
+        } else {
+            Vec::new()
+        };
+        if rows.len() >= count || Instant::now() > deadline {
+            return rows;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+pub fn inbound(daemon: &TestDaemon) -> Vec<PathBuf> {
+    let dir = daemon.dir.path().join("data/fax/in");
+    let mut files: Vec<PathBuf> = match std::fs::read_dir(&dir) {
+        Ok(entries) => entries.map(|e| e.expect("entry").path()).collect(),
+        Err(_) => Vec::new(),
+    };
+    files.sort();
+    files
+}
+
+#[test]
+fn fod_sends_of_1_3_and_10_pages_each_leave_an_outbound_session_row() {
+    let work = work_dir();
+    let mut catalog = String::new();
+    for (id, pages) in [("1", 1), ("3", 3), ("0", 10)] {
+        fax_pair::make_document(&work.path().join(format!("doc{pages}.tif")), pages, 1100);
+        catalog.push_str(&format!(
+            "[[document]]\nid = \"{id}\"\ntitle = \"{pages} pages\"\nfile = \"doc{pages}.tif\"\n"
+        ));
+    }
+    let catalog_file = work.path().join("catalog.toml");
+    std::fs::write(&catalog_file, catalog).expect("catalog");
+    let daemon = fax_daemon(&catalog_file, "", |c| c);
+    let mut calls = Vec::new();
+    for (n, (id, pages)) in [("1", 1u64), ("3", 3), ("0", 10)].into_iter().enumerate() {
+        let received = work.path().join(format!("got{pages}.tif"));
+        let (call, fax) =
+            fax_pair::fax_machine_receive(&daemon.sim_socket(), "8301", &[(20, id)], 250, &received, 100_000);
+        assert!(fax.result.is_ok(), "{pages} pages: {}", fax.result);
+        assert_eq!(u64::from(fax.pages), pages);
+        calls.push((call.call_id.expect("id"), id, pages));
+        fax_log(&daemon, &[], n + 1);
+    }
+    let rows = fax_log(&daemon, &["--direction", "out"], 3);
+    assert_eq!(rows.len(), 3, "{rows:#?}");
+    for (call_id, id, pages) in calls {
+        let row = rows
+            .iter()
+            .find(|r| r["uniqueid"] == call_id.as_str())
+            .unwrap_or_else(|| panic!("no row for {call_id}: {rows:#?}"));
+        assert_eq!(row["direction"], "out");
+        assert_eq!(row["pages"], pages, "{row}");
+        assert_eq!(row["result_code"], 0, "{row}");
+        assert_eq!(row["result_text"], "OK");
+        assert_eq!(row["partial"], false);
+        assert_eq!(row["document"], id);
+        assert_eq!(row["remote_id"], "FAR END RECEIVER", "the far end's CSI");
+        assert_eq!(row["local_id"], "+86 10 8888 0000");
+        assert_eq!(row["remote_number"], "13800138000");
+        assert_eq!(row["modem"], "V.17");
+        assert_eq!(row["bit_rate"], 14400);
+        assert_eq!(row["ecm"], true);
+        assert!(
+            ["MH", "MR", "MMR"].contains(&row["compression"].as_str().unwrap()),
+            "{row}"
+        );
+        assert!(row["file"].as_str().unwrap().ends_with(".tif"), "{row}");
+        assert!(row["duration_ms"].as_i64().unwrap() > 5_000, "{row}");
+    }
+    // Filters: nothing received; everything sent today.
+    assert_eq!(
+        daemon.cli(&["fax", "log", "--direction", "in"]).status.code(),
+        Some(1),
+        "nothing matched: exit 1"
+    );
+    assert_eq!(fax_log(&daemon, &["--from", "today"], 3).len(), 3);
+    assert!(fax_log(&daemon, &["--to", "2000-01-01"], 0).is_empty());
+    let text = daemon.cli(&["fax", "log"]);
+    assert!(text.status.success());
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.contains("FAR END RECEIVER") && text.contains("V.17"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_five_page_reception_is_pixel_for_pixel_and_logged_inbound() {
+    let work = work_dir();
+    let catalog = Path::new(common::REPO).join("faxdocs/catalog.toml");
+    let daemon = fax_daemon(&catalog, "", |c| c);
+    let doc = work.path().join("doc5.tif");
+    fax_pair::make_document(&doc, 5, 2292);
+    let (call, fax) = fax_pair::fax_machine_send(&daemon.sim_socket(), "8300", &doc, None);
+    assert!(fax.result.is_ok(), "{}", fax.result);
+    assert_eq!(fax.pages, 5);
+    let call_id = call.call_id.expect("call id");
+    let rows = fax_log(&daemon, &["--direction", "in"], 1);
+    assert_eq!(rows.len(), 1, "{rows:#?}");
+    let row = &rows[0];
+    let tif = daemon.dir.path().join(format!("data/fax/in/{call_id}.tif"));
+    assert_eq!(row["uniqueid"], call_id.as_str());
+    assert_eq!(row["direction"], "in");
+    assert_eq!(row["pages"], 5);
+    assert_eq!(row["partial"], false);
+    assert_eq!(row["result_code"], 0);
+    assert_eq!(row["remote_id"], "FAR END SENDER", "the far end's TSI");
+    assert_eq!(row["resolution"], "fine");
+    assert_eq!(row["file"], tif.display().to_string());
+    assert_eq!(row["pdf"], tif.with_extension("pdf").display().to_string());
+    assert_eq!(fax_pair::tiffinfo_pages(&tif), 5);
+    assert!(
+        fax_pair::bitmaps(&tif) == fax_pair::bitmaps(&doc),
+        "pixel for pixel (ECM)"
+    );
+    // The session started after the call did and lies within it.
+    let calls = daemon.wait_calls("the call to close", |c| {
+        c.iter()
+            .any(|x| x["uniqueid"] == call_id.as_str() && x["end"].is_string())
+    });
+    let logged = calls
+        .iter()
+        .find(|x| x["uniqueid"] == call_id.as_str())
+        .expect("call");
+    let call_s = logged["duration"].as_i64().expect("duration");
+    let fax_ms = row["duration_ms"].as_i64().unwrap();
+    assert!(
+        fax_ms > 10_000 && fax_ms <= call_s * 1000 + 1000,
+        "fax {fax_ms} ms in a {call_s} s call"
+    );
+}
+
+#[test]
+fn a_far_end_hanging_up_at_page_2_of_3_leaves_a_partial_row_and_no_temporary_file() {
+    let work = work_dir();
+    let catalog = Path::new(common::REPO).join("faxdocs/catalog.toml");
+    let daemon = fax_daemon(&catalog, "", |c| c);
+    let doc = work.path().join("doc3.tif");
+    fax_pair::make_document(&doc, 3, 2292);
+    // Hang up 1 s after the far end saw page 2 confirmed: during page 3.
+    let (call, fax) = fax_pair::fax_machine_send(&daemon.sim_socket(), "8300", &doc, Some((2, 50)));
+    assert!(!fax.result.is_ok());
+    assert_eq!(fax.pages, 2);
+    let call_id = call.call_id.expect("call id");
+    let rows = fax_log(&daemon, &[], 1);
+    assert_eq!(rows.len(), 1, "{rows:#?}");
+    let row = &rows[0];
+    let partial = daemon
+        .dir
+        .path()
+        .join(format!("data/fax/in/{call_id}-partial.tif"));
+    assert_eq!(row["partial"], true, "{row}");
+    assert_eq!(row["direction"], "in");
+    assert_ne!(row["result_code"], 0);
+    assert_eq!(row["file"], partial.display().to_string());
+    let kept = fax_pair::bitmaps(&partial);
+    assert_eq!(row["pages"], kept.len(), "the row counts the pages really kept");
+    assert!(
+        (2..=3).contains(&kept.len()),
+        "{} pages kept (2 whole, maybe the cut third)",
+        kept.len()
+    );
+    assert_eq!(kept[..2], fax_pair::bitmaps(&doc)[..2]);
+    assert_eq!(
+        inbound(&daemon),
+        [partial.with_extension("pdf"), partial.clone()],
+        "the partial fax and its PDF; no .part or .pdf.part left"
+    );
+}
+
+#[test]
+fn a_daemon_killed_mid_reception_files_the_partial_and_its_row_at_the_next_start() {
+    use telvox::apps::fax::tiff::read_pages;
+    let work = work_dir();
+    let catalog = Path::new(common::REPO).join("faxdocs/catalog.toml");
+    let mut daemon = fax_daemon(&catalog, "", |c| c);
+    let doc = work.path().join("doc10.tif");
+    fax_pair::make_document(&doc, 10, 2292);
+    let socket = daemon.sim_socket();
+    let doc_for_party = doc.clone();
+    // The party's call fails when the daemon dies under it: its thread's panic is expected.
+    let party = std::thread::spawn(move || fax_pair::fax_machine_send(&socket, "8300", &doc_for_party, None));
+    let in_dir = daemon.dir.path().join("data/fax/in");
+    // Wait for the reception's temporary file to hold a page or two, then kill -9.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let part = loop {
+        let found = inbound(&daemon)
+            .into_iter()
+            .find(|f| f.to_string_lossy().ends_with(".tif.part"));
+        if let Some(part) = found {
+            if read_pages(&part).is_ok_and(|p| p.len() >= 2) {
+                break part;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no page arrived: {:?}",
+            inbound(&daemon)
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    };
+    daemon.kill_9();
+    let _ = party.join();
+    let pages_at_kill = read_pages(&part).expect("the .part file is readable").len();
+    assert!((2..10).contains(&pages_at_kill), "{pages_at_kill}");
+    let call_id = part
+        .file_name()
+        .and_then(|n| n.to_str())
+        .and_then(|n| n.strip_suffix(".tif.part"))
+        .expect("call id")
+        .to_owned();
+    daemon.relaunch();
+    let rows = fax_log(&daemon, &[], 1);
+    assert_eq!(rows.len(), 1, "{rows:#?}");
+    let row = &rows[0];
+    let partial = in_dir.join(format!("{call_id}-partial.tif"));
+    assert_eq!(row["uniqueid"], call_id.as_str());
+    assert_eq!(row["partial"], true);
+    assert_eq!(row["direction"], "in");
+    assert_eq!(row["pages"], pages_at_kill);
+    assert!(
+        row["result_text"].as_str().unwrap().contains("interrupted"),
+        "{row}"
+    );
+    assert_eq!(row["file"], partial.display().to_string());
+    assert_eq!(
+        inbound(&daemon),
+        [partial.with_extension("pdf"), partial.clone()],
+        "filed as partial with its PDF; no .part left"
+    );
+    assert_eq!(
+        fax_pair::bitmaps(&partial),
+        fax_pair::bitmaps(&doc)[..pages_at_kill]
+    );
+    // The call's own row is closed too.
+    let calls = daemon.calls();
+    let logged = calls
+        .iter()
+        .find(|c| c["uniqueid"] == call_id.as_str())
+        .expect("the call is logged");
+    assert_eq!(logged["disposition"], "INTERRUPTED", "{logged}");
+    assert!(logged["end"].is_string());
+}
