@@ -30,6 +30,11 @@ pub fn work_dir() -> tempfile::TempDir {
 /// A daemon with a fax reception number (8300) and fax-on-demand (8301) on `catalog`; `extra` is
 /// appended to its [fax] section, `edit` applied to the whole config.
 pub fn fax_daemon(catalog: &Path, extra: &str, edit: impl FnOnce(String) -> String) -> TestDaemon {
+    prepare_fax_daemon(catalog, extra, edit).launch()
+}
+
+/// [`fax_daemon`], not started yet.
+pub fn prepare_fax_daemon(catalog: &Path, extra: &str, edit: impl FnOnce(String) -> String) -> TestDaemon {
     let daemon = TestDaemon::prepare(|c| {
         let c = c.replace(
             "[numbers]\n",
@@ -49,7 +54,7 @@ pub fn fax_daemon(catalog: &Path, extra: &str, edit: impl FnOnce(String) -> Stri
     .expect("main flow");
     std::fs::write(flows.join("faxin.toml"), FAX_FLOW).expect("fax flow");
     std::fs::write(flows.join("fod.toml"), FOD_FLOW).expect("fod flow");
-    daemon.launch()
+    daemon
 }
 
 /// `telvox fax log --json ARGS` once it lists `count` rows (rows are written after filing).
@@ -303,4 +308,183 @@ fn a_daemon_killed_mid_reception_files_the_partial_and_its_row_at_the_next_start
         .expect("the call is logged");
     assert_eq!(logged["disposition"], "INTERRUPTED", "{logged}");
     assert!(logged["end"].is_string());
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Email of received faxes (issue 5 item 5), against a real SMTP server (aiosmtpd)
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// aiosmtpd writing every mail it receives into a maildir.
+struct SmtpServer {
+    child: std::process::Child,
+}
+
+impl SmtpServer {
+    fn start(port: u16, maildir: &Path) -> SmtpServer {
+        let child = std::process::Command::new("/usr/bin/python3")
+            .args(["-m", "aiosmtpd", "-n", "-l"])
+            .arg(format!("127.0.0.1:{port}"))
+            .args(["-c", "aiosmtpd.handlers.Mailbox"])
+            .arg(maildir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("python3 -m aiosmtpd (apt-get install python3-aiosmtpd)");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "aiosmtpd did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        SmtpServer { child }
+    }
+}
+
+impl Drop for SmtpServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn mails(maildir: &Path) -> Vec<PathBuf> {
+    let mut found: Vec<PathBuf> = std::fs::read_dir(maildir.join("new"))
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    found.sort_by_key(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok());
+    found
+}
+
+/// A mail's To and Subject, and its application/pdf attachment saved to `pdf` (Python's email
+/// package reads it).
+fn read_mail(mail: &Path, pdf: &Path) -> (String, String, String) {
+    let script = "import email,sys\n\
+        m=email.message_from_binary_file(open(sys.argv[1],'rb'))\n\
+        print(m['To']); print(m['Subject'])\n\
+        parts=[p for p in m.walk() if p.get_content_type()=='application/pdf']\n\
+        open(sys.argv[2],'wb').write(parts[0].get_payload(decode=True)); print(parts[0].get_filename())\n";
+    let out = std::process::Command::new("/usr/bin/python3")
+        .args(["-c", script])
+        .arg(mail)
+        .arg(pdf)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let lines: Vec<String> = text.lines().map(str::to_owned).collect();
+    (lines[0].clone(), lines[1].clone(), lines[2].clone())
+}
+
+/// Pages of a PDF written by tiff2pdf (one `/Type /Page` dictionary each).
+fn pdf_pages(pdf: &Path) -> usize {
+    let bytes = std::fs::read(pdf).expect("pdf");
+    assert!(bytes.starts_with(b"%PDF-"), "not a PDF");
+    String::from_utf8_lossy(&bytes)
+        .lines()
+        .filter(|l| l.trim_end() == "/Type /Page")
+        .count()
+}
+
+#[test]
+fn a_received_fax_is_mailed_as_pdf_after_the_smtp_server_comes_back_and_per_number() {
+    let work = work_dir();
+    let port = free_port();
+    let catalog = Path::new(common::REPO).join("faxdocs/catalog.toml");
+    let daemon = prepare_fax_daemon(
+        &catalog,
+        "email_to = \"fax@example.com\"\nemail_numbers = { \"8302\" = \"sales@example.com\" }\n",
+        |c| c.replace("[numbers]\n", "[numbers]\n\"8302\" = \"faxin\"\n"),
+    );
+    // The SMTP server is voicemail's: [smtp] in mailboxes.toml.
+    let mailboxes = daemon.dir.path().join("mailboxes.toml");
+    let text = std::fs::read_to_string(&mailboxes).expect("mailboxes.toml");
+    std::fs::write(
+        &mailboxes,
+        format!(
+            "{text}\n[smtp]\nserver = \"127.0.0.1\"\nport = {port}\nsecurity = \"none\"\n\
+             from = \"telvox <fax@telvox.example>\"\nretry_max_s = 1\n"
+        ),
+    )
+    .expect("write");
+    let daemon = daemon.launch();
+    let doc = work.path().join("doc3.tif");
+    fax_pair::make_document(&doc, 3, 2292);
+    let (call, fax) = fax_pair::fax_machine_send(&daemon.sim_socket(), "8300", &doc, None);
+    assert!(fax.result.is_ok(), "{}", fax.result);
+    let call_id = call.call_id.expect("call id");
+    // The server is down: the mail is tried, fails, and waits in its row.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let rows = fax_log(&daemon, &[], 1);
+        let row = &rows[0];
+        assert_eq!(row["mail_to"], "fax@example.com");
+        assert_eq!(row["mail_sent"], false);
+        if !row["mail_error"].as_str().unwrap_or("").is_empty() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the mail was not tried: {row}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let maildir = work.path().join("maildir");
+    let _server = SmtpServer::start(port, &maildir);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while mails(&maildir).is_empty() {
+        assert!(Instant::now() < deadline, "no mail arrived:\n{}", daemon.log());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let attached = work.path().join("attached.pdf");
+    let (to, subject, name) = read_mail(&mails(&maildir)[0], &attached);
+    assert_eq!(to, "fax@example.com");
+    assert!(
+        subject.contains("FAR END SENDER") && subject.contains("3 page"),
+        "{subject}"
+    );
+    assert_eq!(name, format!("{call_id}.pdf"));
+    let filed = daemon.dir.path().join(format!("data/fax/in/{call_id}.pdf"));
+    assert_eq!(pdf_pages(&attached), 3, "the fax's 3 pages");
+    assert!(
+        std::fs::read(&attached).unwrap() == std::fs::read(&filed).unwrap(),
+        "the attachment is the filed PDF of the fax"
+    );
+    let row = &fax_log(&daemon, &[], 1)[0];
+    assert_eq!(row["mail_sent"], true, "{row}");
+    // A fax to a number with its own address goes there; exactly one mail per fax.
+    let doc1 = work.path().join("doc1.tif");
+    fax_pair::make_document(&doc1, 1, 2292);
+    let (_, fax) = fax_pair::fax_machine_send(&daemon.sim_socket(), "8302", &doc1, None);
+    assert!(fax.result.is_ok(), "{}", fax.result);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while mails(&maildir).len() < 2 {
+        assert!(Instant::now() < deadline, "no second mail:\n{}", daemon.log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (to, _, _) = read_mail(&mails(&maildir)[1], &attached);
+    assert_eq!(to, "sales@example.com");
+    assert_eq!(pdf_pages(&attached), 1);
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(mails(&maildir).len(), 2, "no mail sent twice");
+}
+
+#[test]
+fn fax_email_without_an_smtp_server_is_a_config_error() {
+    let catalog = Path::new(common::REPO).join("faxdocs/catalog.toml");
+    let daemon = TestDaemon::prepare(|c| {
+        format!(
+            "fax_catalog = \"{}\"\n{c}\n[fax]\nemail_to = \"fax@example.com\"\n",
+            catalog.display()
+        )
+    });
+    let out = daemon.cli(&["config", "check", daemon.config.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(
+        text.contains("telvox.toml:") && text.contains("[smtp]") && text.contains("mailboxes.toml"),
+        "{text}"
+    );
 }
