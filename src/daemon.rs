@@ -107,6 +107,14 @@ impl Runtime {
                     )
                     .context("starting the fax filing thread")?,
                 ),
+                cover: Some(
+                    crate::apps::fax::cover::CoverRenderer::start(
+                        &config.data_dir.join("fax").join("tmp"),
+                        config.fax.company.clone(),
+                        config.fax.cover,
+                    )
+                    .context("starting the fax cover thread")?,
+                ),
                 catalog: match &config.fax_catalog {
                     Some(file) => Some(Arc::new(
                         crate::apps::fax::catalog::Catalog::load(

@@ -488,3 +488,190 @@ fn fax_email_without_an_smtp_server_is_a_config_error() {
         "{text}"
     );
 }
+
+// ---------------------------------------------------------------------------------------------------
+// Cover pages (issue 5 item 3)
+
+const COVER_FLOW: &str = "start = \"who\"\nlanguage = \"en\"\n\
+[who]\nset = { customer = \"Li Wei\" }\nnext = \"ask\"\n\
+[ask]\ncollect = { prompts = [\"please-enter\"], max = 1, terminator = \"\", into = \"doc\" }\n\
+on = { complete = \"send\", fail = \"bye\" }\n\
+[send]\nfax_send = { document = \"${doc}\", cover = true, customer = \"${customer}\" }\n\
+on = { sent = \"bye\", failed = \"bye\", invalid = \"bye\" }\n\
+[bye]\nhangup = true\n";
+
+/// A fax machine that calls `number`, keys `key`, and presses Start to receive into `received` —
+/// once `ready` says so (the lockstep clock stands still meanwhile: the card waits for this
+/// party's next block).
+fn fax_machine_receive_when(
+    socket: &Path,
+    number: &str,
+    key: &str,
+    received: &Path,
+    ready: impl Fn() -> bool,
+) -> (telvox::hw::sim::client::CallOutcome, telvox::dsp::fax::FaxOutcome) {
+    use telvox::dsp::fax::{FaxJob, FaxSession};
+    use telvox::dsp::g711;
+    use telvox::hw::sim::client::{run_call, Party};
+    use telvox::hw::Law;
+    let law = Law::Alaw;
+    let mut party = Party::connect(socket).expect("connect to the sim card");
+    let mut session = FaxSession::new(
+        FaxJob::Receive(received.to_path_buf()),
+        &fax_pair::options("FAR END RECEIVER", false),
+    )
+    .expect("far-end fax session");
+    let keyed = common::key_blocks(key);
+    let silence = [g711::encode(law, 0); fax_pair::BLOCK];
+    let mut lin = [0i16; fax_pair::BLOCK];
+    let mut ended_at = None;
+    let start_at = 250;
+    let outcome = run_call(
+        &mut party,
+        &common::dial(number, "13800138000"),
+        Duration::from_secs(60),
+        |blocks, heard| {
+            if blocks >= 100_000 {
+                return None;
+            }
+            if (20..20 + keyed.len()).contains(&blocks) {
+                return Some(keyed[blocks - 20]);
+            }
+            if blocks < start_at {
+                return Some(silence);
+            }
+            if blocks == start_at {
+                let deadline = Instant::now() + Duration::from_secs(30);
+                while !ready() {
+                    assert!(Instant::now() < deadline, "the cover was not rendered");
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+            }
+            if heard.len() >= fax_pair::BLOCK {
+                for (s, &c) in lin.iter_mut().zip(&heard[heard.len() - fax_pair::BLOCK..]) {
+                    *s = g711::decode(law, c);
+                }
+                session.rx(&lin);
+            }
+            if !session.is_active() {
+                let at = *ended_at.get_or_insert(blocks);
+                if blocks > at + 100 {
+                    return None;
+                }
+            }
+            session.tx(&mut lin);
+            let mut block = [0u8; fax_pair::BLOCK];
+            for (c, &s) in block.iter_mut().zip(&lin) {
+                *c = g711::encode(law, s);
+            }
+            Some(block)
+        },
+    )
+    .expect("fax call");
+    (outcome, session.finish())
+}
+
+/// Black pixels in rows `rows` of a page (1 bit per pixel, 216 bytes per row, 1 = black).
+fn black_pixels(page: &[u8], rows: std::ops::Range<usize>) -> u32 {
+    page[rows.start * 216..rows.end * 216]
+        .iter()
+        .map(|b| b.count_ones())
+        .sum()
+}
+
+#[test]
+fn fod_with_a_cover_page_sends_the_cover_first_then_the_document() {
+    use telvox::apps::fax::cover::{cover_postscript, render_page, CoverData};
+    use telvox::apps::fax::tiff::FaxResolution;
+    let work = work_dir();
+    let doc = work.path().join("doc2.tif");
+    fax_pair::make_document(&doc, 2, 2292);
+    let catalog = work.path().join("catalog.toml");
+    std::fs::write(
+        &catalog,
+        "[[document]]\nid = \"4\"\ntitle = \"Price list 2026\"\nfile = \"doc2.tif\"\n",
+    )
+    .expect("catalog");
+    let daemon = prepare_fax_daemon(
+        &catalog,
+        "company = \"ACME Trading Co.\\nTel +86 10 8888 0000\"\n",
+        |c| c.replace("[numbers]\n", "[numbers]\n\"8303\" = \"cover\"\n"),
+    );
+    std::fs::write(daemon.dir.path().join("flows/cover.toml"), COVER_FLOW).expect("flow");
+    let daemon = daemon.launch();
+    let tmp = daemon.dir.path().join("data/fax/tmp");
+    let cover_ready = || {
+        std::fs::read_dir(&tmp)
+            .map(|d| {
+                d.flatten()
+                    .any(|e| e.file_name().to_string_lossy().ends_with("-cover.tif"))
+            })
+            .unwrap_or(false)
+    };
+    let received = work.path().join("got.tif");
+    let (call, fax) = fax_machine_receive_when(&daemon.sim_socket(), "8303", "4", &received, cover_ready);
+    assert!(fax.result.is_ok(), "{}", fax.result);
+    assert_eq!(fax.pages, 3, "the document's 2 pages + the cover");
+    let got = fax_pair::bitmaps(&received);
+    let sent = fax_pair::bitmaps(&doc);
+    assert_eq!(got.len(), 3);
+    // Every page arrives with the [fax] header line on top (a whole number of 216-byte rows).
+    let header = got[1].len() - sent[0].len();
+    // The cover: black pixels in its text area (below the header line, above the foot).
+    let cover = &got[0];
+    let rows = cover.len() / 216;
+    assert!(rows > 2000, "a fine A4 page: {rows} rows");
+    let ink = black_pixels(cover, header / 216 + 50..rows - 100);
+    assert!(ink > 20_000, "the cover has text: {ink} black pixels");
+    // Then the document, pixel for pixel below the header line.
+    for (page, (got, sent)) in got[1..].iter().zip(&sent).enumerate() {
+        assert!(got[header..] == sent[..], "document page {page} differs");
+    }
+    // The cover is the page its PostScript renders to (same data, same date to the minute).
+    let call_id = call.call_id.expect("call id");
+    let rows_row = fax_log(&daemon, &[], 1);
+    let row = &rows_row[0];
+    assert_eq!(row["pages"], 3, "{row}");
+    assert_eq!(row["document"], "4");
+    let data = CoverData {
+        caller: "13800138000".into(),
+        customer: "Li Wei".into(),
+        title: "Price list 2026".into(),
+        pages: 2,
+        reference: call_id.clone(),
+    };
+    // The cover thread stamped the wall clock's minute a moment ago: this one or the one before.
+    let now = chrono::Local::now();
+    let differing = [now, now - chrono::Duration::minutes(1)]
+        .iter()
+        .map(|t| {
+            let date = t.format("%Y-%m-%d %H:%M").to_string();
+            let ps = work.path().join("cover.ps");
+            std::fs::write(
+                &ps,
+                cover_postscript(&data, "ACME Trading Co.\nTel +86 10 8888 0000", &date),
+            )
+            .unwrap();
+            let mine = work.path().join("cover.tif");
+            render_page(&ps, &mine, FaxResolution::Fine).expect("render");
+            let expected = &fax_pair::bitmaps(&mine)[0];
+            assert_eq!(cover.len() - header, expected.len(), "the cover's size");
+            cover[header..]
+                .iter()
+                .zip(expected.iter())
+                .filter(|(a, b)| a != b)
+                .count()
+        })
+        .min()
+        .unwrap();
+    assert_eq!(
+        differing, 0,
+        "the cover is, pixel for pixel, its PostScript rendered here ({ink} black pixels)"
+    );
+    // The per-call cover file is gone once the session is over.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while cover_ready() {
+        assert!(Instant::now() < deadline, "the cover file was not removed");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

@@ -2,6 +2,7 @@
 //! engine itself is the safe spandsp wrapper in `dsp::fax`.
 
 pub mod catalog;
+pub mod cover;
 pub mod filer;
 pub mod mail;
 pub mod record;

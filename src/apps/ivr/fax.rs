@@ -64,6 +64,8 @@ pub struct FaxContext {
     pub catalog: Option<Arc<Catalog>>,
     /// Files received faxes (rename, PDF copy) off the channel thread; None: renamed inline.
     pub filer: Option<FaxFiler>,
+    /// Renders `fax_send` cover pages off the channel thread; None: no cover pages.
+    pub cover: Option<crate::apps::fax::cover::CoverRenderer>,
 }
 
 impl Business {
@@ -251,27 +253,161 @@ fn set_result_vars(flow: &Flow, call: &mut IvrCall, outcome: &FaxOutcome) {
 /// in the call's language when the catalog has it. Outcomes `sent`, `failed` (cut off or refused:
 /// `${fax_pages}` says how far it got), `invalid` (no such document: the flow says so and asks
 /// again). Sets `${fax_pages}`, `${fax_result}`.
+///
+/// With `cover = true` (or `[fax] cover = true` and no `cover` here) a cover page goes first:
+/// the date, the caller's number, `customer` (a template, e.g. `"${customer}"` from a `lookup`),
+/// the document's title and the `[fax] company` header. It is rendered off the channel thread
+/// (`apps::fax::cover`) while the call waits (at most [`COVER_WAIT_MS`] of the call's clock, then
+/// the document goes alone); `${fax_pages}` counts it.
 #[derive(Debug)]
 struct FaxSend {
     document: Template,
     max_ms: u64,
+    /// None: as `[fax] cover` says.
+    cover: Option<bool>,
+    customer: Option<Template>,
+}
+
+/// How long a call waits for its cover page at most, and how often it looks, in call time.
+const COVER_WAIT_MS: u64 = 20_000;
+const COVER_POLL_MS: u64 = 20;
+
+/// A `fax_send` waiting for its cover page (see [`crate::apps::fax::cover`]).
+#[derive(Debug)]
+pub struct PendingCover {
+    slot: Arc<crate::apps::fax::cover::CoverSlot>,
+    /// The cover + document file the cover thread writes.
+    out: PathBuf,
+    document: PathBuf,
+    id: crate::fixed::Label,
+    since_samples: u64,
 }
 
 impl FaxSend {
     fn parse(item: &Item, cx: &mut ParseCx) -> Option<Box<dyn Action>> {
-        let entries = cx.table(item, &["document", "max_ms"], "{ document = \"${doc}\" }")?;
+        let entries = cx.table(
+            item,
+            &["document", "max_ms", "cover", "customer"],
+            "{ document = \"${doc}\" }",
+        )?;
         let document_item = cx.field(entries, "document", item)?;
         let document = cx.template(document_item)?;
         let max_ms = match entries.iter().find(|(k, _)| k.get_ref() == "max_ms") {
             Some((_, v)) => cx.int(v, MAX_MS, "milliseconds")?.unsigned_abs(),
             None => DEFAULT_MAX_MS,
         };
+        let cover = match entries.iter().find(|(k, _)| k.get_ref() == "cover") {
+            Some((_, v)) => Some(cx.boolean(v)?),
+            None => None,
+        };
+        let customer = match entries.iter().find(|(k, _)| k.get_ref() == "customer") {
+            Some((_, v)) => Some(cx.template(v)?),
+            None => None,
+        };
         for var in ["fax_pages", "fax_result"] {
             if !cx.sets_var(var, item.span().start) {
                 return None;
             }
         }
-        Some(Box::new(FaxSend { document, max_ms }))
+        Some(Box::new(FaxSend {
+            document,
+            max_ms,
+            cover,
+            customer,
+        }))
+    }
+
+    /// Starts sending `file` (the document, or cover + document) on the call.
+    fn start_session(
+        &self,
+        call: &mut IvrCall,
+        cx: &mut CallCx,
+        context: &FaxContext,
+        file: PathBuf,
+        id: &str,
+        scratch: Option<PathBuf>,
+    ) -> Step {
+        let options = FaxOptions {
+            calling_party: true,
+            ..context.options.clone()
+        };
+        // Starting the session is this action's one allocation (spandsp's state).
+        let session = match FaxSession::new(FaxJob::Send(file.clone()), &options) {
+            Ok(session) => session,
+            Err(_) => {
+                if let Some(scratch) = scratch {
+                    // Not sent: nothing else will remove it (the cover thread is done with it).
+                    let _ = std::fs::remove_file(scratch);
+                }
+                return Step::Done(FAILED);
+            }
+        };
+        cx.stop_playback();
+        let mut meta = record_meta(call, cx, &options);
+        meta.document = crate::fixed::Label::from_str_truncating(id);
+        meta.file = crate::apps::fax::record::FilePath::from_str_truncating(&file.to_string_lossy());
+        call.fax = Some(Box::new(FaxCall {
+            session,
+            filer: context.filer.clone(),
+            stem: None,
+            started_samples: cx.now_samples(),
+            max_samples: self.max_ms * 8,
+            filed: None,
+            meta,
+            ended_samples: cx.now_samples(),
+            scratch,
+        }));
+        Step::Wait
+    }
+
+    /// Hands the cover to the cover thread; false when there is no cover to wait for.
+    fn request_cover(
+        &self,
+        call: &mut IvrCall,
+        cx: &mut CallCx,
+        context: &FaxContext,
+        document: &crate::apps::fax::catalog::FaxDocument,
+        id: &str,
+    ) -> bool {
+        let Some(renderer) = &context.cover else {
+            return false;
+        };
+        if !self.cover.unwrap_or(renderer.default_on) {
+            return false;
+        }
+        use crate::apps::fax::cover::{CoverData, CoverJob, CoverSlot};
+        let call_id = call.vars.get("call_id");
+        let out = renderer.dir.join(format!("{call_id}-cover.tif"));
+        let slot = Arc::new(CoverSlot::default());
+        let job = CoverJob {
+            data: CoverData {
+                caller: cx.setup().info.from.as_str().to_owned(),
+                customer: self
+                    .customer
+                    .as_ref()
+                    .map(|t| t.render(&call.vars).as_str().to_owned())
+                    .unwrap_or_default(),
+                title: document.title.clone(),
+                pages: document.pages,
+                reference: call_id.to_owned(),
+            },
+            document: document.tiff.clone(),
+            resolution: document.resolution,
+            out: out.clone(),
+            slot: slot.clone(),
+        };
+        if !renderer.submit(job) {
+            return false;
+        }
+        call.fax_cover = Some(Box::new(PendingCover {
+            slot,
+            out,
+            document: document.tiff.clone(),
+            id: crate::fixed::Label::from_str_truncating(id),
+            since_samples: cx.now_samples(),
+        }));
+        cx.set_timer_ms(COVER_POLL_MS);
+        true
     }
 }
 
@@ -289,31 +425,33 @@ impl Action for FaxSend {
         else {
             return Step::Done(INVALID);
         };
-        let options = FaxOptions {
-            calling_party: true,
-            ..context.options.clone()
+        if self.request_cover(call, cx, context, document, id.as_str()) {
+            return Step::Wait;
+        }
+        self.start_session(call, cx, context, document.tiff.clone(), id.as_str(), None)
+    }
+
+    /// While a cover is being rendered: look again, then send (with it, or without it when it
+    /// failed or took longer than [`COVER_WAIT_MS`]).
+    fn on_timer(&self, flow: &Flow, call: &mut IvrCall, cx: &mut CallCx) -> Step {
+        use crate::apps::fax::cover::CoverState;
+        let Some(pending) = call.fax_cover.take() else {
+            return Step::Wait;
         };
-        // Starting the session is this action's one allocation (spandsp's state).
-        let session = match FaxSession::new(FaxJob::Send(document.tiff.clone()), &options) {
-            Ok(session) => session,
-            Err(_) => return Step::Done(FAILED),
+        let Some(context) = flow.business().and_then(|b| b.fax_context()) else {
+            return Step::Done(FAILED);
         };
-        cx.stop_playback();
-        let mut meta = record_meta(call, cx, &options);
-        meta.document = crate::fixed::Label::from_str_truncating(id.as_str());
-        meta.file = crate::apps::fax::record::FilePath::from_str_truncating(&document.tiff.to_string_lossy());
-        call.fax = Some(Box::new(FaxCall {
-            session,
-            filer: context.filer.clone(),
-            stem: None,
-            started_samples: cx.now_samples(),
-            max_samples: self.max_ms * 8,
-            filed: None,
-            meta,
-            ended_samples: cx.now_samples(),
-            scratch: None,
-        }));
-        Step::Wait
+        let waited = cx.now_samples().saturating_sub(pending.since_samples);
+        let (file, scratch) = match pending.slot.state() {
+            CoverState::Pending if waited < COVER_WAIT_MS * 8 => {
+                call.fax_cover = Some(pending);
+                cx.set_timer_ms(COVER_POLL_MS);
+                return Step::Wait;
+            }
+            CoverState::Ready => (pending.out.clone(), Some(pending.out.clone())),
+            CoverState::Pending | CoverState::Failed => (pending.document.clone(), None),
+        };
+        self.start_session(call, cx, context, file, pending.id.as_str(), scratch)
     }
 
     fn on_audio(&self, flow: &Flow, call: &mut IvrCall, cx: &mut CallCx, rx: &[i16], tx: &mut [i16]) -> Step {
