@@ -496,7 +496,7 @@ const COVER_FLOW: &str = "start = \"who\"\nlanguage = \"en\"\n\
 [who]\nset = { customer = \"Li Wei\" }\nnext = \"ask\"\n\
 [ask]\ncollect = { prompts = [\"please-enter\"], max = 1, terminator = \"\", into = \"doc\" }\n\
 on = { complete = \"send\", fail = \"bye\" }\n\
-[send]\nfax_send = { document = \"${doc}\", cover = true, customer = \"${customer}\" }\n\
+[send]\nfax_send = { document = \"${doc}\", cover = true, customer = \"${customer}\", prompts = [\"please-enter\"] }\n\
 on = { sent = \"bye\", failed = \"bye\", invalid = \"bye\" }\n\
 [bye]\nhangup = true\n";
 
@@ -612,6 +612,9 @@ fn fod_with_a_cover_page_sends_the_cover_first_then_the_document() {
     let (call, fax) = fax_machine_receive_when(&daemon.sim_socket(), "8303", "4", &received, cover_ready);
     assert!(fax.result.is_ok(), "{}", fax.result);
     assert_eq!(fax.pages, 3, "the document's 2 pages + the cover");
+    // fax_send's prompt played whole (the cover rendered meanwhile) before the fax started.
+    let at = common::assert_prompts_in_order(&call.heard, "en", &["please-enter"]);
+    assert!(at[0] > 20 * 160, "the fax_send prompt, not the collect's cut one");
     let got = fax_pair::bitmaps(&received);
     let sent = fax_pair::bitmaps(&doc);
     assert_eq!(got.len(), 3);

@@ -37,10 +37,13 @@ pub struct SessionJob {
     pub scratch: Option<PathBuf>,
 }
 
+/// The queue's slots are allocated with the queue, so a session's record (a fixed-size value)
+/// goes in by value: boxing it would allocate on the channel thread.
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)]
 enum Job {
     File(FileJob),
-    Session(Box<SessionJob>),
+    Session(SessionJob),
 }
 
 /// What the filing thread does besides filing.
@@ -98,7 +101,7 @@ impl FaxFiler {
 
     /// Queues a finished session (its record, and its received file if any) without blocking.
     /// When the queue is full the file is renamed here, and the record dropped; both counted.
-    pub fn submit_session(&self, job: Box<SessionJob>) {
+    pub fn submit_session(&self, job: SessionJob) {
         if let Err(e) = self.jobs.try_send(Job::Session(job)) {
             self.overflow.fetch_add(1, Ordering::Relaxed);
             self.records_dropped.fetch_add(1, Ordering::Relaxed);

@@ -122,11 +122,11 @@ impl FaxCall {
         let scratch = self.scratch.take();
         let Some(stem) = &self.stem else {
             if let Some(filer) = &self.filer {
-                filer.submit_session(Box::new(SessionJob {
+                filer.submit_session(SessionJob {
                     record,
                     file: None,
                     scratch,
-                }));
+                });
             }
             self.filed = Some((outcome, None));
             return (outcome, None);
@@ -135,11 +135,11 @@ impl FaxCall {
         let done = if outcome.pages == 0 {
             let _ = std::fs::remove_file(&part);
             if let Some(filer) = &self.filer {
-                filer.submit_session(Box::new(SessionJob {
+                filer.submit_session(SessionJob {
                     record,
                     file: None,
                     scratch,
-                }));
+                });
             }
             None
         } else {
@@ -148,14 +148,14 @@ impl FaxCall {
             let done = PathBuf::from(name);
             match &self.filer {
                 Some(filer) => {
-                    filer.submit_session(Box::new(SessionJob {
+                    filer.submit_session(SessionJob {
                         record,
                         file: Some(FileJob {
                             part,
                             done: done.clone(),
                         }),
                         scratch,
-                    }));
+                    });
                     Some(done)
                 }
                 None => std::fs::rename(&part, &done).ok().map(|()| done),
@@ -258,7 +258,9 @@ fn set_result_vars(flow: &Flow, call: &mut IvrCall, outcome: &FaxOutcome) {
 /// the date, the caller's number, `customer` (a template, e.g. `"${customer}"` from a `lookup`),
 /// the document's title and the `[fax] company` header. It is rendered off the channel thread
 /// (`apps::fax::cover`) while the call waits (at most [`COVER_WAIT_MS`] of the call's clock, then
-/// the document goes alone); `${fax_pages}` counts it.
+/// the document goes alone); `${fax_pages}` counts it. `prompts` (e.g. "press Start now") play
+/// first — meanwhile the cover renders — and the fax starts when they have played and the cover
+/// is ready.
 #[derive(Debug)]
 struct FaxSend {
     document: Template,
@@ -266,16 +268,20 @@ struct FaxSend {
     /// None: as `[fax] cover` says.
     cover: Option<bool>,
     customer: Option<Template>,
+    /// Played before the fax starts (while the cover renders).
+    prompts: Option<super::action::PromptList>,
 }
 
 /// How long a call waits for its cover page at most, and how often it looks, in call time.
 const COVER_WAIT_MS: u64 = 20_000;
 const COVER_POLL_MS: u64 = 20;
 
-/// A `fax_send` waiting for its cover page (see [`crate::apps::fax::cover`]).
+/// A `fax_send` waiting for its prompts to play and its cover page (see
+/// [`crate::apps::fax::cover`]) to be rendered.
 #[derive(Debug)]
 pub struct PendingCover {
-    slot: Arc<crate::apps::fax::cover::CoverSlot>,
+    /// None: no cover (only prompts to wait for).
+    slot: Option<Arc<crate::apps::fax::cover::CoverSlot>>,
     /// The cover + document file the cover thread writes.
     out: PathBuf,
     document: PathBuf,
@@ -287,7 +293,7 @@ impl FaxSend {
     fn parse(item: &Item, cx: &mut ParseCx) -> Option<Box<dyn Action>> {
         let entries = cx.table(
             item,
-            &["document", "max_ms", "cover", "customer"],
+            &["document", "max_ms", "cover", "customer", "prompts"],
             "{ document = \"${doc}\" }",
         )?;
         let document_item = cx.field(entries, "document", item)?;
@@ -304,6 +310,10 @@ impl FaxSend {
             Some((_, v)) => Some(cx.template(v)?),
             None => None,
         };
+        let prompts = match entries.iter().find(|(k, _)| k.get_ref() == "prompts") {
+            Some((_, v)) => Some(cx.prompts(v)?),
+            None => None,
+        };
         for var in ["fax_pages", "fax_result"] {
             if !cx.sets_var(var, item.span().start) {
                 return None;
@@ -314,6 +324,7 @@ impl FaxSend {
             max_ms,
             cover,
             customer,
+            prompts,
         }))
     }
 
@@ -360,20 +371,50 @@ impl FaxSend {
         Step::Wait
     }
 
-    /// Hands the cover to the cover thread; false when there is no cover to wait for.
+    /// Plays the prompts and hands the cover to the cover thread; false when there is nothing to
+    /// wait for.
     fn request_cover(
         &self,
+        flow: &Flow,
         call: &mut IvrCall,
         cx: &mut CallCx,
         context: &FaxContext,
         document: &crate::apps::fax::catalog::FaxDocument,
         id: &str,
     ) -> bool {
-        let Some(renderer) = &context.cover else {
+        if let Some(prompts) = &self.prompts {
+            call.play(flow, cx, prompts);
+        }
+        let slot = self.submit_cover(call, cx, context, document);
+        if slot.is_none() && self.prompts.is_none() {
             return false;
-        };
+        }
+        call.fax_cover = Some(Box::new(PendingCover {
+            out: context
+                .cover
+                .as_ref()
+                .map(|r| r.dir.join(format!("{}-cover.tif", call.vars.get("call_id"))))
+                .unwrap_or_default(),
+            slot,
+            document: document.tiff.clone(),
+            id: crate::fixed::Label::from_str_truncating(id),
+            since_samples: cx.now_samples(),
+        }));
+        cx.set_timer_ms(COVER_POLL_MS);
+        true
+    }
+
+    /// Queues the cover job when this send has a cover; its slot.
+    fn submit_cover(
+        &self,
+        call: &IvrCall,
+        cx: &CallCx,
+        context: &FaxContext,
+        document: &crate::apps::fax::catalog::FaxDocument,
+    ) -> Option<Arc<crate::apps::fax::cover::CoverSlot>> {
+        let renderer = context.cover.as_ref()?;
         if !self.cover.unwrap_or(renderer.default_on) {
-            return false;
+            return None;
         }
         use crate::apps::fax::cover::{CoverData, CoverJob, CoverSlot};
         let call_id = call.vars.get("call_id");
@@ -393,21 +434,10 @@ impl FaxSend {
             },
             document: document.tiff.clone(),
             resolution: document.resolution,
-            out: out.clone(),
+            out,
             slot: slot.clone(),
         };
-        if !renderer.submit(job) {
-            return false;
-        }
-        call.fax_cover = Some(Box::new(PendingCover {
-            slot,
-            out,
-            document: document.tiff.clone(),
-            id: crate::fixed::Label::from_str_truncating(id),
-            since_samples: cx.now_samples(),
-        }));
-        cx.set_timer_ms(COVER_POLL_MS);
-        true
+        renderer.submit(job).then_some(slot)
     }
 }
 
@@ -425,7 +455,7 @@ impl Action for FaxSend {
         else {
             return Step::Done(INVALID);
         };
-        if self.request_cover(call, cx, context, document, id.as_str()) {
+        if self.request_cover(flow, call, cx, context, document, id.as_str()) {
             return Step::Wait;
         }
         self.start_session(call, cx, context, document.tiff.clone(), id.as_str(), None)
@@ -442,14 +472,16 @@ impl Action for FaxSend {
             return Step::Done(FAILED);
         };
         let waited = cx.now_samples().saturating_sub(pending.since_samples);
-        let (file, scratch) = match pending.slot.state() {
-            CoverState::Pending if waited < COVER_WAIT_MS * 8 => {
-                call.fax_cover = Some(pending);
-                cx.set_timer_ms(COVER_POLL_MS);
-                return Step::Wait;
-            }
-            CoverState::Ready => (pending.out.clone(), Some(pending.out.clone())),
-            CoverState::Pending | CoverState::Failed => (pending.document.clone(), None),
+        let state = pending.slot.as_ref().map(|s| s.state());
+        let rendering = state == Some(CoverState::Pending) && waited < COVER_WAIT_MS * 8;
+        if rendering || cx.is_playing() {
+            call.fax_cover = Some(pending);
+            cx.set_timer_ms(COVER_POLL_MS);
+            return Step::Wait;
+        }
+        let (file, scratch) = match state {
+            Some(CoverState::Ready) => (pending.out.clone(), Some(pending.out.clone())),
+            _ => (pending.document.clone(), None),
         };
         self.start_session(call, cx, context, file, pending.id.as_str(), scratch)
     }
