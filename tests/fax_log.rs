@@ -143,6 +143,9 @@ fn fod_sends_of_1_3_and_10_pages_each_leave_an_outbound_session_row() {
     );
     assert_eq!(fax_log(&daemon, &["--from", "today"], 3).len(), 3);
     assert!(fax_log(&daemon, &["--to", "2000-01-01"], 0).is_empty());
+    let status = daemon.cli_json(&["status", "--json"]);
+    assert_eq!(status["fax_sessions"]["today"], 3, "{status}");
+    assert_eq!(status["fax_sessions"]["records_dropped"], 0, "{status}");
     let text = daemon.cli(&["fax", "log"]);
     assert!(text.status.success());
     let text = String::from_utf8_lossy(&text.stdout);
@@ -454,6 +457,8 @@ fn a_received_fax_is_mailed_as_pdf_after_the_smtp_server_comes_back_and_per_numb
     );
     let row = &fax_log(&daemon, &[], 1)[0];
     assert_eq!(row["mail_sent"], true, "{row}");
+    let status = daemon.cli_json(&["status", "--json"]);
+    assert_eq!(status["fax_sessions"]["mail_waiting"], 0, "{status}");
     // A fax to a number with its own address goes there; exactly one mail per fax.
     let doc1 = work.path().join("doc1.tif");
     fax_pair::make_document(&doc1, 1, 2292);
@@ -676,5 +681,45 @@ fn fod_with_a_cover_page_sends_the_cover_first_then_the_document() {
     while cover_ready() {
         assert!(Instant::now() < deadline, "the cover file was not removed");
         std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The modem a record names comes from the DCS frame spandsp exchanged (both ends see the same),
+/// checked back to back against receivers that offer one modem each.
+#[test]
+fn the_session_reports_the_modem_of_its_dcs_frame() {
+    use telvox::dsp::fax::{FaxJob, FaxSession, Modem, Modems};
+    let work = work_dir();
+    let doc = work.path().join("doc1.tif");
+    fax_pair::make_document(&doc, 1, 300);
+    let only = |v17, v29, v27ter| Modems { v17, v29, v27ter };
+    for (modems, expected, bit_rate) in [
+        (only(true, true, true), Modem::V17, 14_400),
+        (only(false, true, true), Modem::V29, 9_600),
+        (only(false, false, true), Modem::V27ter, 4_800),
+    ] {
+        let mut sender =
+            FaxSession::new(FaxJob::Send(doc.clone()), &fax_pair::options("A", true)).expect("sender");
+        let receiver_options = telvox::dsp::fax::FaxOptions {
+            modems,
+            ..fax_pair::options("B", false)
+        };
+        let mut receiver = FaxSession::new(FaxJob::Receive(work.path().join("rx.tif")), &receiver_options)
+            .expect("receiver");
+        let (mut a, mut b) = ([0i16; 160], [0i16; 160]);
+        for _ in 0..30_000 {
+            if !sender.is_active() && !receiver.is_active() {
+                break;
+            }
+            sender.tx(&mut a);
+            receiver.tx(&mut b);
+            receiver.rx(&a);
+            sender.rx(&b);
+        }
+        let outcome = receiver.finish();
+        assert!(outcome.result.is_ok(), "{expected:?}: {}", outcome.result);
+        assert_eq!(receiver.modem(), Some(expected));
+        assert_eq!(sender.modem(), Some(expected));
+        assert_eq!(outcome.stats.bit_rate, bit_rate);
     }
 }

@@ -131,6 +131,7 @@ impl CoverRenderer {
             return true;
         }
         self.refused.fetch_add(1, Ordering::Relaxed);
+        super::record::COVERS_REFUSED.fetch_add(1, Ordering::Relaxed);
         false
     }
 }

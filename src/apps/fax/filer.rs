@@ -93,6 +93,7 @@ impl FaxFiler {
     pub fn submit(&self, job: FileJob) {
         if let Err(e) = self.jobs.try_send(Job::File(job)) {
             self.overflow.fetch_add(1, Ordering::Relaxed);
+            super::record::FILER_OVERFLOW.fetch_add(1, Ordering::Relaxed);
             if let Job::File(job) = e.into_inner() {
                 let _ = std::fs::rename(&job.part, &job.done);
             }
@@ -105,6 +106,8 @@ impl FaxFiler {
         if let Err(e) = self.jobs.try_send(Job::Session(job)) {
             self.overflow.fetch_add(1, Ordering::Relaxed);
             self.records_dropped.fetch_add(1, Ordering::Relaxed);
+            super::record::FILER_OVERFLOW.fetch_add(1, Ordering::Relaxed);
+            super::record::RECORDS_DROPPED.fetch_add(1, Ordering::Relaxed);
             if let Job::Session(job) = e.into_inner() {
                 if let Some(file) = &job.file {
                     let _ = std::fs::rename(&file.part, &file.done);
@@ -175,6 +178,7 @@ fn run(queue: &Receiver<Job>, options: &FilerOptions, records_dropped: &AtomicU6
             }
             Err(()) => {
                 records_dropped.fetch_add(1, Ordering::Relaxed);
+                super::record::RECORDS_DROPPED.fetch_add(1, Ordering::Relaxed);
                 conn = None;
             }
         }

@@ -7,6 +7,7 @@
 //! PDF, and only then writes the row here (so the row names the final files) and queues its email.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use rusqlite::{params, Connection, OptionalExtension};
@@ -20,6 +21,36 @@ pub type StationId = FixedStr<24>;
 pub type FilePath = FixedStr<255>;
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Session records lost since the daemon started (the filer's queue was full, or the row could
+/// not be written): in `telvox status` (`fax_sessions.records_dropped`).
+pub static RECORDS_DROPPED: AtomicU64 = AtomicU64::new(0);
+/// Finished faxes the filer's queue had no room for (renamed inline, without a PDF).
+pub static FILER_OVERFLOW: AtomicU64 = AtomicU64::new(0);
+/// Cover pages not made because the cover queue was full (those faxes went without one).
+pub static COVERS_REFUSED: AtomicU64 = AtomicU64::new(0);
+
+/// `telvox status`'s `fax_sessions`: sessions since local midnight (`since_ms`), received faxes
+/// whose mail waits, and the counters above.
+pub fn status_json(db_path: &Path, since_ms: i64) -> serde_json::Value {
+    let conn = Connection::open_with_flags(db_path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).ok();
+    let count = |sql: &str, args: &[i64]| -> Option<i64> {
+        conn.as_ref().and_then(|c| {
+            c.query_row(sql, rusqlite::params_from_iter(args), |r| r.get(0))
+                .ok()
+        })
+    };
+    serde_json::json!({
+        "today": count("SELECT COUNT(*) FROM fax_sessions WHERE start_ms >= ?1", &[since_ms]),
+        "mail_waiting": count(
+            "SELECT COUNT(*) FROM fax_sessions WHERE mail_to != '' AND mail_sent_ms IS NULL",
+            &[]
+        ),
+        "records_dropped": RECORDS_DROPPED.load(Ordering::Relaxed),
+        "filer_overflow": FILER_OVERFLOW.load(Ordering::Relaxed),
+        "covers_refused": COVERS_REFUSED.load(Ordering::Relaxed),
+    })
+}
 
 /// Which way the document went.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
