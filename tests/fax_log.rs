@@ -492,6 +492,17 @@ fn fax_email_without_an_smtp_server_is_a_config_error() {
         text.contains("telvox.toml:") && text.contains("[smtp]") && text.contains("mailboxes.toml"),
         "{text}"
     );
+    // A bad address, and a per-number table of something else, are named with their line.
+    let text = std::fs::read_to_string(&daemon.config).unwrap().replace(
+        "email_to = \"fax@example.com\"",
+        "email_to = \"not an address\"\nemail_numbers = { \"8300\" = 5 }",
+    );
+    std::fs::write(&daemon.config, text).unwrap();
+    let out = daemon.cli(&["config", "check", daemon.config.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(text.contains("fax.email_to = \"not an address\""), "{text}");
+    assert!(text.contains("fax.email_numbers.8300"), "{text}");
 }
 
 // ---------------------------------------------------------------------------------------------------
