@@ -652,6 +652,10 @@ fn fod_with_a_cover_page_sends_the_cover_first_then_the_document() {
     let row = &rows_row[0];
     assert_eq!(row["pages"], 3, "{row}");
     assert_eq!(row["document"], "4");
+    assert!(
+        row["file"].as_str().unwrap().ends_with("doc2.tif"),
+        "the catalog's file: {row}"
+    );
     let data = CoverData {
         caller: "13800138000".into(),
         customer: "Li Wei".into(),

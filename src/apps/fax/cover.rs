@@ -140,6 +140,10 @@ fn run(queue: &Receiver<CoverJob>, company: &str) {
     while let Ok(job) = queue.recv() {
         let date = chrono::Local::now().format("%Y-%m-%d %H:%M").to_string();
         match render(&job, company, &date) {
+            // Nobody waits any more (the caller hung up): the file would only be left behind.
+            Ok(()) if Arc::strong_count(&job.slot) == 1 => {
+                let _ = std::fs::remove_file(&job.out);
+            }
             Ok(()) => job.slot.set(CoverState::Ready),
             Err(e) => {
                 tracing::warn!(document = %job.document.display(), "fax cover page: {e}");

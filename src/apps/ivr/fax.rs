@@ -328,13 +328,16 @@ impl FaxSend {
         }))
     }
 
-    /// Starts sending `file` (the document, or cover + document) on the call.
+    /// Starts sending `file` (the document, or cover + document) on the call; the record names
+    /// the catalog's `document`.
+    #[allow(clippy::too_many_arguments)]
     fn start_session(
         &self,
         call: &mut IvrCall,
         cx: &mut CallCx,
         context: &FaxContext,
         file: PathBuf,
+        document: &Path,
         id: &str,
         scratch: Option<PathBuf>,
     ) -> Step {
@@ -356,7 +359,7 @@ impl FaxSend {
         cx.stop_playback();
         let mut meta = record_meta(call, cx, &options);
         meta.document = crate::fixed::Label::from_str_truncating(id);
-        meta.file = crate::apps::fax::record::FilePath::from_str_truncating(&file.to_string_lossy());
+        meta.file = crate::apps::fax::record::FilePath::from_str_truncating(&document.to_string_lossy());
         call.fax = Some(Box::new(FaxCall {
             session,
             filer: context.filer.clone(),
@@ -458,7 +461,15 @@ impl Action for FaxSend {
         if self.request_cover(flow, call, cx, context, document, id.as_str()) {
             return Step::Wait;
         }
-        self.start_session(call, cx, context, document.tiff.clone(), id.as_str(), None)
+        self.start_session(
+            call,
+            cx,
+            context,
+            document.tiff.clone(),
+            &document.tiff,
+            id.as_str(),
+            None,
+        )
     }
 
     /// While a cover is being rendered: look again, then send (with it, or without it when it
@@ -481,9 +492,19 @@ impl Action for FaxSend {
         }
         let (file, scratch) = match state {
             Some(CoverState::Ready) => (pending.out.clone(), Some(pending.out.clone())),
+            // Too late: sent without it; the cover file, if it comes, is removed with the session.
+            Some(CoverState::Pending) => (pending.document.clone(), Some(pending.out.clone())),
             _ => (pending.document.clone(), None),
         };
-        self.start_session(call, cx, context, file, pending.id.as_str(), scratch)
+        self.start_session(
+            call,
+            cx,
+            context,
+            file,
+            &pending.document,
+            pending.id.as_str(),
+            scratch,
+        )
     }
 
     fn on_audio(&self, flow: &Flow, call: &mut IvrCall, cx: &mut CallCx, rx: &[i16], tx: &mut [i16]) -> Step {
