@@ -112,6 +112,9 @@ impl FaxFiler {
                 if let Some(file) = &job.file {
                     let _ = std::fs::rename(&file.part, &file.done);
                 }
+                if let Some(scratch) = &job.scratch {
+                    let _ = std::fs::remove_file(scratch);
+                }
             }
         }
     }

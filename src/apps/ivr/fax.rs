@@ -133,13 +133,16 @@ impl FaxCall {
         };
         let part = self.session.path().to_path_buf();
         let done = if outcome.pages == 0 {
-            let _ = std::fs::remove_file(&part);
-            if let Some(filer) = &self.filer {
-                filer.submit_session(SessionJob {
+            match &self.filer {
+                // Nothing received: the filer removes what spandsp may have created.
+                Some(filer) => filer.submit_session(SessionJob {
                     record,
                     file: None,
-                    scratch,
-                });
+                    scratch: Some(part),
+                }),
+                None => {
+                    let _ = std::fs::remove_file(&part);
+                }
             }
             None
         } else {
