@@ -149,6 +149,7 @@ fn fod_sends_of_1_3_and_10_pages_each_leave_an_outbound_session_row() {
     let text = daemon.cli(&["fax", "log"]);
     assert!(text.status.success());
     let text = String::from_utf8_lossy(&text.stdout);
+    eprintln!("{text}");
     assert!(
         text.contains("FAR END RECEIVER") && text.contains("V.17"),
         "{text}"
@@ -216,6 +217,7 @@ fn a_far_end_hanging_up_at_page_2_of_3_leaves_a_partial_row_and_no_temporary_fil
     let rows = fax_log(&daemon, &[], 1);
     assert_eq!(rows.len(), 1, "{rows:#?}");
     let row = &rows[0];
+    eprintln!("{row}");
     let partial = daemon
         .dir
         .path()

@@ -123,10 +123,16 @@ pub fn log(
     } else {
         println!(
             "{:<19}  {:<3}  {:<20}  {:>5}  {:>5}  {:<7}  {:<3}  {:<3}  {:<8}  {:<24}  file",
-            "start", "dir", "remote id", "pages", "bps", "modem", "cmp", "ecm", "res", "result"
+            "start (local)", "dir", "remote id", "pages", "bps", "modem", "cmp", "ecm", "res", "result"
         );
         for r in &rows {
-            let start: String = r.start.chars().take(19).collect();
+            let start = chrono::DateTime::from_timestamp_millis(r.start_ms)
+                .map(|t| {
+                    t.with_timezone(&chrono::Local)
+                        .format("%Y-%m-%d %H:%M:%S")
+                        .to_string()
+                })
+                .unwrap_or_default();
             let result = if r.partial {
                 format!("{} (partial)", r.result_text)
             } else {
