@@ -740,3 +740,53 @@ fn the_session_reports_the_modem_of_its_dcs_frame() {
         assert_eq!(outcome.stats.bit_rate, bit_rate);
     }
 }
+
+/// A standard-resolution document gets a standard-resolution cover (spandsp sends one file at
+/// whatever resolution its pages have: they must agree), joined in front of it.
+#[test]
+fn a_cover_matches_a_standard_resolution_document() {
+    use std::sync::Arc;
+    use telvox::apps::fax::catalog::ghostscript_to_tiff;
+    use telvox::apps::fax::cover::{render, CoverData, CoverJob, CoverSlot};
+    use telvox::apps::fax::tiff::{check_class_f, read_pages, FaxResolution};
+    let work = work_dir();
+    let ps = work.path().join("doc.ps");
+    std::fs::write(
+        &ps,
+        "%!PS\n/Helvetica findfont 40 scalefont setfont 72 700 moveto (Page one) show showpage\n\
+         72 700 moveto (Page two) show showpage\n",
+    )
+    .unwrap();
+    let doc = work.path().join("doc.tif");
+    ghostscript_to_tiff(&ps, &doc, FaxResolution::Standard).expect("gs");
+    let out = work.path().join("call-cover.tif");
+    let job = CoverJob {
+        data: CoverData {
+            caller: "13800138000".into(),
+            customer: "Zoë (VIP) \\ 王".into(),
+            title: "Standard".into(),
+            pages: 2,
+            reference: "1.1".into(),
+        },
+        document: doc.clone(),
+        resolution: FaxResolution::Standard,
+        out: out.clone(),
+        slot: Arc::new(CoverSlot::default()),
+    };
+    render(&job, "ACME", "2026-11-23 09:00").expect("render");
+    let pages = read_pages(&out).expect("read");
+    assert_eq!(pages.len(), 3, "cover + 2 pages");
+    for page in &pages {
+        assert_eq!(check_class_f(page), Ok(FaxResolution::Standard));
+    }
+    assert_eq!(fax_pair::bitmaps(&out)[1..], fax_pair::bitmaps(&doc)[..]);
+    let cover = &fax_pair::bitmaps(&out)[0];
+    assert!(black_pixels(cover, 0..cover.len() / 216) > 5_000);
+    // Nothing temporary is left beside it.
+    let mut left: Vec<String> = std::fs::read_dir(work.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    assert_eq!(left, ["call-cover.tif", "doc.ps", "doc.tif"]);
+}
