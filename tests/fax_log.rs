@@ -217,7 +217,6 @@ fn a_far_end_hanging_up_at_page_2_of_3_leaves_a_partial_row_and_no_temporary_fil
     let rows = fax_log(&daemon, &[], 1);
     assert_eq!(rows.len(), 1, "{rows:#?}");
     let row = &rows[0];
-    eprintln!("{row}");
     let partial = daemon
         .dir
         .path()
@@ -789,4 +788,35 @@ fn a_cover_matches_a_standard_resolution_document() {
         .collect();
     left.sort();
     assert_eq!(left, ["call-cover.tif", "doc.ps", "doc.tif"]);
+}
+
+#[test]
+fn a_caller_hanging_up_during_fod_leaves_a_partial_outbound_row() {
+    let work = work_dir();
+    fax_pair::make_document(&work.path().join("doc10.tif"), 10, 2292);
+    let catalog = work.path().join("catalog.toml");
+    std::fs::write(
+        &catalog,
+        "[[document]]\nid = \"3\"\ntitle = \"ten\"\nfile = \"doc10.tif\"\n",
+    )
+    .expect("catalog");
+    let daemon = fax_daemon(&catalog, "", |c| c);
+    let received = work.path().join("got.tif");
+    // Start at block 250, hang up 20 s later: mid-document (10 pages take about a minute).
+    let (call, fax) =
+        fax_pair::fax_machine_receive(&daemon.sim_socket(), "8301", &[(20, "3")], 250, &received, 1_250);
+    assert!(!fax.result.is_ok(), "the far end hung up mid-document");
+    let rows = fax_log(&daemon, &[], 1);
+    assert_eq!(rows.len(), 1, "{rows:#?}");
+    let row = &rows[0];
+    assert_eq!(row["uniqueid"], call.call_id.as_deref().expect("id"));
+    assert_eq!(row["direction"], "out");
+    assert_eq!(row["partial"], true, "{row}");
+    assert_ne!(row["result_code"], 0);
+    let pages = row["pages"].as_u64().unwrap();
+    assert!(
+        pages < 10 && pages.abs_diff(u64::from(fax.pages)) <= 1,
+        "{pages} pages confirmed, the far end kept {}",
+        fax.pages
+    );
 }
