@@ -101,8 +101,19 @@ impl Runtime {
                     ..Default::default()
                 },
                 filer: Some(
-                    crate::apps::fax::filer::FaxFiler::start(&config.data_dir.join("fax").join("in"))
-                        .context("starting the fax filing thread")?,
+                    crate::apps::fax::filer::FaxFiler::start_with(
+                        &config.data_dir.join("fax").join("in"),
+                        fax_filer_options(&config),
+                    )
+                    .context("starting the fax filing thread")?,
+                ),
+                cover: Some(
+                    crate::apps::fax::cover::CoverRenderer::start(
+                        &config.data_dir.join("fax").join("tmp"),
+                        config.fax.company.clone(),
+                        config.fax.cover,
+                    )
+                    .context("starting the fax cover thread")?,
                 ),
                 catalog: match &config.fax_catalog {
                     Some(file) => Some(Arc::new(
@@ -131,6 +142,23 @@ impl Runtime {
     /// The flow a dialled number reaches, if any.
     pub fn flow_for(&self, number: &str) -> Option<&str> {
         best_match(self.numbers.iter().map(|(p, f)| (p, f.as_str())), number)
+    }
+}
+
+/// What the fax filing thread does besides filing: session rows in the call log, email of
+/// received faxes through voicemail's [smtp].
+fn fax_filer_options(config: &Config) -> crate::apps::fax::filer::FilerOptions {
+    let smtp = config.voicemail.as_ref().and_then(|b| b.smtp.clone());
+    let wants_mail = config.fax.email_to.is_some() || !config.fax.email_numbers.is_empty();
+    crate::apps::fax::filer::FilerOptions {
+        db: Some(config.db_path()),
+        mail: smtp
+            .filter(|_| wants_mail)
+            .map(|smtp| crate::apps::fax::mail::FaxMail {
+                to: config.fax.email_to.clone().unwrap_or_default(),
+                by_number: config.fax.email_numbers.clone(),
+                smtp,
+            }),
     }
 }
 
@@ -365,7 +393,12 @@ impl Daemon {
                 Err(e) => tracing::error!("voicemail: recovery failed: {e}"),
             }
         }
-        crate::apps::fax::filer::recover_interrupted(&config.data_dir.join("fax").join("in"));
+        let recovered = crate::apps::fax::filer::recover_interrupted(&config.data_dir.join("fax").join("in"));
+        crate::apps::fax::record::record_recovered(
+            &config.db_path(),
+            &recovered,
+            &fax_filer_options(&config),
+        );
         let call_ids = Arc::new(CallIds::starting_after(db.max_seq()?));
         recover_recordings(&config);
         let recorder = CallRecorder::start(config.recording.clone(), &config.hw, &config.db_path())

@@ -167,6 +167,23 @@ enum FaxCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Fax sessions (sent and received), newest first: remote station id, pages, modem, result,
+    /// files. Reads the database: works with the daemon stopped. Exit 1 when nothing matched.
+    Log {
+        /// Started at or after: today, an age (2h, 7d), a date (2026-11-22) or a local time.
+        #[arg(long)]
+        from: Option<String>,
+        /// Started before (same forms as --from).
+        #[arg(long)]
+        to: Option<String>,
+        /// in (received) or out (sent).
+        #[arg(long, value_name = "in|out")]
+        direction: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -353,6 +370,23 @@ fn run(cli: &Cli) -> Result<i32> {
         Command::Fax {
             command: FaxCommand::Docs { catalog, cache, json },
         } => cli::fax::docs(&path, catalog.as_deref(), cache.as_deref(), *json),
+        Command::Fax {
+            command:
+                FaxCommand::Log {
+                    from,
+                    to,
+                    direction,
+                    limit,
+                    json,
+                },
+        } => cli::fax::log(
+            &path,
+            from.as_deref(),
+            to.as_deref(),
+            direction.as_deref(),
+            *limit,
+            *json,
+        ),
     }
 }
 

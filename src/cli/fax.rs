@@ -77,3 +77,82 @@ pub fn docs(config_path: &Path, catalog: Option<&Path>, cache: Option<&Path>, js
     }
     Ok(0)
 }
+
+/// `telvox fax log [--from --to --direction --limit --json]`: rows of `fax_sessions`, newest first
+/// (read-only; works with the daemon stopped). Exit 1 when nothing matched.
+pub fn log(
+    config_path: &Path,
+    from: Option<&str>,
+    to: Option<&str>,
+    direction: Option<&str>,
+    limit: usize,
+    json: bool,
+) -> Result<i32> {
+    use crate::apps::fax::record::{query, Direction, LogFilter};
+    let config = super::load_config(config_path)?;
+    let direction = match direction {
+        None => None,
+        Some("in") => Some(Direction::In),
+        Some("out") => Some(Direction::Out),
+        Some(other) => bail!("--direction {other}: expected in (received) or out (sent)"),
+    };
+    let filter = LogFilter {
+        from_ms: from.map(super::parse_since).transpose()?,
+        to_ms: to.map(super::parse_since).transpose()?,
+        direction,
+        limit: limit.clamp(1, 1_000_000),
+    };
+    let db = config.db_path();
+    if !db.exists() {
+        bail!(
+            "no call log at {}: the daemon creates it when it starts",
+            db.display()
+        );
+    }
+    let conn = rusqlite::Connection::open_with_flags(&db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .map_err(|e| anyhow::anyhow!("cannot open {}: {e}", db.display()))?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    let rows = query(&conn, &filter).map_err(|e| {
+        anyhow::anyhow!(
+            "{}: cannot read fax_sessions ({e}): start the daemon once to upgrade it",
+            db.display()
+        )
+    })?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+    } else {
+        println!(
+            "{:<19}  {:<3}  {:<20}  {:>5}  {:>5}  {:<7}  {:<3}  {:<3}  {:<8}  {:<24}  file",
+            "start (local)", "dir", "remote id", "pages", "bps", "modem", "cmp", "ecm", "res", "result"
+        );
+        for r in &rows {
+            let start = chrono::DateTime::from_timestamp_millis(r.start_ms)
+                .map(|t| {
+                    t.with_timezone(&chrono::Local)
+                        .format("%Y-%m-%d %H:%M:%S")
+                        .to_string()
+                })
+                .unwrap_or_default();
+            let result = if r.partial {
+                format!("{} (partial)", r.result_text)
+            } else {
+                r.result_text.clone()
+            };
+            println!(
+                "{:<19}  {:<3}  {:<20}  {:>5}  {:>5}  {:<7}  {:<3}  {:<3}  {:<8}  {:<24}  {}",
+                start,
+                r.direction,
+                r.remote_id,
+                r.pages,
+                r.bit_rate,
+                r.modem,
+                r.compression,
+                if r.ecm { "yes" } else { "no" },
+                r.resolution,
+                result,
+                r.file
+            );
+        }
+    }
+    Ok(if rows.is_empty() { 1 } else { 0 })
+}

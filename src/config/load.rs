@@ -68,7 +68,15 @@ const TOP_KEYS: &[&str] = &[
 const BUSINESS_KEYS: &[&str] = &["db", "timezone", "pin_max_failures", "test_now"];
 const SIM_KEYS: &[&str] = &["clock", "socket"];
 const LINETEST_KEYS: &[&str] = &["language", "answer_after_rings", "max_digits", "timeout_ms"];
-const FAX_KEYS: &[&str] = &["station_id", "header", "ecm"];
+const FAX_KEYS: &[&str] = &[
+    "station_id",
+    "header",
+    "ecm",
+    "email_to",
+    "email_numbers",
+    "cover",
+    "company",
+];
 const HW_KEYS: &[&str] = &["card", "ring_on_ms", "ring_off_ms", "span"];
 const SPAN_KEYS: &[&str] = &[
     "name",
@@ -539,7 +547,8 @@ fn read_config(source_path: &Path, diags: &mut Diagnostics) -> Option<Config> {
         config
     });
     let (mailboxes, voicemail) = read_mailboxes(&root, base_dir, voice_dir.as_deref(), diags);
-    let fax = read_fax(&root, diags);
+    let has_smtp = voicemail.as_ref().is_some_and(|b| b.smtp.is_some());
+    let fax = read_fax(&root, has_smtp, diags);
     let fax_catalog = read_fax_catalog(&root, base_dir, diags);
 
     Some(Config {
@@ -590,7 +599,7 @@ fn read_mailboxes(
 
 /// `[fax]`: station id and header are sent to the far machine, so printable ASCII within T.30's
 /// lengths.
-fn read_fax(root: &Section, diags: &mut Diagnostics) -> super::FaxConfig {
+fn read_fax(root: &Section, has_smtp: bool, diags: &mut Diagnostics) -> super::FaxConfig {
     use crate::dsp::fax::{MAX_HEADER_CHARS, MAX_IDENT_CHARS};
     let mut config = super::FaxConfig::default();
     let Some(section) = root.table("fax", diags) else {
@@ -622,7 +631,77 @@ fn read_fax(root: &Section, diags: &mut Diagnostics) -> super::FaxConfig {
     if let Some(ecm) = section.boolean("ecm", diags) {
         config.ecm = ecm;
     }
+    read_fax_extras(root, &section, has_smtp, &mut config, diags);
     config
+}
+
+/// `[fax]` email (`email_to`, `email_numbers`: addresses lettre accepts; needs [smtp] in
+/// mailboxes.toml) and cover page (`cover`, `company`).
+fn read_fax_extras(
+    root: &Section,
+    section: &Section,
+    has_smtp: bool,
+    config: &mut super::FaxConfig,
+    diags: &mut Diagnostics,
+) {
+    let address_ok = |a: &str| a.parse::<lettre::Address>().is_ok();
+    let mut first_mail_at = None;
+    if let Some((to, at)) = section.string("email_to", "an email address in quotes", diags) {
+        if address_ok(to) {
+            config.email_to = Some(to.to_owned());
+            first_mail_at = Some(at);
+        } else {
+            let message = format!("fax.email_to = {to:?}: not an email address (e.g. \"fax@example.com\")");
+            diags.error(root.src, at, message);
+        }
+    }
+    if let Some(item) = section.get("email_numbers") {
+        match item.get_ref() {
+            Node::Table(entries) => {
+                for (number, value) in entries {
+                    match value.get_ref() {
+                        Node::Str(address) if address_ok(address) => {
+                            config
+                                .email_numbers
+                                .push((number.get_ref().clone(), address.clone()));
+                            first_mail_at.get_or_insert(value.span().start);
+                        }
+                        _ => {
+                            let message = format!(
+                                "fax.email_numbers.{}: expected an email address in quotes",
+                                number.get_ref()
+                            );
+                            diags.error(root.src, value.span().start, message);
+                        }
+                    }
+                }
+            }
+            _ => section.bad_value(
+                "email_numbers",
+                item,
+                "a table of number = \"address\", e.g. { \"8300\" = \"sales@example.com\" }",
+                diags,
+            ),
+        }
+    }
+    if let (Some(at), false) = (first_mail_at, has_smtp) {
+        let message = "fax email needs an SMTP server: add [smtp] (server, port, from) to mailboxes.toml \
+                       (the one voicemail uses), or remove fax.email_to / fax.email_numbers"
+            .to_string();
+        diags.error(root.src, at, message);
+    }
+    if let Some(cover) = section.boolean("cover", diags) {
+        config.cover = cover;
+    }
+    if let Some((company, at)) = section.string("company", "the company header in quotes", diags) {
+        if company.len() <= 400 && !company.chars().any(|c| c.is_control() && c != '\n') {
+            config.company = Some(company.to_owned()).filter(|c| !c.is_empty());
+        } else {
+            let message =
+                "fax.company: at most 400 characters, no control characters but line breaks".to_string();
+            diags.error(root.src, at, message);
+        }
+    }
 }
 
 /// `fax_catalog` (optional): the fax-on-demand catalog. Only its presence is checked here, so that

@@ -78,6 +78,14 @@ pub struct FaxConfig {
     pub station_id: String,
     pub header: Option<String>,
     pub ecm: bool,
+    /// `email_to`: where received faxes are mailed (PDF attached), through mailboxes.toml's [smtp].
+    pub email_to: Option<String>,
+    /// `email_numbers = { "8300" = "sales@example.com" }`: per called number, overriding email_to.
+    pub email_numbers: Vec<(String, String)>,
+    /// `cover`: a cover page before every `fax_send` document (a flow's `cover` overrides it).
+    pub cover: bool,
+    /// `company`: the cover page's header (the company's name and details; `\n` breaks lines).
+    pub company: Option<String>,
 }
 
 impl Default for FaxConfig {
@@ -86,6 +94,10 @@ impl Default for FaxConfig {
             station_id: "TELVOX".into(),
             header: None,
             ecm: true,
+            email_to: None,
+            email_numbers: Vec::new(),
+            cover: false,
+            company: None,
         }
     }
 }

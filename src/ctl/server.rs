@@ -198,6 +198,7 @@ fn status_json(state: &DaemonState) -> Value {
         "store": store,
         "recording": state.recorder.status_json(),
         "voicemail": crate::apps::voicemail::db::status_json(&runtime.config),
+        "fax_sessions": crate::apps::fax::record::status_json(&runtime.config.db_path(), local_midnight_epoch_ms()),
     })
 }
 

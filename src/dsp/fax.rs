@@ -100,6 +100,42 @@ impl Modems {
     }
 }
 
+/// The image modem a session trained on (from the DCS frame: T.30 Table 2, bits 11-14).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Modem {
+    V17,
+    V29,
+    V27ter,
+}
+
+impl Modem {
+    pub fn name(self) -> &'static str {
+        match self {
+            Modem::V17 => "V.17",
+            Modem::V29 => "V.29",
+            Modem::V27ter => "V.27ter",
+        }
+    }
+
+    /// The modem a DCS frame (address, control, FCF, FIF...) selects; None for other frames.
+    pub fn from_dcs(frame: &[u8]) -> Option<Modem> {
+        const DCS: u8 = 0x82;
+        let (&fcf, &fif_9_16) = (frame.get(2)?, frame.get(4)?);
+        if fcf & 0xFE != DCS {
+            return None;
+        }
+        // Bits 11..=14 of the FIF are bits 2..=5 of its second byte; bit 14 set: V.17, else
+        // bit 11 set: V.29, else V.27ter.
+        Some(if fif_9_16 & 0x20 != 0 {
+            Modem::V17
+        } else if fif_9_16 & 0x04 != 0 {
+            Modem::V29
+        } else {
+            Modem::V27ter
+        })
+    }
+}
+
 /// Image codings offered: MH (T.4 1-D), MR (T.4 2-D), MMR (T.6, only used with ECM).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Compressions {
@@ -273,6 +309,8 @@ struct Shared {
     result: Option<FaxResult>,
     remote_ident: [u8; MAX_IDENT_CHARS],
     remote_ident_len: usize,
+    /// The image modem of the latest DCS frame (either direction), once one has passed.
+    modem: Option<Modem>,
 }
 
 impl Shared {
@@ -358,6 +396,24 @@ unsafe extern "C" fn on_phase_b(user_data: *mut c_void, frame: c_int) -> c_int {
     shared.note_remote_ident();
     shared.push(FaxEvent::PhaseB { frame: frame as u8 });
     sys::t30_err_e::T30_ERR_OK as c_int
+}
+
+/// Every T.30 frame sent or received: only a DCS is looked at (for the modem it selects).
+unsafe extern "C" fn on_frame(user_data: *mut c_void, _incoming: bool, msg: *const u8, len: c_int) {
+    if msg.is_null() || len <= 0 {
+        return;
+    }
+    // SAFETY: as in on_phase_b for user_data; spandsp passes the frame it holds, `len` bytes at
+    // `msg`, valid for the duration of the call (only read here, not kept).
+    let (shared, frame) = unsafe {
+        (
+            &mut *user_data.cast::<Shared>(),
+            std::slice::from_raw_parts(msg, len as usize),
+        )
+    };
+    if let Some(modem) = Modem::from_dcs(frame) {
+        shared.modem = Some(modem);
+    }
 }
 
 /// Phase D callback (after each page).
@@ -472,6 +528,7 @@ impl FaxSession {
             result: None,
             remote_ident: [0; MAX_IDENT_CHARS],
             remote_ident_len: 0,
+            modem: None,
         });
         // Owned through the raw pointer from here on; freed in Drop (or below on failure).
         let shared = NonNull::from(Box::leak(shared));
@@ -531,6 +588,7 @@ impl FaxSession {
             sys::t30_set_phase_b_handler(t30, Some(on_phase_b), user_data);
             sys::t30_set_phase_d_handler(t30, Some(on_phase_d), user_data);
             sys::t30_set_phase_e_handler(t30, Some(on_phase_e), user_data);
+            sys::t30_set_real_time_frame_handler(t30, Some(on_frame), user_data);
         }
         Ok(session)
     }
@@ -585,6 +643,11 @@ impl FaxSession {
     pub fn remote_ident(&self) -> &str {
         let shared = self.shared();
         std::str::from_utf8(&shared.remote_ident[..shared.remote_ident_len]).unwrap_or("")
+    }
+
+    /// The image modem trained on (from the DCS frame), None before one was exchanged.
+    pub fn modem(&self) -> Option<Modem> {
+        self.shared().modem
     }
 
     /// The transfer's figures so far.
@@ -678,6 +741,7 @@ impl Drop for FaxSession {
             sys::t30_set_phase_b_handler(t30, None, std::ptr::null_mut());
             sys::t30_set_phase_d_handler(t30, None, std::ptr::null_mut());
             sys::t30_set_phase_e_handler(t30, None, std::ptr::null_mut());
+            sys::t30_set_real_time_frame_handler(t30, None, std::ptr::null_mut());
             sys::fax_free(self.state.as_ptr());
             drop(Box::from_raw(self.shared.as_ptr()));
         }

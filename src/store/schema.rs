@@ -149,6 +149,44 @@ const MIGRATIONS: &[&str] = &[
         sent_ms      INTEGER
     );
     "#,
+    // fax sessions (issue 5 item 7): one row per T.30 session, linked to cdr.uniqueid (not a
+    // declared foreign key: the row may be written before the call's end), with the state of the
+    // received fax's email (mail_*). Only a new table: its place among other branches' migrations
+    // does not matter.
+    r#"
+    CREATE TABLE IF NOT EXISTS fax_sessions (
+        id            INTEGER PRIMARY KEY,
+        uniqueid      TEXT NOT NULL DEFAULT '',
+        direction     TEXT NOT NULL CHECK (direction IN ('in', 'out')),
+        remote_id     TEXT NOT NULL DEFAULT '',
+        local_id      TEXT NOT NULL DEFAULT '',
+        remote_number TEXT NOT NULL DEFAULT '',
+        pages         INTEGER NOT NULL DEFAULT 0,
+        bit_rate      INTEGER NOT NULL DEFAULT 0,
+        modem         TEXT NOT NULL DEFAULT '',
+        compression   TEXT NOT NULL DEFAULT '',
+        ecm           INTEGER NOT NULL DEFAULT 0,
+        resolution    TEXT NOT NULL DEFAULT '',
+        result_code   INTEGER NOT NULL,
+        result_text   TEXT NOT NULL DEFAULT '',
+        start         TEXT NOT NULL,
+        start_ms      INTEGER NOT NULL,
+        duration_ms   INTEGER NOT NULL DEFAULT 0,
+        file          TEXT NOT NULL DEFAULT '',
+        pdf           TEXT NOT NULL DEFAULT '',
+        partial       INTEGER NOT NULL DEFAULT 0,
+        document      TEXT NOT NULL DEFAULT '',
+        mail_to       TEXT NOT NULL DEFAULT '',
+        mail_attempts INTEGER NOT NULL DEFAULT 0,
+        mail_next_ms  INTEGER,
+        mail_lease_ms INTEGER NOT NULL DEFAULT 0,
+        mail_error    TEXT NOT NULL DEFAULT '',
+        mail_sent_ms  INTEGER
+    );
+    CREATE INDEX IF NOT EXISTS fax_sessions_start_ms ON fax_sessions(start_ms);
+    CREATE INDEX IF NOT EXISTS fax_sessions_uniqueid ON fax_sessions(uniqueid);
+    CREATE INDEX IF NOT EXISTS fax_sessions_mail ON fax_sessions(mail_next_ms) WHERE mail_sent_ms IS NULL;
+    "#,
 ];
 
 /// The schema version this build writes: the number of migrations it knows.

@@ -2,5 +2,8 @@
 //! engine itself is the safe spandsp wrapper in `dsp::fax`.
 
 pub mod catalog;
+pub mod cover;
 pub mod filer;
+pub mod mail;
+pub mod record;
 pub mod tiff;

@@ -179,6 +179,8 @@ pub struct IvrCall {
     pub voicemail: Option<Box<crate::apps::voicemail::VmCall>>,
     /// The fax session in progress (`fax_receive`, `fax_send`); a reception is filed when dropped.
     pub fax: Option<Box<super::fax::FaxCall>>,
+    /// A `fax_send` waiting for its cover page to be rendered.
+    pub fax_cover: Option<Box<super::fax::PendingCover>>,
 }
 
 impl IvrCall {
@@ -197,6 +199,7 @@ impl IvrCall {
             recordings: 0,
             voicemail: None,
             fax: None,
+            fax_cover: None,
         }
     }
 

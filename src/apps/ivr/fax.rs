@@ -20,7 +20,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::apps::fax::catalog::Catalog;
-use crate::apps::fax::filer::{FaxFiler, FileJob};
+use crate::apps::fax::filer::{FaxFiler, FileJob, SessionJob};
+use crate::apps::fax::record::{Direction, FaxRecord, RecordMeta};
 use crate::dsp::fax::{FaxJob, FaxOptions, FaxOutcome, FaxSession};
 use crate::engine::app::CallCx;
 
@@ -63,6 +64,8 @@ pub struct FaxContext {
     pub catalog: Option<Arc<Catalog>>,
     /// Files received faxes (rename, PDF copy) off the channel thread; None: renamed inline.
     pub filer: Option<FaxFiler>,
+    /// Renders `fax_send` cover pages off the channel thread; None: no cover pages.
+    pub cover: Option<crate::apps::fax::cover::CoverRenderer>,
 }
 
 impl Business {
@@ -87,22 +90,60 @@ pub struct FaxCall {
     started_samples: u64,
     max_samples: u64,
     filed: Option<(FaxOutcome, Option<PathBuf>)>,
+    /// What the session's `fax_sessions` row says it belongs to (see `apps::fax::record`).
+    pub meta: RecordMeta,
+    /// The session's end, in samples of the call's clock (set by `run_block`; for the record).
+    pub ended_samples: u64,
+    /// A per-call file the session sends (a cover page + document), removed once it is over.
+    pub scratch: Option<PathBuf>,
 }
 
 impl FaxCall {
-    /// Ends the session and moves the file to its final name (once).
+    /// Ends the session and moves the file to its final name (once). With a filer, the session's
+    /// record goes with the file job (a send's record alone), so that every session has a row.
     fn file(&mut self) -> (FaxOutcome, Option<PathBuf>) {
         if let Some(filed) = &self.filed {
             return filed.clone();
         }
         let outcome = self.session.finish();
+        let record = FaxRecord {
+            direction: if self.session.is_receiving() {
+                Direction::In
+            } else {
+                Direction::Out
+            },
+            meta: self.meta,
+            remote_id: crate::apps::fax::record::StationId::from_str_truncating(self.session.remote_ident()),
+            outcome,
+            modem: self.session.modem(),
+            started_at_sample: self.started_samples,
+            duration_samples: self.ended_samples.saturating_sub(self.started_samples),
+        };
+        let scratch = self.scratch.take();
         let Some(stem) = &self.stem else {
+            if let Some(filer) = &self.filer {
+                filer.submit_session(SessionJob {
+                    record,
+                    file: None,
+                    scratch,
+                });
+            }
             self.filed = Some((outcome, None));
             return (outcome, None);
         };
         let part = self.session.path().to_path_buf();
         let done = if outcome.pages == 0 {
-            let _ = std::fs::remove_file(&part);
+            match &self.filer {
+                // Nothing received: the filer removes what spandsp may have created.
+                Some(filer) => filer.submit_session(SessionJob {
+                    record,
+                    file: None,
+                    scratch: Some(part),
+                }),
+                None => {
+                    let _ = std::fs::remove_file(&part);
+                }
+            }
             None
         } else {
             let mut name = stem.as_os_str().to_owned();
@@ -110,9 +151,13 @@ impl FaxCall {
             let done = PathBuf::from(name);
             match &self.filer {
                 Some(filer) => {
-                    filer.submit(FileJob {
-                        part,
-                        done: done.clone(),
+                    filer.submit_session(SessionJob {
+                        record,
+                        file: Some(FileJob {
+                            part,
+                            done: done.clone(),
+                        }),
+                        scratch,
                     });
                     Some(done)
                 }
@@ -184,6 +229,7 @@ fn run_block(call: &mut IvrCall, cx: &mut CallCx, rx: &[i16], tx: &mut [i16]) ->
     let mut fax = call.fax.take()?;
     fax.session.rx(rx);
     fax.session.tx(tx);
+    fax.ended_samples = cx.now_samples();
     for _ in 0..EVENTS_PER_BLOCK {
         if fax.session.poll_event().is_none() {
             break;
@@ -210,27 +256,194 @@ fn set_result_vars(flow: &Flow, call: &mut IvrCall, outcome: &FaxOutcome) {
 /// in the call's language when the catalog has it. Outcomes `sent`, `failed` (cut off or refused:
 /// `${fax_pages}` says how far it got), `invalid` (no such document: the flow says so and asks
 /// again). Sets `${fax_pages}`, `${fax_result}`.
+///
+/// With `cover = true` (or `[fax] cover = true` and no `cover` here) a cover page goes first:
+/// the date, the caller's number, `customer` (a template, e.g. `"${customer}"` from a `lookup`),
+/// the document's title and the `[fax] company` header. It is rendered off the channel thread
+/// (`apps::fax::cover`) while the call waits (at most [`COVER_WAIT_MS`] of the call's clock, then
+/// the document goes alone); `${fax_pages}` counts it. `prompts` (e.g. "press Start now") play
+/// first — meanwhile the cover renders — and the fax starts when they have played and the cover
+/// is ready.
 #[derive(Debug)]
 struct FaxSend {
     document: Template,
     max_ms: u64,
+    /// None: as `[fax] cover` says.
+    cover: Option<bool>,
+    customer: Option<Template>,
+    /// Played before the fax starts (while the cover renders).
+    prompts: Option<super::action::PromptList>,
+}
+
+/// How long a call waits for its cover page at most, and how often it looks, in call time.
+const COVER_WAIT_MS: u64 = 20_000;
+const COVER_POLL_MS: u64 = 20;
+
+/// A `fax_send` waiting for its prompts to play and its cover page (see
+/// [`crate::apps::fax::cover`]) to be rendered.
+#[derive(Debug)]
+pub struct PendingCover {
+    /// None: no cover (only prompts to wait for).
+    slot: Option<Arc<crate::apps::fax::cover::CoverSlot>>,
+    /// The cover + document file the cover thread writes.
+    out: PathBuf,
+    document: PathBuf,
+    id: crate::fixed::Label,
+    since_samples: u64,
 }
 
 impl FaxSend {
     fn parse(item: &Item, cx: &mut ParseCx) -> Option<Box<dyn Action>> {
-        let entries = cx.table(item, &["document", "max_ms"], "{ document = \"${doc}\" }")?;
+        let entries = cx.table(
+            item,
+            &["document", "max_ms", "cover", "customer", "prompts"],
+            "{ document = \"${doc}\" }",
+        )?;
         let document_item = cx.field(entries, "document", item)?;
         let document = cx.template(document_item)?;
         let max_ms = match entries.iter().find(|(k, _)| k.get_ref() == "max_ms") {
             Some((_, v)) => cx.int(v, MAX_MS, "milliseconds")?.unsigned_abs(),
             None => DEFAULT_MAX_MS,
         };
+        let cover = match entries.iter().find(|(k, _)| k.get_ref() == "cover") {
+            Some((_, v)) => Some(cx.boolean(v)?),
+            None => None,
+        };
+        let customer = match entries.iter().find(|(k, _)| k.get_ref() == "customer") {
+            Some((_, v)) => Some(cx.template(v)?),
+            None => None,
+        };
+        let prompts = match entries.iter().find(|(k, _)| k.get_ref() == "prompts") {
+            Some((_, v)) => Some(cx.prompts(v)?),
+            None => None,
+        };
         for var in ["fax_pages", "fax_result"] {
             if !cx.sets_var(var, item.span().start) {
                 return None;
             }
         }
-        Some(Box::new(FaxSend { document, max_ms }))
+        Some(Box::new(FaxSend {
+            document,
+            max_ms,
+            cover,
+            customer,
+            prompts,
+        }))
+    }
+
+    /// Starts sending `file` (the document, or cover + document) on the call; the record names
+    /// the catalog's `document`.
+    #[allow(clippy::too_many_arguments)]
+    fn start_session(
+        &self,
+        call: &mut IvrCall,
+        cx: &mut CallCx,
+        context: &FaxContext,
+        file: PathBuf,
+        document: &Path,
+        id: &str,
+        scratch: Option<PathBuf>,
+    ) -> Step {
+        let options = FaxOptions {
+            calling_party: true,
+            ..context.options.clone()
+        };
+        // Starting the session is this action's one allocation (spandsp's state).
+        let session = match FaxSession::new(FaxJob::Send(file.clone()), &options) {
+            Ok(session) => session,
+            Err(_) => {
+                if let Some(scratch) = scratch {
+                    // Not sent: nothing else will remove it (the cover thread is done with it).
+                    let _ = std::fs::remove_file(scratch);
+                }
+                return Step::Done(FAILED);
+            }
+        };
+        cx.stop_playback();
+        let mut meta = record_meta(call, cx, &options);
+        meta.document = crate::fixed::Label::from_str_truncating(id);
+        meta.file = crate::apps::fax::record::FilePath::from_str_truncating(&document.to_string_lossy());
+        call.fax = Some(Box::new(FaxCall {
+            session,
+            filer: context.filer.clone(),
+            stem: None,
+            started_samples: cx.now_samples(),
+            max_samples: self.max_ms * 8,
+            filed: None,
+            meta,
+            ended_samples: cx.now_samples(),
+            scratch,
+        }));
+        Step::Wait
+    }
+
+    /// Plays the prompts and hands the cover to the cover thread; false when there is nothing to
+    /// wait for.
+    fn request_cover(
+        &self,
+        flow: &Flow,
+        call: &mut IvrCall,
+        cx: &mut CallCx,
+        context: &FaxContext,
+        document: &crate::apps::fax::catalog::FaxDocument,
+        id: &str,
+    ) -> bool {
+        if let Some(prompts) = &self.prompts {
+            call.play(flow, cx, prompts);
+        }
+        let slot = self.submit_cover(call, cx, context, document);
+        if slot.is_none() && self.prompts.is_none() {
+            return false;
+        }
+        call.fax_cover = Some(Box::new(PendingCover {
+            out: context
+                .cover
+                .as_ref()
+                .map(|r| r.dir.join(format!("{}-cover.tif", call.vars.get("call_id"))))
+                .unwrap_or_default(),
+            slot,
+            document: document.tiff.clone(),
+            id: crate::fixed::Label::from_str_truncating(id),
+            since_samples: cx.now_samples(),
+        }));
+        cx.set_timer_ms(COVER_POLL_MS);
+        true
+    }
+
+    /// Queues the cover job when this send has a cover; its slot.
+    fn submit_cover(
+        &self,
+        call: &IvrCall,
+        cx: &CallCx,
+        context: &FaxContext,
+        document: &crate::apps::fax::catalog::FaxDocument,
+    ) -> Option<Arc<crate::apps::fax::cover::CoverSlot>> {
+        let renderer = context.cover.as_ref()?;
+        if !self.cover.unwrap_or(renderer.default_on) {
+            return None;
+        }
+        use crate::apps::fax::cover::{CoverData, CoverJob, CoverSlot};
+        let call_id = call.vars.get("call_id");
+        let out = renderer.dir.join(format!("{call_id}-cover.tif"));
+        let slot = Arc::new(CoverSlot::default());
+        let job = CoverJob {
+            data: CoverData {
+                caller: cx.setup().info.from.as_str().to_owned(),
+                customer: self
+                    .customer
+                    .as_ref()
+                    .map(|t| t.render(&call.vars).as_str().to_owned())
+                    .unwrap_or_default(),
+                title: document.title.clone(),
+                pages: document.pages,
+                reference: call_id.to_owned(),
+            },
+            document: document.tiff.clone(),
+            resolution: document.resolution,
+            out,
+            slot: slot.clone(),
+        };
+        renderer.submit(job).then_some(slot)
     }
 }
 
@@ -248,25 +461,53 @@ impl Action for FaxSend {
         else {
             return Step::Done(INVALID);
         };
-        let options = FaxOptions {
-            calling_party: true,
-            ..context.options.clone()
+        if self.request_cover(flow, call, cx, context, document, id.as_str()) {
+            return Step::Wait;
+        }
+        self.start_session(
+            call,
+            cx,
+            context,
+            document.tiff.clone(),
+            &document.tiff,
+            id.as_str(),
+            None,
+        )
+    }
+
+    /// While a cover is being rendered: look again, then send (with it, or without it when it
+    /// failed or took longer than [`COVER_WAIT_MS`]).
+    fn on_timer(&self, flow: &Flow, call: &mut IvrCall, cx: &mut CallCx) -> Step {
+        use crate::apps::fax::cover::CoverState;
+        let Some(pending) = call.fax_cover.take() else {
+            return Step::Wait;
         };
-        // Starting the session is this action's one allocation (spandsp's state).
-        let session = match FaxSession::new(FaxJob::Send(document.tiff.clone()), &options) {
-            Ok(session) => session,
-            Err(_) => return Step::Done(FAILED),
+        let Some(context) = flow.business().and_then(|b| b.fax_context()) else {
+            return Step::Done(FAILED);
         };
-        cx.stop_playback();
-        call.fax = Some(Box::new(FaxCall {
-            session,
-            filer: None,
-            stem: None,
-            started_samples: cx.now_samples(),
-            max_samples: self.max_ms * 8,
-            filed: None,
-        }));
-        Step::Wait
+        let waited = cx.now_samples().saturating_sub(pending.since_samples);
+        let state = pending.slot.as_ref().map(|s| s.state());
+        let rendering = state == Some(CoverState::Pending) && waited < COVER_WAIT_MS * 8;
+        if rendering || cx.is_playing() {
+            call.fax_cover = Some(pending);
+            cx.set_timer_ms(COVER_POLL_MS);
+            return Step::Wait;
+        }
+        let (file, scratch) = match state {
+            Some(CoverState::Ready) => (pending.out.clone(), Some(pending.out.clone())),
+            // Too late: sent without it; the cover file, if it comes, is removed with the session.
+            Some(CoverState::Pending) => (pending.document.clone(), Some(pending.out.clone())),
+            _ => (pending.document.clone(), None),
+        };
+        self.start_session(
+            call,
+            cx,
+            context,
+            file,
+            &pending.document,
+            pending.id.as_str(),
+            scratch,
+        )
     }
 
     fn on_audio(&self, flow: &Flow, call: &mut IvrCall, cx: &mut CallCx, rx: &[i16], tx: &mut [i16]) -> Step {
@@ -288,6 +529,18 @@ impl Action for FaxSend {
 
     fn links(&self) -> Vec<StateId> {
         Vec::new()
+    }
+}
+
+/// What a session's record says it belongs to: this call, its numbers, this station's id.
+pub fn record_meta(call: &IvrCall, cx: &CallCx, options: &FaxOptions) -> RecordMeta {
+    let info = &cx.setup().info;
+    RecordMeta {
+        uniqueid: crate::fixed::Label::from_str_truncating(call.vars.get("call_id")),
+        remote_number: info.from,
+        called_number: info.to,
+        local_id: crate::apps::fax::record::StationId::from_str_truncating(&options.local_ident),
+        ..RecordMeta::default()
     }
 }
 
@@ -326,6 +579,9 @@ impl Action for FaxReceive {
             started_samples: cx.now_samples(),
             max_samples: self.max_ms * 8,
             filed: None,
+            meta: record_meta(call, cx, &context.options),
+            ended_samples: cx.now_samples(),
+            scratch: None,
         }));
         Step::Wait
     }

@@ -50,11 +50,31 @@ pub fn enable_sending() {
     SENDING.store(true, std::sync::atomic::Ordering::SeqCst);
 }
 
+/// Whether this process sends mail (the daemon), as opposed to `telvox config check`.
+pub fn sending_enabled() -> bool {
+    SENDING.load(std::sync::atomic::Ordering::SeqCst)
+}
+
+/// The wait before the next try of a mail that failed `attempts` times (doubling from 1 s up to
+/// `retry_max_s`). Shared with the fax mail queue.
+pub fn backoff_ms(attempts: i64, retry_max_s: u32) -> i64 {
+    (FIRST_RETRY_MS << attempts.clamp(0, 20)).min(i64::from(retry_max_s) * 1000)
+}
+
+/// Sends one message through `smtp` (TLS, AUTH as configured); the error explains TLS and AUTH
+/// failures. Shared with the fax mail queue.
+pub fn deliver(smtp: &Smtp, email: &Email) -> Result<(), String> {
+    transport(smtp)?
+        .send(email)
+        .map(|_| ())
+        .map_err(|e| explain(smtp, &e))
+}
+
 pub fn start(boxes: Arc<Mailboxes>, paths: Paths) -> std::io::Result<Option<MailerHandle>> {
     let Some(smtp) = boxes.smtp.clone() else {
         return Ok(None);
     };
-    if !SENDING.load(std::sync::atomic::Ordering::SeqCst) {
+    if !sending_enabled() {
         return Ok(None);
     }
     let (stop, stopped) = bounded::<()>(1);
@@ -133,8 +153,7 @@ fn pass(conn: &Connection, boxes: &Mailboxes, smtp: &Smtp, paths: &Paths) -> rus
                 }
             }
             Err(e) => {
-                let backoff =
-                    (FIRST_RETRY_MS << d.attempts.clamp(0, 20)).min(i64::from(smtp.retry_max_s) * 1000);
+                let backoff = backoff_ms(d.attempts, smtp.retry_max_s);
                 conn.execute(
                     "UPDATE vm_mail_queue SET attempts = attempts + 1, next_try_ms = ?2, lease_ms = 0,
                      last_error = ?3 WHERE id = ?1",
@@ -221,10 +240,7 @@ fn send(
         builder.singlepart(text)
     }
     .map_err(|e| e.to_string())?;
-    transport(smtp)?
-        .send(&email)
-        .map(|_| ())
-        .map_err(|e| explain(smtp, &e))
+    deliver(smtp, &email)
 }
 
 /// The SMTP error, with a hint at the setting to look at for TLS and AUTH failures.
