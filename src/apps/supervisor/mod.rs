@@ -54,7 +54,6 @@ pub const PROMPTS: &[&str] = &[
     "vm-locked",
     "invalid",
     "timeout",
-    "goodbye",
 ];
 
 /// Load-time check: every prompt exists in every language of the flow.

@@ -303,7 +303,7 @@ fn wrong_login(call: &mut IvrCall, cx: &mut CallCx, flow: &Flow) -> Step {
     let state = sup_call(call);
     state.attempts += 1;
     if state.attempts >= LOGIN_TRIES {
-        return close(call, cx, flow, FAIL, &["vm-login-incorrect", "goodbye"]);
+        return close(call, cx, flow, FAIL, &["vm-login-incorrect"]);
     }
     say(call, cx, flow, ASK_ID, &["vm-login-incorrect", "sup-enter-id"])
 }
@@ -327,7 +327,7 @@ impl Action for Review {
         state.service = service(flow).cloned();
         if state.service.is_none() {
             // No supervisors.toml: nobody can log in.
-            return close(call, cx, flow, FAIL, &["goodbye"]);
+            return close(call, cx, flow, FAIL, &[]);
         }
         say(call, cx, flow, ASK_ID, &["sup-enter-id"])
     }
@@ -365,7 +365,7 @@ impl Action for Review {
                         state.attempts = 0;
                         say(call, cx, flow, ASK_NUMBER, &["sup-enter-number"])
                     }
-                    '#' => close(call, cx, flow, DONE, &["goodbye"]),
+                    '#' => close(call, cx, flow, DONE, &[]),
                     _ => notice(call, cx, flow, "invalid", AFTER_SEARCH_MENU),
                 }
             }
@@ -445,7 +445,7 @@ impl Action for Review {
                 let state = sup_call(call);
                 state.attempts += 1;
                 if state.attempts >= MENU_TRIES {
-                    return close(call, cx, flow, FAIL, &["timeout", "goodbye"]);
+                    return close(call, cx, flow, FAIL, &["timeout"]);
                 }
                 let prompt = match phase {
                     ASK_ID => "sup-enter-id",
@@ -461,7 +461,7 @@ impl Action for Review {
                 if state.attempts >= MENU_TRIES {
                     state.attempts = 0;
                     return if phase == SEARCH_MENU {
-                        close(call, cx, flow, DONE, &["goodbye"])
+                        close(call, cx, flow, DONE, &[])
                     } else {
                         search_menu(call, cx, flow)
                     };
@@ -483,7 +483,7 @@ impl Action for Review {
                         sup_call(call).attempts = 0;
                         search_menu(call, cx, flow)
                     }
-                    Status::Locked => close(call, cx, flow, LOCKED, &["vm-locked", "goodbye"]),
+                    Status::Locked => close(call, cx, flow, LOCKED, &["vm-locked"]),
                     Status::BadPin => wrong_login(call, cx, flow),
                     _ => finish(call, cx, FAIL),
                 },
