@@ -1360,6 +1360,38 @@ mod tests {
     }
 
     #[test]
+    fn recordings_play_mono_from_the_map_and_stereo_mixed_down_and_cut_at_the_limit() {
+        let dir = TempDir::new().unwrap();
+        // Stereo PCM16, caller left and telvox right: heard as their sum (through A-law).
+        let frames: Vec<i16> = vec![1000, 200, -3000, -100, 0, 0, 20000, 20000];
+        let stereo = write(
+            dir.path(),
+            "s.wav",
+            &wav(TAG_PCM, 2, SAMPLE_RATE_HZ, 16, &pcm16_bytes(&frames)),
+        );
+        let prompt = Prompt::load_recording(&stereo, 100).unwrap();
+        let expected: Vec<i16> = [1200i16, -3100, 0, i16::MAX]
+            .iter()
+            .map(|&s| alaw_to_linear(crate::dsp::g711::encode(crate::hw::Law::Alaw, s)))
+            .collect();
+        assert_eq!(read_all(&prompt), expected);
+        // Mono A-law, longer than any prompt may be, played from the map up to the limit.
+        let codes: Vec<u8> = (0..=255).collect();
+        let mono = write(dir.path(), "m.wav", &wav(TAG_ALAW, 1, SAMPLE_RATE_HZ, 8, &codes));
+        let before = std::fs::read(&mono).unwrap();
+        let prompt = Prompt::load_recording(&mono, 10).unwrap();
+        let expected: Vec<i16> = codes[..10].iter().map(|&c| alaw_to_linear(c)).collect();
+        assert_eq!(read_all(&prompt), expected);
+        drop(prompt);
+        assert_eq!(std::fs::read(&mono).unwrap(), before, "the file is not touched");
+        // Not a telvox recording.
+        let wide = write(dir.path(), "w.wav", &wav(TAG_PCM, 1, 16_000, 16, &[0; 8]));
+        assert!(Prompt::load_recording(&wide, 100).is_err());
+        let empty = write(dir.path(), "e.wav", &wav(TAG_PCM, 2, SAMPLE_RATE_HZ, 16, &[]));
+        assert!(Prompt::load_recording(&empty, 100).is_err());
+    }
+
+    #[test]
     fn read_linear_near_the_end() {
         let samples: Vec<i16> = (1..=10).collect();
         let dir = TempDir::new().unwrap();
