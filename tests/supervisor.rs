@@ -562,3 +562,41 @@ fn the_shipped_config_checks_clean_and_a_plain_pin_is_located() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_supervisor_added_to_the_file_can_log_in_after_a_reload() {
+    let daemon = TestDaemon::start();
+    let file = daemon.dir.path().join("supervisors.toml");
+    let mut text = std::fs::read_to_string(&file).unwrap();
+    text.push_str("\n# Added later.\n[[supervisor]]\nid = \"9003\"\nname = \"Weekend cover\"\n");
+    std::fs::write(&file, text).unwrap();
+    let mut child = std::process::Command::new(BIN)
+        .arg("--config")
+        .arg(&daemon.config)
+        .args(["sup", "passwd", "9003"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(b"3690\n").unwrap();
+    assert!(child.wait().unwrap().success());
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(
+        text.contains("# Added later.") && text.contains("# The demo PINs"),
+        "comments kept"
+    );
+    let login_9003 = |last: &'static str| {
+        vec![
+            step(Until::Prompt("sup-welcome"), "*", "star"),
+            step(Until::Prompt("sup-enter-id"), "9003#", "id"),
+            step(Until::Prompt("vm-enter-password"), "3690#", "pin"),
+            step(Until::Prompt(last), "#", "end"),
+        ]
+    };
+    // The running daemon still has the old file: 9003 is unknown (a wrong login).
+    session(&daemon, login_9003("vm-login-incorrect"), &[]);
+    let out = daemon.cli(&["reload"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    session(&daemon, login_9003("sup-search-menu"), &[]);
+}
