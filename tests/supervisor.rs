@@ -600,3 +600,35 @@ fn a_supervisor_added_to_the_file_can_log_in_after_a_reload() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     session(&daemon, login_9003("sup-search-menu"), &[]);
 }
+
+/// Figures for the report: how long the worker takes to load (map and mix down) an hour-long
+/// stereo recording, and what it holds in memory. `cargo test --test supervisor -- --ignored
+/// --nocapture load_time`.
+#[test]
+#[ignore]
+fn load_time_of_an_hour_long_stereo_recording() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hour.wav");
+    let out = std::process::Command::new("sox")
+        .args(["-n", "-r", "8000", "-c", "2", "-b", "16", "-e", "signed-integer"])
+        .arg(&path)
+        .args(["synth", "3600", "whitenoise", "vol", "0.1"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    for (what, samples) in [("stereo PCM16, 1 h", usize::MAX)] {
+        let started = Instant::now();
+        let prompt = telvox::voice::Prompt::load_recording(&path, samples).unwrap();
+        let mut scratch = [0i16; 4096];
+        let mut at = 0;
+        while at < prompt.len_samples() {
+            at += prompt.read_linear(at, &mut scratch).max(1);
+        }
+        eprintln!(
+            "{what}: loaded and read through in {:.0} ms; {} samples held as A-law ({} MB)",
+            started.elapsed().as_secs_f64() * 1000.0,
+            prompt.len_samples(),
+            prompt.len_samples() / 1_000_000
+        );
+    }
+}
