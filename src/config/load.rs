@@ -541,6 +541,13 @@ fn read_config(source_path: &Path, diags: &mut Diagnostics) -> Option<Config> {
     });
     let (mailboxes, voicemail) = read_mailboxes(&root, base_dir, voice_dir.as_deref(), diags);
     let (supervisors_file, supervisors) = read_supervisors(&root, base_dir, diags);
+    if supervisors_file.is_none() {
+        if let Some(dir) = &flows_dir {
+            diags
+                .list
+                .extend(crate::apps::supervisor::config::unconfigured_reviews(dir));
+        }
+    }
     let fax = read_fax(&root, diags);
     let fax_catalog = read_fax_catalog(&root, base_dir, diags);
 

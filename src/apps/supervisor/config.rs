@@ -51,6 +51,43 @@ impl Supervisors {
 
 type Entries = [(Key, Item)];
 
+/// Warnings for flows in `flows_dir` that use `recording_review` when there is no supervisors
+/// file: nobody could log in.
+pub fn unconfigured_reviews(flows_dir: &Path) -> Vec<Diagnostic> {
+    let Ok(entries) = std::fs::read_dir(flows_dir) else {
+        return Vec::new();
+    };
+    let mut found = Vec::new();
+    for path in entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+    {
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            continue;
+        };
+        let at = text
+            .lines()
+            .scan(0, |offset, line| {
+                let start = *offset;
+                *offset += line.len() + 1;
+                Some((start, line))
+            })
+            .find(|(_, line)| line.trim_start().starts_with("recording_review"))
+            .map(|(start, _)| start);
+        if let Some(at) = at {
+            let src = Source::new(path.clone(), text);
+            found.push(src.diagnostic(
+                Severity::Warning,
+                at,
+                "recording_review: there is no supervisors file, so nobody can log in: add supervisors.toml beside telvox.toml (or set supervisors = \"…\")"
+                    .into(),
+            ));
+        }
+    }
+    found
+}
+
 fn get<'e>(entries: &'e Entries, key: &str) -> Option<&'e Item> {
     entries.iter().find(|(k, _)| k.get_ref() == key).map(|(_, i)| i)
 }
