@@ -561,6 +561,16 @@ fn the_shipped_config_checks_clean_and_a_plain_pin_is_located() {
             && stderr.contains("telvox sup passwd 9001"),
         "{stderr}"
     );
+    // Without the file, a flow using recording_review is warned about (nobody could log in).
+    std::fs::remove_file(&file).unwrap();
+    let out = daemon.cli(&["config", "check", daemon.config.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(
+        text.contains("flows/supervisor.toml:")
+            && text.contains("warning: recording_review: there is no supervisors file"),
+        "{text}"
+    );
 }
 
 #[test]
