@@ -176,6 +176,8 @@ fn linear(heard: &[u8]) -> Vec<i16> {
 enum Until {
     /// A prompt heard whole.
     Prompt(&'static str),
+    /// A prompt of another language than English heard whole.
+    PromptIn(&'static str, &'static str),
     /// Recording `i` (of the refs) playing.
     Rec(usize),
     /// This many blocks after the previous step.
@@ -208,10 +210,11 @@ fn session(
     let mut cursor = 0;
     let mut since = 0;
     let mut queue: std::collections::VecDeque<Block> = Default::default();
-    let prompts: HashMap<&str, Vec<u8>> = steps
+    let prompts: HashMap<(&str, &str), Vec<u8>> = steps
         .iter()
         .filter_map(|s| match s.until {
-            Until::Prompt(name) => Some((name, prompt_alaw("en", name))),
+            Until::Prompt(name) => Some((("en", name), prompt_alaw("en", name))),
+            Until::PromptIn(lang, name) => Some(((lang, name), prompt_alaw(lang, name))),
             _ => None,
         })
         .collect();
@@ -231,8 +234,12 @@ fn session(
                 return Some(silence());
             };
             let met = match s.until {
-                Until::Prompt(name) => {
-                    let audio = &prompts[name];
+                Until::Prompt(name) | Until::PromptIn(_, name) => {
+                    let lang = match s.until {
+                        Until::PromptIn(lang, _) => lang,
+                        _ => "en",
+                    };
+                    let audio = &prompts[&(lang, name)];
                     let from = cursor.max(heard.len().saturating_sub(audio.len() + 4 * BLOCK_SAMPLES));
                     match find(heard, audio, from) {
                         Some(at) => {
@@ -641,4 +648,34 @@ fn load_time_of_an_hour_long_stereo_recording() {
             prompt.len_samples() / 1_000_000
         );
     }
+}
+
+#[test]
+fn zero_instead_of_star_reviews_in_mandarin() {
+    let daemon = TestDaemon::start();
+    let steps = vec![
+        step(Until::Prompt("sup-welcome"), "0", "zero"),
+        step(Until::PromptIn("zh", "sup-enter-id"), &format!("{SUP}#"), "id"),
+        step(
+            Until::PromptIn("zh", "vm-enter-password"),
+            &format!("{SUP_PIN}#"),
+            "pin",
+        ),
+        step(Until::PromptIn("zh", "sup-search-menu"), "2", "by_caller"),
+        step(
+            Until::PromptIn("zh", "sup-enter-number"),
+            "13800000001#",
+            "caller",
+        ),
+        step(Until::PromptIn("zh", "sup-enter-date"), "20000101#", "date"),
+        step(Until::PromptIn("zh", "sup-no-recordings"), "", "none"),
+        step(Until::PromptIn("zh", "sup-search-menu"), "#", "finish"),
+    ];
+    let (outcome, _) = session(&daemon, steps, &[]);
+    assert_eq!(outcome.cause.as_deref(), Some("NORMAL_CLEARING"));
+    assert_prompts_in_order(
+        &outcome.heard,
+        "zh",
+        &["sup-enter-id", "sup-no-recordings", "goodbye"],
+    );
 }
