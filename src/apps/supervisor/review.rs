@@ -209,6 +209,22 @@ fn load(call: &mut IvrCall, cx: &mut CallCx, flow: &Flow) -> Step {
 /// Plays the current recording from `offset` samples (clamped; at or past its end: the player
 /// menu, as when it ends).
 fn play_at(call: &mut IvrCall, cx: &mut CallCx, flow: &Flow, offset: usize) -> Step {
+    play_at_block(call, cx, flow, offset, 0)
+}
+
+/// [`play_at`] from `on_prompts_done`: the engine has mixed this block already, so the recording
+/// starts with the next one (positions stay exact to the sample).
+fn play_at_next_block(call: &mut IvrCall, cx: &mut CallCx, flow: &Flow, offset: usize) -> Step {
+    play_at_block(call, cx, flow, offset, crate::hw::BLOCK_SAMPLES as u64)
+}
+
+fn play_at_block(
+    call: &mut IvrCall,
+    cx: &mut CallCx,
+    flow: &Flow,
+    offset: usize,
+    delay_samples: u64,
+) -> Step {
     call.stop(cx);
     cx.cancel_timer();
     let Some(audio) = sup_call(call).audio.clone() else {
@@ -225,7 +241,7 @@ fn play_at(call: &mut IvrCall, cx: &mut CallCx, flow: &Flow, offset: usize) -> S
     let state = sup_call(call);
     state.phase = PLAYING;
     state.base_samples = offset;
-    state.started_at = cx.now_samples();
+    state.started_at = cx.now_samples() + delay_samples;
     Step::Wait
 }
 
@@ -424,7 +440,7 @@ impl Action for Review {
                 state.forward = true;
                 load(call, cx, flow)
             }
-            ENVELOPE => play_at(call, cx, flow, 0),
+            ENVELOPE => play_at_next_block(call, cx, flow, 0),
             PLAYING => player_menu(call, cx, flow),
             NOTICE => after_notice(call, cx, flow),
             CLOSING => {
