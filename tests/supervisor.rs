@@ -387,16 +387,10 @@ fn a_supervisor_finds_recordings_by_agent_and_caller_and_moves_through_them() {
     };
     let forward = shift("forward");
     eprintln!("measured: 6 moved {forward} samples");
-    assert!(
-        (forward - SEEK).abs() <= 2 * BLOCK_SAMPLES as i64,
-        "6 moved {forward} samples"
-    );
+    assert_eq!(forward, SEEK, "6 moves exactly 10 s");
     let back = shift("back");
     eprintln!("measured: 9 moved {back} samples");
-    assert!(
-        (back + SEEK).abs() <= 2 * BLOCK_SAMPLES as i64,
-        "9 moved {back} samples"
-    );
+    assert_eq!(back, -SEEK, "9 moves exactly 10 s back");
 
     // 3: the next recording (C) plays; 3 at the last says so; 4 goes back to A.
     assert!(at("playing_c") > at("next"));
