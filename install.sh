@@ -265,7 +265,7 @@ else
     note "$ETC/mailboxes.toml (new: demo PINs, change them with telvox vm passwd)"
 fi
 
-# Supervisors who may hear recordings by phone (8700): the same rules as mailboxes.toml.
+# Supervisors who may hear recordings by phone (8900): the same rules as mailboxes.toml.
 if [ -e "$ETC/supervisors.toml" ]; then
     cmp -s "$SRC/etc/supervisors.toml" "$ETC/supervisors.toml" \
         || note "$ETC/supervisors.toml exists: kept as it is (the shipped one is $SRC/etc/supervisors.toml)"

@@ -1,6 +1,6 @@
 //! Supervisor playback of call recordings by phone, end to end: a real daemon on the lockstep sim
 //! card records three calls whose callers send different noise; a supervisor dials the shipped
-//! flow on 8700, logs in, searches by agent and by caller number, and what the supervisor hears
+//! flow on 8900, logs in, searches by agent and by caller number, and what the supervisor hears
 //! is correlated with the recordings (decoded by sox) to tell which recording plays and where
 //! in it playback is — so next/previous/replay and the 10 s seeks are measured, not assumed.
 
@@ -199,7 +199,7 @@ fn step(until: Until, keys: &str, mark: &'static str) -> Step {
     }
 }
 
-/// The supervisor's call to 8700, driven by what is heard; returns the outcome and the marks.
+/// The supervisor's call to 8900, driven by what is heard; returns the outcome and the marks.
 fn session(
     daemon: &TestDaemon,
     steps: Vec<Step>,
@@ -221,7 +221,7 @@ fn session(
     let mut party = daemon.party();
     let outcome = run_call(
         &mut party,
-        &dial("8700", "13000000009"),
+        &dial("8900", "13000000009"),
         Duration::from_secs(20),
         |blocks, heard| {
             if let Some(block) = queue.pop_front() {
@@ -430,7 +430,7 @@ fn a_supervisor_finds_recordings_by_agent_and_caller_and_moves_through_them() {
     let calls = daemon.calls();
     let sup_call = calls
         .iter()
-        .find(|c| c["dst"] == "8700")
+        .find(|c| c["dst"] == "8900")
         .expect("the supervisor's call");
     assert_eq!(sup_call["flow"], "supervisor", "{sup_call:#?}");
 }

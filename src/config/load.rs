@@ -1430,7 +1430,7 @@ mod tests {
             [
                 ("8000", "main"),
                 ("8500", "voicemail"),
-                ("8700", "supervisor"),
+                ("8900", "supervisor"),
                 ("8999", "linetest")
             ]
         );
@@ -1461,7 +1461,7 @@ mod tests {
         // The flows go with the copy (without prompts in this site, the line test stands in).
         let text = replace_once(&text, "\"8000\" = \"main\"", "\"8000\" = \"linetest\"");
         let text = replace_once(&text, "\"8500\" = \"voicemail\"", "\"8500\" = \"linetest\"");
-        let text = replace_once(&text, "\"8700\" = \"supervisor\"", "\"8700\" = \"linetest\"");
+        let text = replace_once(&text, "\"8900\" = \"supervisor\"", "\"8900\" = \"linetest\"");
         fs::create_dir_all(site.path("etc/flows")).expect("flows dir");
         site.write("etc/hw/site.toml", EMBEDDED_SIM_MAP);
         let path = site.write("etc/telvox.toml", &text);
