@@ -267,6 +267,15 @@ else
     note "$ETC/mailboxes.toml (new: demo PINs, change them with telvox vm passwd)"
 fi
 
+# Supervisors who may hear recordings by phone (8900): the same rules as mailboxes.toml.
+if [ -e "$ETC/supervisors.toml" ]; then
+    cmp -s "$SRC/etc/supervisors.toml" "$ETC/supervisors.toml" \
+        || note "$ETC/supervisors.toml exists: kept as it is (the shipped one is $SRC/etc/supervisors.toml)"
+else
+    put "$SRC/etc/supervisors.toml" "$ETC/supervisors.toml" 0640 telvox
+    note "$ETC/supervisors.toml (new: demo PINs, change them with telvox sup passwd)"
+fi
+
 # The demo business database the example flow's `lookup`/`verify_pin` read ([business] db, default
 # <data_dir>/business.db). telvox opens it read-only; an existing one is the admin's and is kept.
 BUSINESS_DB="$STATE/business.db"

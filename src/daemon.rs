@@ -91,6 +91,17 @@ impl Runtime {
             .context("starting the voicemail threads")?;
             business.set_voicemail(voicemail);
         }
+        if let Some(supervisors) = &config.supervisors {
+            let service = crate::apps::supervisor::Service::start(
+                Arc::new(supervisors.clone()),
+                crate::apps::supervisor::service::Paths {
+                    db: config.db_path(),
+                    recordings_dir: config.recording.dir.clone(),
+                },
+            )
+            .context("starting the supervisor worker")?;
+            business.set_supervisor(service);
+        }
         business
             .set_fax_context(crate::apps::ivr::fax::FaxContext {
                 in_dir: config.data_dir.join("fax").join("in"),

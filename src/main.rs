@@ -111,6 +111,11 @@ enum Command {
         #[command(subcommand)]
         command: VmCommand,
     },
+    /// Supervisors who hear call recordings by phone: list them, set a PIN.
+    Sup {
+        #[command(subcommand)]
+        command: telvox::apps::supervisor::cli::SupCommand,
+    },
     /// Fax tools.
     Fax {
         #[command(subcommand)]
@@ -367,6 +372,7 @@ fn run(cli: &Cli) -> Result<i32> {
             cli::rec::run(&config, command)
         }
         Command::Vm { command } => run_vm(&path, command).map(|_| 0),
+        Command::Sup { command } => telvox::apps::supervisor::cli::run(&path, command),
         Command::Fax {
             command: FaxCommand::Docs { catalog, cache, json },
         } => cli::fax::docs(&path, catalog.as_deref(), cache.as_deref(), *json),

@@ -496,7 +496,7 @@ fn read_fmt_chunk(
 pub struct Prompt {
     name: String,
     path: PathBuf,
-    map: Mmap,
+    map: Audio,
     encoding: Encoding,
     /// Byte range of the audio inside `map`; checked by [`parse_wav`] to lie within the map.
     audio: Range<usize>,
@@ -527,7 +527,7 @@ impl Prompt {
         let prompt = Prompt {
             name,
             path: path.to_path_buf(),
-            map,
+            map: Audio::Mapped(map),
             encoding: layout.encoding,
             audio: layout.audio,
         };
@@ -584,6 +584,135 @@ impl Prompt {
         }
         count
     }
+}
+
+/// A prompt's bytes: a read-only map of its file, or (a recording mixed down to mono when it was
+/// loaded) memory of its own.
+enum Audio {
+    Mapped(Mmap),
+    Owned(Vec<u8>),
+}
+
+impl std::ops::Deref for Audio {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match self {
+            Audio::Mapped(map) => map,
+            Audio::Owned(bytes) => bytes,
+        }
+    }
+}
+
+impl Prompt {
+    /// A call recording to play back (supervisor playback): a WAV telvox's recorder wrote, 8 kHz
+    /// PCM16 or A-law, mono or stereo, of any length up to `max_samples` (longer ones are cut
+    /// there). The file is mapped read-only and never written. Mono audio is played straight from
+    /// the map; stereo (caller left, telvox right) is mixed down here, into A-law held in memory,
+    /// so the channel thread that plays it only decodes, as for any prompt. Runs off the channel
+    /// thread (it reads the whole file).
+    pub fn load_recording(path: &Path, max_samples: usize) -> Result<Prompt, VoiceError> {
+        let name = path
+            .file_stem()
+            .and_then(|stem| stem.to_str())
+            .unwrap_or("recording")
+            .to_owned();
+        let map = map_file(path)?;
+        let (fmt, audio) = find_recording_audio(&map).map_err(|reason| invalid(path, reason))?;
+        let encoding = match (fmt.tag, fmt.bits_per_sample) {
+            (TAG_PCM, 16) => Encoding::Pcm16,
+            (TAG_ALAW, 8) => Encoding::Alaw,
+            (TAG_ULAW, 8) => Encoding::Ulaw,
+            (tag, bits) => {
+                return Err(invalid(
+                    path,
+                    format!(
+                        "format tag {tag} ({}) with {bits} bits: not a telvox recording",
+                        tag_name(tag)
+                    ),
+                ))
+            }
+        };
+        if fmt.rate_hz != SAMPLE_RATE_HZ || !(1..=2).contains(&fmt.channels) {
+            return Err(invalid(
+                path,
+                format!(
+                    "{} Hz, {} channels: not a telvox recording",
+                    fmt.rate_hz, fmt.channels
+                ),
+            ));
+        }
+        let width = encoding.bytes_per_sample();
+        let frame_bytes = width * usize::from(fmt.channels);
+        let frames = (audio.len() / frame_bytes).min(max_samples);
+        if frames == 0 {
+            return Err(invalid(path, "no audio"));
+        }
+        let prompt = if fmt.channels == 1 {
+            Prompt {
+                name,
+                path: path.to_path_buf(),
+                map: Audio::Mapped(map),
+                encoding,
+                audio: audio.start..audio.start + frames * width,
+            }
+        } else {
+            let decode = |bytes: &[u8]| -> i16 {
+                match encoding {
+                    Encoding::Pcm16 => i16::from_le_bytes([bytes[0], bytes[1]]),
+                    Encoding::Alaw => alaw_to_linear(bytes[0]),
+                    Encoding::Ulaw => ulaw_to_linear(bytes[0]),
+                }
+            };
+            let mixed: Vec<u8> = map[audio.start..audio.start + frames * frame_bytes]
+                .chunks_exact(frame_bytes)
+                .map(|frame| {
+                    let left = decode(&frame[..width]);
+                    let right = decode(&frame[width..]);
+                    crate::dsp::g711::encode(crate::hw::Law::Alaw, left.saturating_add(right))
+                })
+                .collect();
+            Prompt {
+                name,
+                path: path.to_path_buf(),
+                map: Audio::Owned(mixed),
+                encoding: Encoding::Alaw,
+                audio: 0..frames,
+            }
+        };
+        assert!(prompt.audio.end <= prompt.map.len());
+        Ok(prompt)
+    }
+}
+
+/// The `fmt ` chunk and the audio of a recording (no limit on channels or length: those are the
+/// caller's to judge). A `data` size running past the end (a file cut by a crash before its
+/// repair) is read up to the end.
+fn find_recording_audio(bytes: &[u8]) -> Result<(FmtChunk, Range<usize>), String> {
+    check_riff_header(bytes)?;
+    let mut pos = 12;
+    let mut fmt: Option<FmtChunk> = None;
+    for _ in 0..MAX_CHUNKS_BEFORE_DATA {
+        if bytes.len().saturating_sub(pos) < 8 {
+            break;
+        }
+        let id = &bytes[pos..pos + 4];
+        let size_bytes = u32_at(bytes, pos + 4) as usize;
+        let body_start = pos + 8;
+        let body_end = body_start.saturating_add(size_bytes).min(bytes.len());
+        match id {
+            b"fmt " => fmt = Some(parse_fmt(&bytes[body_start..body_end])?),
+            b"data" => {
+                let fmt = fmt.ok_or("data chunk before the fmt chunk — corrupt header")?;
+                return Ok((fmt, body_start..body_end));
+            }
+            _ => {}
+        }
+        pos = body_start
+            .saturating_add(size_bytes)
+            .saturating_add(size_bytes & 1);
+    }
+    Err("no data chunk — truncated or corrupt".to_owned())
 }
 
 fn decode_pcm16(bytes: &[u8], out: &mut [i16]) {
@@ -1228,6 +1357,38 @@ mod tests {
         file.set_len((header_bytes + too_long_bytes) as u64).unwrap();
         let message = Prompt::load(&path).unwrap_err().to_string();
         assert_contains(&message, &["long.wav: audio is 600.0 s long, the limit is 600 s"]);
+    }
+
+    #[test]
+    fn recordings_play_mono_from_the_map_and_stereo_mixed_down_and_cut_at_the_limit() {
+        let dir = TempDir::new().unwrap();
+        // Stereo PCM16, caller left and telvox right: heard as their sum (through A-law).
+        let frames: Vec<i16> = vec![1000, 200, -3000, -100, 0, 0, 20000, 20000];
+        let stereo = write(
+            dir.path(),
+            "s.wav",
+            &wav(TAG_PCM, 2, SAMPLE_RATE_HZ, 16, &pcm16_bytes(&frames)),
+        );
+        let prompt = Prompt::load_recording(&stereo, 100).unwrap();
+        let expected: Vec<i16> = [1200i16, -3100, 0, i16::MAX]
+            .iter()
+            .map(|&s| alaw_to_linear(crate::dsp::g711::encode(crate::hw::Law::Alaw, s)))
+            .collect();
+        assert_eq!(read_all(&prompt), expected);
+        // Mono A-law, longer than any prompt may be, played from the map up to the limit.
+        let codes: Vec<u8> = (0..=255).collect();
+        let mono = write(dir.path(), "m.wav", &wav(TAG_ALAW, 1, SAMPLE_RATE_HZ, 8, &codes));
+        let before = std::fs::read(&mono).unwrap();
+        let prompt = Prompt::load_recording(&mono, 10).unwrap();
+        let expected: Vec<i16> = codes[..10].iter().map(|&c| alaw_to_linear(c)).collect();
+        assert_eq!(read_all(&prompt), expected);
+        drop(prompt);
+        assert_eq!(std::fs::read(&mono).unwrap(), before, "the file is not touched");
+        // Not a telvox recording.
+        let wide = write(dir.path(), "w.wav", &wav(TAG_PCM, 1, 16_000, 16, &[0; 8]));
+        assert!(Prompt::load_recording(&wide, 100).is_err());
+        let empty = write(dir.path(), "e.wav", &wav(TAG_PCM, 2, SAMPLE_RATE_HZ, 16, &[]));
+        assert!(Prompt::load_recording(&empty, 100).is_err());
     }
 
     #[test]

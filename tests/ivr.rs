@@ -806,7 +806,7 @@ fn unknown_states_are_located_wherever_they_are_named() {
 fn unknown_actions_keys_and_settings_are_errors() {
     let text = "start = \"a\"\nlangauge = \"en\"\n[a]\nplya = [\"goodbye\"]\n\
                 play = { prompts = [\"goodbye\"], bargein = false }\nhangup = true\n";
-    let actions = "play, say, collect, menu, set, branch, goto, hangup, lookup, verify_pin, hours, call, return, record, record_call, tone, voicemail_leave, voicemail_check, fax_receive, fax_send, fax_document, next, on";
+    let actions = "play, say, collect, menu, set, branch, goto, hangup, lookup, verify_pin, hours, call, return, record, record_call, tone, voicemail_leave, voicemail_check, recording_review, fax_receive, fax_send, fax_document, next, on";
     assert_eq!(
         check(text),
         [

@@ -436,6 +436,38 @@ fax_prompts_ko() {
         fax-failed "죄송합니다. 팩스를 보내지 못했습니다."
 }
 
+# Supervisor playback of call recordings (src/apps/supervisor: recording_review; its PROMPTS
+# list is authoritative). English and Mandarin only.
+sup_prompts_en() {
+    printf '%s\t%s\n' \
+        sup-welcome "Recording review. Press the star key to sign in." \
+        sup-enter-id "Please enter your supervisor number, then press the pound key." \
+        sup-search-menu "To find recordings by agent, press one. By caller number, press two. To finish, press the pound key." \
+        sup-enter-number "Enter the number, then press the pound key." \
+        sup-enter-date "Enter the date as year, month and day, or zero for today, then press the pound key." \
+        sup-recordings "recordings" \
+        sup-no-recordings "There are no recordings." \
+        sup-seconds "seconds" \
+        sup-no-more "There are no more recordings." \
+        sup-unavailable "This recording is unavailable." \
+        sup-player-menu "To replay, press one. Next, three. Previous, four. Forward ten seconds, six. Back ten seconds, nine. For the search menu, press the pound key."
+}
+
+sup_prompts_zh() {
+    printf '%s\t%s\n' \
+        sup-welcome "录音查听。请按星号键登录。" \
+        sup-enter-id "请输入您的主管工号，然后按井号键。" \
+        sup-search-menu "按坐席查找录音请按一，按来电号码查找请按二，结束请按井号键。" \
+        sup-enter-number "请输入号码，然后按井号键。" \
+        sup-enter-date "请输入年月日，今天请按零，然后按井号键。" \
+        sup-recordings "条录音" \
+        sup-no-recordings "没有录音。" \
+        sup-seconds "秒" \
+        sup-no-more "没有更多录音了。" \
+        sup-unavailable "此录音无法播放。" \
+        sup-player-menu "重听请按一，下一条请按三，上一条请按四，快进十秒请按六，后退十秒请按九，返回查找菜单请按井号键。"
+}
+
 # render VOICE SPEED TEXT OUT: speak TEXT and convert it to a telvox prompt.
 render() {
     local voice="$1" speed_wpm="$2" text="$3" out="$4"
@@ -492,8 +524,8 @@ main() {
     # rename; removed however the script exits.
     SCRATCH_DIR="$(mktemp -d "$VOICE_DIR/.generate.XXXXXX")"
     trap 'rm -rf "$SCRATCH_DIR"' EXIT
-    generate_lang en "$EN_VOICE" "$EN_SPEED_WPM" prompts_en say_prompts_en ivr_prompts_en vm_prompts_en fax_prompts_en
-    generate_lang zh "$ZH_VOICE" "$ZH_SPEED_WPM" prompts_zh say_prompts_zh ivr_prompts_zh vm_prompts_zh fax_prompts_zh
+    generate_lang en "$EN_VOICE" "$EN_SPEED_WPM" prompts_en say_prompts_en ivr_prompts_en vm_prompts_en fax_prompts_en sup_prompts_en
+    generate_lang zh "$ZH_VOICE" "$ZH_SPEED_WPM" prompts_zh say_prompts_zh ivr_prompts_zh vm_prompts_zh fax_prompts_zh sup_prompts_zh
     generate_lang ko "$KO_VOICE" "$KO_SPEED_WPM" prompts_ko say_prompts_ko ivr_prompts_ko vm_prompts_ko fax_prompts_ko
 }
 

@@ -5,4 +5,5 @@ pub mod ivr;
 pub mod linetest;
 pub mod recorder;
 pub mod say;
+pub mod supervisor;
 pub mod voicemail;

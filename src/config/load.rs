@@ -62,6 +62,7 @@ const TOP_KEYS: &[&str] = &[
     "recording",
     "record",
     "mailboxes",
+    "supervisors",
     "fax_catalog",
     "fax",
 ];
@@ -547,6 +548,14 @@ fn read_config(source_path: &Path, diags: &mut Diagnostics) -> Option<Config> {
         config
     });
     let (mailboxes, voicemail) = read_mailboxes(&root, base_dir, voice_dir.as_deref(), diags);
+    let (supervisors_file, supervisors) = read_supervisors(&root, base_dir, diags);
+    if supervisors_file.is_none() {
+        if let Some(dir) = &flows_dir {
+            diags
+                .list
+                .extend(crate::apps::supervisor::config::unconfigured_reviews(dir));
+        }
+    }
     let has_smtp = voicemail.as_ref().is_some_and(|b| b.smtp.is_some());
     let fax = read_fax(&root, has_smtp, diags);
     let fax_catalog = read_fax_catalog(&root, base_dir, diags);
@@ -571,6 +580,8 @@ fn read_config(source_path: &Path, diags: &mut Diagnostics) -> Option<Config> {
         recording: recording?,
         mailboxes,
         voicemail,
+        supervisors_file,
+        supervisors,
         fax_catalog: fax_catalog?,
         fax,
     })
@@ -595,6 +606,25 @@ fn read_mailboxes(
     let (boxes, found) = crate::apps::voicemail::config::load(&path, voice_dir);
     diags.list.extend(found);
     (Some(path), boxes)
+}
+
+/// `supervisors` (default supervisors.toml beside telvox.toml when it exists), validated.
+fn read_supervisors(
+    root: &Section,
+    base_dir: &Path,
+    diags: &mut Diagnostics,
+) -> (Option<PathBuf>, Option<crate::apps::supervisor::Supervisors>) {
+    let path = match root.get("supervisors") {
+        Some(_) => match root.path("supervisors", base_dir, diags) {
+            Some((path, _)) => path,
+            None => return (None, None),
+        },
+        None if base_dir.join("supervisors.toml").is_file() => base_dir.join("supervisors.toml"),
+        None => return (None, None),
+    };
+    let (supervisors, found) = crate::apps::supervisor::config::load(&path);
+    diags.list.extend(found);
+    (Some(path), supervisors)
 }
 
 /// `[fax]`: station id and header are sent to the far machine, so printable ASCII within T.30's
@@ -1476,7 +1506,13 @@ mod tests {
             .collect();
         assert_eq!(
             numbers,
-            [("8000", "main"), ("8500", "voicemail"), ("8999", "linetest")]
+            [
+                ("8000", "main"),
+                ("8400", "fax"),
+                ("8500", "voicemail"),
+                ("8900", "supervisor"),
+                ("8999", "linetest")
+            ]
         );
         assert_eq!(config.flows_dir, PathBuf::from(DEFAULT_FLOWS_DIR));
         assert_eq!(config.linetest, LineTestConfig::default());
@@ -1505,6 +1541,8 @@ mod tests {
         // The flows go with the copy (without prompts in this site, the line test stands in).
         let text = replace_once(&text, "\"8000\" = \"main\"", "\"8000\" = \"linetest\"");
         let text = replace_once(&text, "\"8500\" = \"voicemail\"", "\"8500\" = \"linetest\"");
+        let text = replace_once(&text, "\"8400\" = \"fax\"", "\"8400\" = \"linetest\"");
+        let text = replace_once(&text, "\"8900\" = \"supervisor\"", "\"8900\" = \"linetest\"");
         fs::create_dir_all(site.path("etc/flows")).expect("flows dir");
         site.write("etc/hw/site.toml", EMBEDDED_SIM_MAP);
         let path = site.write("etc/telvox.toml", &text);
@@ -1696,7 +1734,7 @@ mod tests {
             site.check("lgo = \"info\"\n[sim]\nclok = \"lockstep\"\n[linetest]\nlanguge = \"en\"\n"),
             [
                 "telvox.toml:4:1: error: unknown key `lgo` at the top level; expected one of: run_dir, \
-                 data_dir, hw, voice_dir, realtime, log, max_call_seconds, sim, numbers, linetest, flows_dir, business, recording, record, mailboxes, fax_catalog, fax",
+                 data_dir, hw, voice_dir, realtime, log, max_call_seconds, sim, numbers, linetest, flows_dir, business, recording, record, mailboxes, supervisors, fax_catalog, fax",
                 "telvox.toml:6:1: error: unknown key `clok` in [sim]; expected one of: clock, socket",
                 "telvox.toml:8:1: error: unknown key `languge` in [linetest]; expected one of: language, \
                  answer_after_rings, max_digits, timeout_ms",

@@ -66,6 +66,11 @@ pub struct Config {
     pub mailboxes: Option<PathBuf>,
     /// The mailboxes it holds, validated.
     pub voicemail: Option<crate::apps::voicemail::Mailboxes>,
+    /// `supervisors` (default: supervisors.toml beside this file, when there is one): who may
+    /// hear call recordings by phone.
+    pub supervisors_file: Option<PathBuf>,
+    /// The supervisors it holds, validated.
+    pub supervisors: Option<crate::apps::supervisor::Supervisors>,
     /// `fax_catalog`: the fax-on-demand catalog (`faxdocs/catalog.toml`); None: no fax documents.
     pub fax_catalog: Option<PathBuf>,
     /// `[fax]`: how telvox presents itself to fax machines.

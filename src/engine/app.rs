@@ -127,6 +127,20 @@ impl CallCx<'_> {
         self.player.enqueue(prompt)
     }
 
+    /// Stops what is playing and plays `prompt` from `offset_samples` on (seeking in a
+    /// recording); false when it cannot be queued.
+    pub fn play_from(&mut self, prompt: &Arc<Prompt>, offset_samples: usize) -> bool {
+        self.player.stop();
+        self.tone.stop();
+        self.player.enqueue_from(prompt, offset_samples)
+    }
+
+    /// Names the agent of the call's recording (the `agent` column of its row), when the call is
+    /// being recorded: lock-free, no allocation.
+    pub fn set_call_agent(&mut self, agent: &str) {
+        self.call_tap.set_agent(Label::from_str_truncating(agent));
+    }
+
     /// Stops prompts and tone.
     pub fn stop_playback(&mut self) {
         self.player.stop();

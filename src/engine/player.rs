@@ -52,6 +52,16 @@ impl PromptPlayer {
         true
     }
 
+    /// Starts `prompt` at `offset_samples` (a recording's playback seeking); only when nothing
+    /// else is queued, false otherwise (it is not queued).
+    pub fn enqueue_from(&mut self, prompt: &Arc<Prompt>, offset_samples: usize) -> bool {
+        if self.len != 0 || !self.enqueue(prompt) {
+            return false;
+        }
+        self.offset_samples = offset_samples;
+        true
+    }
+
     /// Whether a key pressed now stops playback.
     pub fn set_barge_in(&mut self, enabled: bool) {
         self.barge_in = enabled;

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use arc_swap::ArcSwapOption;
 use crossbeam::queue::ArrayQueue;
 
+use crate::fixed::Label;
 use crate::hw::{Block, CallRef};
 
 /// One 20 ms block of a call as both parties heard it.
@@ -32,6 +33,8 @@ pub struct AudioTap {
     /// The call clock of the latest block offered, kept or dropped (so a recorder knows how long
     /// the call ran even when the last blocks were dropped).
     last_sample: AtomicU64,
+    /// The agent of the call, when its flow named one (the latest wins; read when it ends).
+    agent: ArrayQueue<Label>,
 }
 
 impl AudioTap {
@@ -42,7 +45,18 @@ impl AudioTap {
             dropped_blocks: AtomicU64::new(0),
             ended: AtomicBool::new(false),
             last_sample: AtomicU64::new(0),
+            agent: ArrayQueue::new(1),
         })
+    }
+
+    /// Names the call's agent (channel thread: lock-free, replaces an earlier one).
+    pub fn set_agent(&self, agent: Label) {
+        let _ = self.agent.force_push(agent);
+    }
+
+    /// The agent named last, if any (taken: the recorder asks once, when the recording ends).
+    pub fn take_agent(&self) -> Option<Label> {
+        self.agent.pop()
     }
 
     /// No more blocks will come (the call ended or the recording was stopped).
@@ -113,6 +127,13 @@ impl TapSlot {
 
     pub fn is_attached(&self) -> bool {
         self.0.load().is_some()
+    }
+
+    /// Names the agent of the recording attached, if one is.
+    pub fn set_agent(&self, agent: Label) {
+        if let Some(tap) = self.0.load().as_ref() {
+            tap.set_agent(agent);
+        }
     }
 
     /// The channel thread's per-block check: a lock-free load, and a copy only when attached.

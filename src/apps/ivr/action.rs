@@ -109,6 +109,7 @@ impl Registry {
             super::record_call::KINDS,
             super::tone::KINDS,
             crate::apps::voicemail::KINDS,
+            crate::apps::supervisor::KINDS,
             super::fax::KINDS,
             super::fax_doc::KINDS,
         ];
@@ -177,6 +178,8 @@ pub struct IvrCall {
     pub recordings: u32,
     /// Voicemail's per-call state, made when a voicemail action first runs on the call.
     pub voicemail: Option<Box<crate::apps::voicemail::VmCall>>,
+    /// Supervisor playback's per-call state (`recording_review`), made when it first runs.
+    pub supervisor: Option<Box<crate::apps::supervisor::SupCall>>,
     /// The fax session in progress (`fax_receive`, `fax_send`); a reception is filed when dropped.
     pub fax: Option<Box<super::fax::FaxCall>>,
     /// A `fax_send` waiting for its cover page to be rendered.
@@ -198,6 +201,7 @@ impl IvrCall {
             recording: None,
             recordings: 0,
             voicemail: None,
+            supervisor: None,
             fax: None,
             fax_cover: None,
         }

@@ -707,10 +707,14 @@ impl Set {
 }
 
 impl Action for Set {
-    fn enter(&self, flow: &Flow, call: &mut IvrCall, _cx: &mut CallCx) -> Step {
+    fn enter(&self, flow: &Flow, call: &mut IvrCall, cx: &mut CallCx) -> Step {
         for (name, expr) in &self.entries {
             let value = expr.eval(&call.vars);
             call.set_var(flow, name, value.as_str());
+            if name == "agent" {
+                // The call's recording is filed under this agent (`telvox rec search --agent`).
+                cx.set_call_agent(value.as_str());
+            }
         }
         Step::Done(DONE)
     }

@@ -139,6 +139,8 @@ pub struct Business {
     recorder: Option<super::record::Recorder>,
     /// The voicemail threads, when mailboxes are configured.
     voicemail: std::sync::OnceLock<Arc<crate::apps::voicemail::Voicemail>>,
+    /// The supervisor worker (`recording_review`), when supervisors are configured.
+    supervisor: std::sync::OnceLock<Arc<crate::apps::supervisor::Service>>,
     /// What the fax actions need: inbound spool, station id, catalog (set once by the daemon; see `fax.rs`).
     pub(super) fax: std::sync::OnceLock<super::fax::FaxContext>,
 }
@@ -174,6 +176,7 @@ impl Business {
             config,
             recorder,
             voicemail: std::sync::OnceLock::new(),
+            supervisor: std::sync::OnceLock::new(),
             fax: std::sync::OnceLock::new(),
         }))
     }
@@ -193,6 +196,15 @@ impl Business {
     /// Gives voicemail actions their threads (once, when the runtime is built).
     pub fn set_voicemail(&self, voicemail: Arc<crate::apps::voicemail::Voicemail>) {
         let _ = self.voicemail.set(voicemail);
+    }
+
+    pub fn supervisor(&self) -> Option<&Arc<crate::apps::supervisor::Service>> {
+        self.supervisor.get()
+    }
+
+    /// Gives `recording_review` its worker (once, when the runtime is built).
+    pub fn set_supervisor(&self, service: Arc<crate::apps::supervisor::Service>) {
+        let _ = self.supervisor.set(service);
     }
 
     pub fn recorder(&self) -> Option<&super::record::Recorder> {

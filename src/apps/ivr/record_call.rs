@@ -73,12 +73,16 @@ impl RecordCall {
 }
 
 impl Action for RecordCall {
-    fn enter(&self, _flow: &Flow, _call: &mut IvrCall, cx: &mut CallCx) -> Step {
+    fn enter(&self, _flow: &Flow, call: &mut IvrCall, cx: &mut CallCx) -> Step {
         if !self.start {
             cx.stop_call_recording();
             return Step::Done(DONE);
         }
         if cx.start_call_recording(self.format) {
+            let agent = call.vars.get("agent");
+            if !agent.is_empty() {
+                cx.set_call_agent(agent);
+            }
             Step::Done(DONE)
         } else {
             Step::Done(ERROR)

@@ -50,6 +50,8 @@ pub enum MetaMsg {
         bytes: u64,
         dropped_blocks: u64,
         status: &'static str,
+        /// The agent the call's flow named (`set = { agent = "…" }`), if any.
+        agent: Option<String>,
     },
     /// The recording ended without audio: its row goes.
     Discard { file: String },
@@ -201,11 +203,13 @@ impl Meta {
                         bytes,
                         dropped_blocks,
                         status,
+                        agent,
                     } => {
                         let sha = sha256_file(&path).ok();
                         tx.execute(
                             "UPDATE recordings SET end_ms = ?2, duration_ms = ?3, bytes = ?4, \
-                             dropped_blocks = ?5, status = ?6, sha256 = ?7 WHERE file = ?1",
+                             dropped_blocks = ?5, status = ?6, sha256 = ?7, \
+                             agent = COALESCE(?8, agent) WHERE file = ?1",
                             params![
                                 file,
                                 now_ms(),
@@ -213,7 +217,8 @@ impl Meta {
                                 bytes as i64,
                                 dropped_blocks as i64,
                                 status,
-                                sha
+                                sha,
+                                agent
                             ],
                         )?;
                         fill_from_cdr(&tx, &file)?;

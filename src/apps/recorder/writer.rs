@@ -319,5 +319,6 @@ fn finish(rec: &mut Open, status: &'static str, meta: &Sender<MetaMsg>, counters
         bytes: rec.data_bytes + wav::header_len(rec.job.format) as u64,
         dropped_blocks: dropped,
         status,
+        agent: rec.job.tap.take_agent().map(|a| a.as_str().to_owned()),
     });
 }

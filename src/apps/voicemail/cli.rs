@@ -126,6 +126,12 @@ pub fn delete(config: &Config, number: &str, id: i64) -> Result<()> {
 /// The mailboxes file telvox.toml at `config_path` names, read without validating the rest (so
 /// `vm passwd` can fix a file the full check refuses).
 fn mailboxes_path(config_path: &Path) -> Result<std::path::PathBuf> {
+    side_file_path(config_path, "mailboxes", "mailboxes.toml")
+}
+
+/// A file telvox.toml at `config_path` names with `key` (default: `default_name` beside it),
+/// read without validating the rest; it must exist.
+pub fn side_file_path(config_path: &Path, key: &str, default_name: &str) -> Result<std::path::PathBuf> {
     let text =
         std::fs::read_to_string(config_path).with_context(|| format!("reading {}", config_path.display()))?;
     let doc: toml_edit::DocumentMut = text
@@ -135,13 +141,13 @@ fn mailboxes_path(config_path: &Path) -> Result<std::path::PathBuf> {
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_default();
-    let path = match doc.get("mailboxes").and_then(|m| m.as_str()) {
+    let path = match doc.get(key).and_then(|m| m.as_str()) {
         Some(name) => base.join(name),
-        None => base.join("mailboxes.toml"),
+        None => base.join(default_name),
     };
     if !path.is_file() {
         bail!(
-            "no mailboxes file {} (set mailboxes = \"…\" in {})",
+            "no {key} file {} (set {key} = \"…\" in {})",
             path.display(),
             config_path.display()
         );
@@ -167,19 +173,24 @@ pub fn passwd_at(config_path: &Path, number: &str) -> Result<()> {
     if !exists {
         bail!("no [[box]] with number = \"{number}\" in {}", path.display());
     }
-    let mut line = String::new();
-    std::io::stdin().lock().read_line(&mut line)?;
-    let pin = line.trim();
-    if !(4..=16).contains(&pin.len()) || !pin.chars().all(|c| c.is_ascii_digit()) {
-        bail!("a PIN is 4 to 16 digits (read from stdin)");
-    }
-    let hash = crate::apps::ivr::business::hash_pin(pin).map_err(|e| anyhow!("{e}"))?;
+    let hash = read_pin_hash()?;
     super::config::set_pin_hash(&path, number, &hash).map_err(|e| anyhow!(e))?;
     println!(
         "PIN of box {number} set in {} (telvox reload applies it to the running daemon)",
         path.display()
     );
     Ok(())
+}
+
+/// Reads a new PIN (4 to 16 digits) from stdin; its salted hash.
+pub fn read_pin_hash() -> Result<String> {
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    let pin = line.trim();
+    if !(4..=16).contains(&pin.len()) || !pin.chars().all(|c| c.is_ascii_digit()) {
+        bail!("a PIN is 4 to 16 digits (read from stdin)");
+    }
+    crate::apps::ivr::business::hash_pin(pin).map_err(|e| anyhow!("{e}"))
 }
 
 /// `telvox vm stats`.

@@ -711,18 +711,31 @@ impl Reader<'_> {
 /// Sets box `number`'s PIN hash in the file at `path`, keeping everything else (comments
 /// included); written to a temporary name and renamed.
 pub fn set_pin_hash(path: &Path, number: &str, hash: &str) -> Result<(), String> {
+    set_table_pin_hash(path, "box", "number", number, hash)
+}
+
+/// Sets `pin = hash` in the `[[table]]` whose `key_field` is `key` (mailboxes.toml's boxes,
+/// supervisors.toml's supervisors), keeping everything else, comments included; written to a
+/// temporary name and renamed.
+pub fn set_table_pin_hash(
+    path: &Path,
+    table: &str,
+    key_field: &str,
+    key: &str,
+    hash: &str,
+) -> Result<(), String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
     let mut doc: toml_edit::DocumentMut = text
         .parse()
         .map_err(|e| format!("{}: not valid TOML: {e}", path.display()))?;
     let boxes = doc
-        .get_mut("box")
+        .get_mut(table)
         .and_then(|b| b.as_array_of_tables_mut())
-        .ok_or_else(|| format!("{}: no [[box]] tables", path.display()))?;
+        .ok_or_else(|| format!("{}: no [[{table}]] tables", path.display()))?;
     let entry = boxes
         .iter_mut()
-        .find(|t| t.get("number").and_then(|n| n.as_str()) == Some(number))
-        .ok_or_else(|| format!("{}: no [[box]] with number = \"{number}\"", path.display()))?;
+        .find(|t| t.get(key_field).and_then(|n| n.as_str()) == Some(key))
+        .ok_or_else(|| format!("{}: no [[{table}]] with {key_field} = \"{key}\"", path.display()))?;
     entry["pin"] = toml_edit::value(hash);
     let tmp = path.with_extension("toml.tmp");
     let write = || -> std::io::Result<()> {
