@@ -18,6 +18,7 @@ use crate::hw::{
 use super::app::{App, AppFactory, CallCx, CallSetup, LineRequests, StateLog};
 use super::clock::SampleTimer;
 use super::events::{CallEvent, Disposition, EventKind};
+use super::originate::{OriginateReport, OriginateRequest, MAX_RING_TIMEOUT_MS};
 use super::player::{PlayStatus, PromptPlayer};
 use super::sink::{EventQueue, EventSink};
 use super::status::{ChanState, ChanStatus};
@@ -97,6 +98,15 @@ struct ActiveCall {
     digits: DigitLog,
     max_samples: u64,
     flow: Label,
+    /// Set for a call this channel placed (see [`super::originate`]).
+    outbound: Option<Outbound>,
+}
+
+/// What an outbound call keeps besides an inbound one's state.
+struct Outbound {
+    report: Arc<OriginateReport>,
+    /// The far end must answer within this many samples of the dial.
+    ring_timeout_samples: u64,
 }
 
 /// The state one channel thread owns.
@@ -131,6 +141,9 @@ impl ChannelRunner {
         tones: ChannelTones,
     ) -> Result<Self, crate::dsp::DspError> {
         let law = chan.law();
+        if let Some(waker) = chan.waker() {
+            status.originate.set_waker(waker);
+        }
         Ok(Self {
             tones,
             disconnect: tones
@@ -165,6 +178,7 @@ impl ChannelRunner {
                 ReadOutcome::Audio => self.on_block(),
                 ReadOutcome::Event(ev) => self.on_event(ev),
                 ReadOutcome::Closed => break,
+                ReadOutcome::Woken => self.on_woken(),
             }
         }
         self.end_call(Cause::NetworkOutOfOrder, false);
@@ -190,6 +204,15 @@ impl ChannelRunner {
     }
 
     fn offer(&mut self, info: CallInfo) {
+        if self
+            .call
+            .as_ref()
+            .is_some_and(|c| c.outbound.is_some() && !c.answered)
+        {
+            // Glare: a call came in as this channel seized the line to dial; the card gave the
+            // line to the caller and dropped the dial. The outbound attempt failed (it is retried).
+            self.end_call(Cause::NormalCircuitCongestion, false);
+        }
         if self.call.is_some() {
             // The card offers only idle channels; a second offer would be a card bug. Keep the call.
             return;
@@ -223,6 +246,7 @@ impl ChannelRunner {
             digits: DigitLog::new(),
             max_samples: max_seconds * SAMPLE_RATE_HZ as u64,
             flow,
+            outbound: None,
         });
         // Call recording by rule: the ring is sized and attached now, at call setup.
         if has_app {
@@ -251,16 +275,116 @@ impl ChannelRunner {
         self.with_app(|app, cx, _| app.on_offered(cx));
     }
 
+    /// Another thread woke the idle line: an outbound call may wait to be placed.
+    fn on_woken(&mut self) {
+        self.sink.flush_backlog();
+        if self.call.is_none() {
+            self.originate();
+        }
+    }
+
+    /// Places the outbound call waiting in the channel's inbox, if any (the line is idle).
+    fn originate(&mut self) {
+        let Some(request) = self.status.originate.take() else {
+            return;
+        };
+        let OriginateRequest {
+            number,
+            from,
+            app,
+            ring_timeout_ms,
+            report,
+        } = request;
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+        let call = self.shared.call_ids.next(now.as_secs());
+        let info = CallInfo {
+            from,
+            to: number,
+            ..Default::default()
+        };
+        let setup = CallSetup {
+            call,
+            chan: self.chan.id(),
+            info,
+            country: self.tones.country,
+        };
+        self.dtmf.reset();
+        if let Some(detector) = self.disconnect.as_mut() {
+            detector.reset();
+        }
+        let flow = app.flow();
+        let max_seconds = self.shared.max_call_seconds.load(Ordering::Relaxed);
+        let ring_timeout_ms = u64::from(ring_timeout_ms.min(MAX_RING_TIMEOUT_MS));
+        self.call = Some(ActiveCall {
+            setup,
+            app: Some(app),
+            samples: 0,
+            rings: 0,
+            answered: false,
+            player: PromptPlayer::new(),
+            tone: TonePlayer::new(self.law),
+            timer: SampleTimer::default(),
+            digits: DigitLog::new(),
+            max_samples: max_seconds * SAMPLE_RATE_HZ as u64,
+            flow,
+            outbound: Some(Outbound {
+                report: report.clone(),
+                ring_timeout_samples: ring_timeout_ms * u64::from(SAMPLE_RATE_HZ) / 1000,
+            }),
+        });
+        self.status.set(ChanState::Ringing, Some(call));
+        self.status.calls.fetch_add(1, Ordering::Relaxed);
+        self.emit(EventKind::CallStart {
+            start_epoch_ms: now.as_millis() as i64,
+            src: info.from,
+            dst: info.to,
+            name: info.name,
+            flow,
+        });
+        report.dialling(call);
+        let dial = Control::Dial {
+            number: info.to,
+            from: info.from,
+            call,
+        };
+        if self.chan.control(dial).is_err() {
+            self.status.errors.fetch_add(1, Ordering::Relaxed);
+            self.end_call(Cause::NetworkOutOfOrder, false);
+            return;
+        }
+        self.with_app(|app, cx, _| app.on_offered(cx));
+        self.carry_out_requests();
+    }
+
+    /// An outbound call nobody answers is given up after its ring timeout.
+    fn enforce_ring_timeout(&mut self) {
+        let expired = self.call.as_ref().is_some_and(|c| {
+            !c.answered
+                && c.outbound
+                    .as_ref()
+                    .is_some_and(|o| c.samples >= o.ring_timeout_samples)
+        });
+        if expired {
+            self.hang_up(Cause::NoAnswer);
+        }
+    }
+
     fn on_block(&mut self) {
         self.sink.flush_backlog();
         if self.call.is_none() {
             // Idle or refused: keep the card's clock fed with silence (one write per read, always).
             self.tx = [self.law.silence_byte(); BLOCK_SAMPLES];
             self.write_tx();
+            // A card that delivers blocks to idle lines (DAHDI) needs no wake-up to dial.
+            self.originate();
             return;
         }
         g711::decode_block(self.law, &self.rx, &mut self.lin_in);
         self.advance_clock();
+        self.enforce_ring_timeout();
+        if self.call.is_none() {
+            return;
+        }
         self.detect_digits();
         self.detect_disconnect_tone();
         self.fire_timer();
@@ -481,6 +605,9 @@ impl ChannelRunner {
             return;
         }
         call.answered = true;
+        if let Some(outbound) = call.outbound.as_ref() {
+            outbound.report.answered();
+        }
         self.status.set(ChanState::Up, Some(call.setup.call));
         self.emit(EventKind::Answer);
         self.with_app(|app, cx, _| app.on_answered(cx));
@@ -522,6 +649,12 @@ impl ChannelRunner {
         self.status.call_tap.close();
         let disposition = if call.answered {
             Disposition::Answered
+        } else if call.outbound.is_some() {
+            match cause {
+                Cause::UserBusy => Disposition::Busy,
+                Cause::NoAnswer | Cause::NoUserResponse => Disposition::NoAnswer,
+                _ => Disposition::Failed,
+            }
         } else if call.app.is_none() {
             Disposition::Failed
         } else if far_end && cause == Cause::UserBusy {
@@ -541,8 +674,14 @@ impl ChannelRunner {
             },
         });
         self.status.set(ChanState::Idle, None);
+        let mut call = call;
+        let outbound = call.outbound.take();
         // Dropping the app and the player's prompt handles frees no prompt memory (the set owns it).
         drop(call);
+        // Reported after the app is gone, so whatever the app reports at its end is already there.
+        if let Some(outbound) = outbound {
+            outbound.report.ended(cause, disposition);
+        }
     }
 
     fn emit(&mut self, kind: EventKind) {
