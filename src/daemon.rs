@@ -319,6 +319,8 @@ pub struct Daemon {
     pump: Option<JoinHandle<()>>,
     store_thread: Option<JoinHandle<store::StoreStats>>,
     ctl: Option<crate::ctl::server::Server>,
+    /// The outbound fax queue's dispatcher.
+    fax_dispatch: Option<crate::apps::fax::dispatch::Dispatcher>,
     _pid: PidLock,
 }
 
@@ -430,6 +432,7 @@ impl Daemon {
                 publish_line(&state, line.to_string().into());
             }
         }));
+        let fax_dispatch = start_fax_dispatch(&config, &state.channels)?;
         let pump = spawn_pump(state.clone(), store_tx)?;
         events.set_pump(pump.thread().clone());
         let ctl = crate::ctl::server::Server::start(&config.ctl_socket(), state.clone())?;
@@ -448,6 +451,7 @@ impl Daemon {
             pump: Some(pump),
             store_thread: Some(store_thread),
             ctl: Some(ctl),
+            fax_dispatch: Some(fax_dispatch),
             _pid: pid,
         })
     }
@@ -458,6 +462,9 @@ impl Daemon {
         self.state.stopping.store(true, Ordering::SeqCst);
         if let Some(ctl) = self.ctl.take() {
             ctl.stop();
+        }
+        if let Some(dispatch) = self.fax_dispatch.take() {
+            dispatch.stop();
         }
         self.card.shutdown();
         for t in self.channel_threads.drain(..) {
@@ -481,6 +488,41 @@ impl Daemon {
         }
         Ok(())
     }
+}
+
+/// Starts the outbound fax dispatcher on the trunk channels.
+fn start_fax_dispatch(
+    config: &Config,
+    channels: &[Arc<ChanStatus>],
+) -> Result<crate::apps::fax::dispatch::Dispatcher> {
+    let trunks: Vec<Arc<ChanStatus>> = channels
+        .iter()
+        .filter(|c| {
+            config
+                .hw
+                .spans
+                .iter()
+                .any(|s| s.span == c.id.span && s.role == crate::hw::Role::Trunk)
+        })
+        .cloned()
+        .collect();
+    let fax = &config.fax;
+    let settings = crate::apps::fax::dispatch::DispatchSettings {
+        db: config.db_path(),
+        out_dir: crate::apps::fax::queue::out_dir(&config.data_dir),
+        max_channels: fax.queue.outbound_channels(trunks.len()),
+        retries: fax.queue.retries,
+        retry_spacing_s: fax.queue.retry_spacing_s,
+        ring_timeout_s: fax.queue.ring_timeout_s,
+        from: fax.queue.caller_number(&fax.station_id),
+        options: crate::dsp::fax::FaxOptions {
+            local_ident: fax.station_id.clone(),
+            header: fax.header.clone(),
+            ecm: fax.ecm,
+            ..Default::default()
+        },
+    };
+    crate::apps::fax::dispatch::Dispatcher::start(settings, trunks).map_err(|e| anyhow!(e))
 }
 
 /// The daemon's sockets are mode 0660; when a `telvox` group exists (install.sh makes one) its

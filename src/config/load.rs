@@ -68,7 +68,16 @@ const TOP_KEYS: &[&str] = &[
 const BUSINESS_KEYS: &[&str] = &["db", "timezone", "pin_max_failures", "test_now"];
 const SIM_KEYS: &[&str] = &["clock", "socket"];
 const LINETEST_KEYS: &[&str] = &["language", "answer_after_rings", "max_digits", "timeout_ms"];
-const FAX_KEYS: &[&str] = &["station_id", "header", "ecm"];
+const FAX_KEYS: &[&str] = &[
+    "station_id",
+    "header",
+    "ecm",
+    "max_outbound_channels",
+    "retries",
+    "retry_spacing_s",
+    "ring_timeout_s",
+    "caller_number",
+];
 const HW_KEYS: &[&str] = &["card", "ring_on_ms", "ring_off_ms", "span"];
 const SPAN_KEYS: &[&str] = &[
     "name",
@@ -539,7 +548,8 @@ fn read_config(source_path: &Path, diags: &mut Diagnostics) -> Option<Config> {
         config
     });
     let (mailboxes, voicemail) = read_mailboxes(&root, base_dir, voice_dir.as_deref(), diags);
-    let fax = read_fax(&root, diags);
+    let mut fax = read_fax(&root, diags);
+    fax.queue = read_fax_queue(&root, hw.as_ref(), diags);
     let fax_catalog = read_fax_catalog(&root, base_dir, diags);
 
     Some(Config {
@@ -621,6 +631,77 @@ fn read_fax(root: &Section, diags: &mut Diagnostics) -> super::FaxConfig {
     }
     if let Some(ecm) = section.boolean("ecm", diags) {
         config.ecm = ecm;
+    }
+    config
+}
+
+const FAX_RETRIES: IntRule = IntRule {
+    range: 0..=20,
+    unit: "retries",
+    note: "",
+};
+const FAX_RETRY_SPACING: IntRule = IntRule {
+    range: 1..=86400,
+    unit: "seconds",
+    note: " (doubled for each further retry)",
+};
+const FAX_RING_TIMEOUT: IntRule = IntRule {
+    range: 10..=300,
+    unit: "seconds",
+    note: "",
+};
+
+/// `[fax]` keys of the outbound queue. The channel limit leaves at least one trunk for callers.
+fn read_fax_queue(
+    root: &Section,
+    hw: Option<&super::HwMap>,
+    diags: &mut Diagnostics,
+) -> super::FaxQueueConfig {
+    let mut config = super::FaxQueueConfig::default();
+    // read_fax reported a [fax] that is not a table; nothing more to say here.
+    let Some(Node::Table(entries)) = root.get("fax").map(|i| i.get_ref()) else {
+        return config;
+    };
+    let section = Section {
+        src: root.src,
+        prefix: "fax.".into(),
+        label: "in [fax]".into(),
+        entries,
+        start_bytes: 0,
+    };
+    let trunks = hw.map_or(0, |hw| {
+        hw.spans
+            .iter()
+            .filter(|s| s.role == crate::hw::Role::Trunk)
+            .map(|s| usize::from(s.channels))
+            .sum::<usize>()
+    });
+    if section.get("max_outbound_channels").is_some() {
+        let most = trunks.saturating_sub(1).max(1);
+        let rule = IntRule {
+            range: 1..=u32::try_from(most).unwrap_or(u32::MAX),
+            unit: "channels",
+            note: " (fewer than the trunk channels: at least one stays free for callers)",
+        };
+        // Without a usable hardware map (reported) there is no trunk count to check against.
+        if hw.is_some() {
+            config.max_outbound_channels = section.int("max_outbound_channels", &rule, diags);
+        }
+    }
+    if let Some(n) = section.int("retries", &FAX_RETRIES, diags) {
+        config.retries = n;
+    }
+    if let Some(n) = section.int("retry_spacing_s", &FAX_RETRY_SPACING, diags) {
+        config.retry_spacing_s = n;
+    }
+    if let Some(n) = section.int("ring_timeout_s", &FAX_RING_TIMEOUT, diags) {
+        config.ring_timeout_s = n;
+    }
+    if let Some((number, at)) = section.string("caller_number", "our fax number in quotes", diags) {
+        match crate::apps::fax::queue::normalize_number(number) {
+            Ok(n) => config.caller_number = Some(n),
+            Err(e) => diags.error(root.src, at, format!("fax.caller_number: {e}")),
+        }
     }
     config
 }

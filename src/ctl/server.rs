@@ -113,6 +113,7 @@ fn serve(conn: UnixStream, state: &DaemonState) -> std::io::Result<()> {
             }
         },
         Some("events") => stream_events(out, state),
+        Some("fax_poke") => reply_ok(&mut out, json!({"poked": crate::apps::fax::dispatch::poke()})),
         Some("record") => match crate::apps::recorder::control::record_command(state, &request) {
             Ok(data) => reply_ok(&mut out, data),
             Err(e) => reply_err(&mut out, &e),

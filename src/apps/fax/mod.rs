@@ -2,5 +2,7 @@
 //! engine itself is the safe spandsp wrapper in `dsp::fax`.
 
 pub mod catalog;
+pub mod dispatch;
 pub mod filer;
+pub mod queue;
 pub mod tiff;

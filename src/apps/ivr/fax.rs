@@ -46,6 +46,7 @@ const PARTIAL: &str = "partial";
 const FAILED: &str = "failed";
 const SENT: &str = "sent";
 const INVALID: &str = "invalid";
+const QUEUED: &str = "queued";
 
 /// Longest reception a flow may allow, and the default: a 100-page fax at 9600 bit/s fits.
 const MAX_MS: std::ops::RangeInclusive<i64> = 10_000..=7_200_000;
@@ -121,6 +122,48 @@ impl FaxCall {
         };
         self.filed = Some((outcome, done.clone()));
         (outcome, done)
+    }
+}
+
+/// For the outbound fax queue (`apps::fax::dispatch`): a send on a call telvox placed, driven by
+/// the queue's own call app through the same session wrapper and end-of-session path as the IVR's.
+impl FaxCall {
+    /// A send session that may run for `max_ms` from [`FaxCall::start_clock`].
+    pub fn outbound_send(session: FaxSession, max_ms: u64) -> FaxCall {
+        FaxCall {
+            session,
+            filer: None,
+            stem: None,
+            started_samples: 0,
+            max_samples: max_ms.saturating_mul(8),
+            filed: None,
+        }
+    }
+
+    /// Starts the session's time limit now (the far end answered).
+    pub fn start_clock(&mut self, now_samples: u64) {
+        self.started_samples = now_samples;
+    }
+
+    /// Runs one block; the session's outcome once it has ended (or run over its time).
+    pub fn step(&mut self, now_samples: u64, rx: &[i16], tx: &mut [i16]) -> Option<FaxOutcome> {
+        self.session.rx(rx);
+        self.session.tx(tx);
+        for _ in 0..EVENTS_PER_BLOCK {
+            if self.session.poll_event().is_none() {
+                break;
+            }
+        }
+        let too_long = now_samples.saturating_sub(self.started_samples) >= self.max_samples;
+        if self.session.is_active() && !too_long {
+            return None;
+        }
+        Some(self.file().0)
+    }
+
+    /// Ends the session now (the call went away); its outcome.
+    pub fn finish(&mut self) -> FaxOutcome {
+        self.file().0
     }
 }
 
@@ -210,17 +253,28 @@ fn set_result_vars(flow: &Flow, call: &mut IvrCall, outcome: &FaxOutcome) {
 /// in the call's language when the catalog has it. Outcomes `sent`, `failed` (cut off or refused:
 /// `${fax_pages}` says how far it got), `invalid` (no such document: the flow says so and asks
 /// again). Sets `${fax_pages}`, `${fax_result}`.
+///
+/// Fax-back mode, `fax_send = { document = "${doc}", to = "${faxnum}" }`: the document is queued
+/// for the outbound fax queue to send to that number later (the channel thread only hands the
+/// request to the queue's intake thread, lock-free). Outcomes `queued`, `failed` (no queue, queue
+/// full, not a phone number), `invalid` (no such document).
 #[derive(Debug)]
 struct FaxSend {
     document: Template,
     max_ms: u64,
+    /// Fax-back: the number to send the document to later.
+    to: Option<Template>,
 }
 
 impl FaxSend {
     fn parse(item: &Item, cx: &mut ParseCx) -> Option<Box<dyn Action>> {
-        let entries = cx.table(item, &["document", "max_ms"], "{ document = \"${doc}\" }")?;
+        let entries = cx.table(item, &["document", "max_ms", "to"], "{ document = \"${doc}\" }")?;
         let document_item = cx.field(entries, "document", item)?;
         let document = cx.template(document_item)?;
+        let to = match entries.iter().find(|(k, _)| k.get_ref() == "to") {
+            Some((_, v)) => Some(cx.template(v)?),
+            None => None,
+        };
         let max_ms = match entries.iter().find(|(k, _)| k.get_ref() == "max_ms") {
             Some((_, v)) => cx.int(v, MAX_MS, "milliseconds")?.unsigned_abs(),
             None => DEFAULT_MAX_MS,
@@ -230,7 +284,7 @@ impl FaxSend {
                 return None;
             }
         }
-        Some(Box::new(FaxSend { document, max_ms }))
+        Some(Box::new(FaxSend { document, max_ms, to }))
     }
 }
 
@@ -248,6 +302,19 @@ impl Action for FaxSend {
         else {
             return Step::Done(INVALID);
         };
+        if let Some(to) = &self.to {
+            let number = to.render(&call.vars);
+            let request = crate::apps::fax::dispatch::FaxBackRequest {
+                number: crate::fixed::Number::from_str_truncating(number.as_str()),
+                document: crate::fixed::Label::from_str_truncating(document.id.as_str()),
+                language: crate::fixed::Label::from_str_truncating(language),
+                catalog: context.catalog.clone(),
+                caller: cx.setup().info.from,
+                call: cx.setup().call,
+            };
+            let queued = !number.is_truncated() && crate::apps::fax::dispatch::submit_faxback(request);
+            return Step::Done(if queued { QUEUED } else { FAILED });
+        }
         let options = FaxOptions {
             calling_party: true,
             ..context.options.clone()
@@ -279,11 +346,15 @@ impl Action for FaxSend {
     }
 
     fn waits(&self) -> bool {
-        true
+        self.to.is_none()
     }
 
     fn outcomes(&self) -> &'static [&'static str] {
-        &[SENT, FAILED, INVALID]
+        if self.to.is_some() {
+            &[QUEUED, FAILED, INVALID]
+        } else {
+            &[SENT, FAILED, INVALID]
+        }
     }
 
     fn links(&self) -> Vec<StateId> {
