@@ -1,0 +1,607 @@
+//! The outbound fax queue end to end through the lockstep sim card: `telvox fax send` queues (the
+//! CLI writes SQLite and pokes the daemon), the dispatcher dials a registered far-end fax machine
+//! (spandsp on the party side, answering and receiving), retries busy / unanswered numbers per
+//! `[fax] retries`, keeps to `[fax] max_outbound_channels`, survives a daemon crash, broadcasts to a
+//! list, and sends what a caller asked for by fax-back from an IVR flow.
+
+mod common;
+mod fax_pair;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::TestDaemon;
+use serde_json::Value;
+use telvox::dsp::fax::{FaxJob, FaxSession};
+use telvox::dsp::g711;
+use telvox::hw::sim::client::{Heard, Party};
+use telvox::hw::sim::protocol::{DaemonOp, PartyOp};
+use telvox::hw::Law;
+
+const BLOCK: usize = 160;
+
+/// Fax-back: key a document number, then the fax number ending with #; telvox queues it, says
+/// goodbye and hangs up.
+const FAXBACK_FLOW: &str = "start = \"doc\"\nlanguage = \"en\"\n\
+[doc]\ncollect = { prompts = [\"please-enter\"], max = 1, terminator = \"\", into = \"doc\" }\n\
+on = { complete = \"number\", fail = \"bye\" }\n\
+[number]\ncollect = { prompts = [\"please-enter\"], max = 20, terminator = \"#\", into = \"faxnum\" }\n\
+on = { complete = \"queue\", fail = \"bye\" }\n\
+[queue]\nfax_send = { document = \"${doc}\", to = \"${faxnum}\" }\n\
+on = { queued = \"goodbye\", failed = \"bye\", invalid = \"sorry\" }\n\
+[sorry]\nplay = [\"invalid\"]\nnext = \"doc\"\n\
+[goodbye]\nplay = [\"goodbye\"]\nnext = \"bye\"\n\
+[bye]\nhangup = true\n";
+
+/// How the far-end machine treats each incoming call, in turn (then it answers).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Pickup {
+    Answer,
+    Busy,
+    /// Let it ring until telvox gives up.
+    Ignore,
+    /// Answer, then send nothing more: the lockstep card (and the call) stands still.
+    Stall,
+}
+
+/// One fax the machine received.
+#[derive(Debug)]
+struct Reception {
+    call: String,
+    ok: bool,
+    pages: u32,
+    file: PathBuf,
+}
+
+/// A fax machine registered on the sim card as `number`: answers telvox's calls per its plan and
+/// receives into `dir/<number>-<n>.tif`, block for block in lockstep.
+struct FaxMachine {
+    stop: Arc<AtomicBool>,
+    received: mpsc::Receiver<Reception>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl FaxMachine {
+    fn start(socket: &Path, number: &str, dir: &Path, plan: &[Pickup]) -> FaxMachine {
+        let mut party = Party::connect(socket).expect("connect");
+        party
+            .send_control(&PartyOp::Register {
+                number: number.into(),
+            })
+            .expect("register");
+        // A fence: a malformed message's error proves the registration was processed.
+        party.send_raw(&[0x07]).expect("fence");
+        loop {
+            match party.recv(Some(Duration::from_secs(10))).expect("recv") {
+                Heard::Control(DaemonOp::Error { message }) if message.contains("0x07") => break,
+                Heard::Control(DaemonOp::Error { message }) => panic!("register {number}: {message}"),
+                Heard::Timeout | Heard::Closed => panic!("register {number}: no reply"),
+                _ => {}
+            }
+        }
+        let stop = Arc::new(AtomicBool::new(false));
+        let (tx, received) = mpsc::channel();
+        let (number, dir, plan, stop_flag) = (number.to_owned(), dir.to_owned(), plan.to_vec(), stop.clone());
+        let thread = std::thread::spawn(move || machine(party, &number, &dir, &plan, &stop_flag, &tx));
+        FaxMachine {
+            stop,
+            received,
+            thread: Some(thread),
+        }
+    }
+
+    /// The next reception (panics after `timeout_s`).
+    fn next(&self, timeout_s: u64) -> Reception {
+        self.received
+            .recv_timeout(Duration::from_secs(timeout_s))
+            .expect("the far-end machine received nothing")
+    }
+}
+
+impl Drop for FaxMachine {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn machine(
+    mut party: Party,
+    number: &str,
+    dir: &Path,
+    plan: &[Pickup],
+    stop: &AtomicBool,
+    tx: &mpsc::Sender<Reception>,
+) {
+    let law = Law::Alaw;
+    let mut calls = 0usize;
+    while !stop.load(Ordering::SeqCst) {
+        let call = match party.recv(Some(Duration::from_millis(100))) {
+            Ok(Heard::Control(DaemonOp::Incoming { call, .. })) => call,
+            Ok(Heard::Closed) | Err(_) => return,
+            Ok(_) => continue,
+        };
+        let pickup = plan.get(calls).copied().unwrap_or(Pickup::Answer);
+        calls += 1;
+        match pickup {
+            Pickup::Busy => {
+                let reject = PartyOp::Reject {
+                    cause: Some("busy".into()),
+                };
+                party.send_control(&reject).expect("reject");
+                continue;
+            }
+            Pickup::Ignore => continue,
+            Pickup::Answer | Pickup::Stall => {}
+        }
+        let file = dir.join(format!("{number}-{calls}.tif"));
+        let mut session = FaxSession::new(
+            FaxJob::Receive(file.clone()),
+            &fax_pair::options("FAR END RECEIVER", false),
+        )
+        .expect("far-end session");
+        party.send_control(&PartyOp::Answer).expect("answer");
+        let mut lin = [0i16; BLOCK];
+        let mut block = [0u8; BLOCK];
+        session.tx(&mut lin);
+        for (c, &s) in block.iter_mut().zip(&lin) {
+            *c = g711::encode(law, s);
+        }
+        party.send_audio(&block).expect("audio");
+        let mut ended_at = None;
+        let mut blocks = 0usize;
+        loop {
+            match party.recv(Some(Duration::from_secs(30))) {
+                Ok(Heard::Audio(audio)) => {
+                    blocks += 1;
+                    if pickup == Pickup::Stall && blocks > 100 {
+                        // Stands still (until the daemon dies and the socket closes).
+                        while !matches!(
+                            party.recv(Some(Duration::from_secs(60))),
+                            Ok(Heard::Closed) | Err(_)
+                        ) {}
+                        return;
+                    }
+                    for (s, &c) in lin.iter_mut().zip(&audio[audio.len() - BLOCK..]) {
+                        *s = g711::decode(law, c);
+                    }
+                    session.rx(&lin);
+                    if !session.is_active() {
+                        let at = *ended_at.get_or_insert(blocks);
+                        if blocks > at + 500 {
+                            let _ = party.send_control(&PartyOp::Hangup);
+                            break;
+                        }
+                    }
+                    session.tx(&mut lin);
+                    for (c, &s) in block.iter_mut().zip(&lin) {
+                        *c = g711::encode(law, s);
+                    }
+                    party.send_audio(&block).expect("audio");
+                }
+                Ok(Heard::Control(DaemonOp::Hangup { .. })) => break,
+                Ok(Heard::Control(_)) => {}
+                Ok(Heard::Closed) | Err(_) | Ok(Heard::Timeout) => return,
+            }
+        }
+        let outcome = session.finish();
+        let _ = tx.send(Reception {
+            call,
+            ok: outcome.result.is_ok(),
+            pages: outcome.pages,
+            file,
+        });
+    }
+}
+
+/// A daemon with the fax queue configured as given (`[fax]` lines), a catalog of 1-, 3- and
+/// 10-page documents (ids 1, 3, 0) and the fax-back flow on 8400.
+fn queue_daemon(work: &Path, fax_lines: &str) -> TestDaemon {
+    let mut catalog = String::new();
+    for (id, pages) in [("1", 1), ("3", 3), ("0", 10)] {
+        let doc = work.join(format!("doc{pages}.tif"));
+        if !doc.exists() {
+            fax_pair::make_document(&doc, pages, 2292);
+        }
+        catalog.push_str(&format!(
+            "[[document]]\nid = \"{id}\"\ntitle = \"{pages} pages\"\nfile = \"doc{pages}.tif\"\n"
+        ));
+    }
+    let catalog_file = work.join("catalog.toml");
+    std::fs::write(&catalog_file, catalog).expect("catalog");
+    let daemon = TestDaemon::prepare(|c| {
+        let c = c.replace("[numbers]\n", "[numbers]\n\"8400\" = \"faxback\"\n");
+        format!(
+            "fax_catalog = \"{}\"\n{c}\n[fax]\nstation_id = \"+86 10 8888 0000\"\nheader = \"telvox queue\"\n{fax_lines}\n",
+            catalog_file.display()
+        )
+    });
+    let flows = daemon.dir.path().join("flows");
+    std::fs::create_dir_all(&flows).expect("flows");
+    std::fs::copy(
+        Path::new(common::REPO).join("etc/flows/main.toml"),
+        flows.join("main.toml"),
+    )
+    .expect("main flow");
+    std::fs::write(flows.join("faxback.toml"), FAXBACK_FLOW).expect("faxback flow");
+    daemon.launch()
+}
+
+fn workdir() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("faxq-test-")
+        .tempdir()
+        .expect("tmp")
+}
+
+/// `telvox fax send ... --json`: the job ids.
+fn send(daemon: &TestDaemon, args: &[&str]) -> Vec<i64> {
+    let mut all = vec!["fax", "send", "--json"];
+    all.extend_from_slice(args);
+    let out = daemon.cli_json(&all);
+    out["jobs"]
+        .as_array()
+        .expect("jobs")
+        .iter()
+        .map(|j| j["id"].as_i64().expect("id"))
+        .collect()
+}
+
+fn job(daemon: &TestDaemon, id: i64) -> Value {
+    daemon.cli_json(&["fax", "show", &id.to_string(), "--json"])
+}
+
+/// Waits until job `id` reaches `state`.
+fn wait_job(daemon: &TestDaemon, id: i64, state: &str, timeout_s: u64) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(timeout_s);
+    loop {
+        let job = job(daemon, id);
+        if job["state"] == state {
+            return job;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "job {id} never became {state}: {job:#}\n{}",
+            daemon.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The received fax is the document pixel for pixel below the header line on each page.
+fn assert_received(received: &Path, document: &Path) {
+    let (got, sent) = (fax_pair::bitmaps(received), fax_pair::bitmaps(document));
+    assert_eq!(got.len(), sent.len(), "pages");
+    for (page, (got, sent)) in got.iter().zip(&sent).enumerate() {
+        let extra = got.len() - sent.len();
+        assert!(extra > 0 && extra % 216 == 0, "page {page}: {extra} extra bytes");
+        assert!(
+            got[..extra].iter().any(|&b| b != 0),
+            "page {page}: no header line"
+        );
+        assert!(got[extra..] == sent[..], "page {page} differs below the header");
+    }
+}
+
+/// The call log rows of outbound calls (src = our number), as (start_ms, end_ms, dst, disposition).
+fn outbound_calls(daemon: &TestDaemon) -> Vec<(i64, i64, String, String)> {
+    let db = rusqlite::Connection::open(daemon.db_path()).expect("db");
+    let mut stmt = db
+        .prepare(
+            "SELECT start_ms, COALESCE(end_ms, -1), dst, COALESCE(disposition, '') FROM cdr
+             WHERE src = '+861088880000' ORDER BY start_ms, id",
+        )
+        .expect("query");
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .expect("rows")
+        .map(|r| r.expect("row"))
+        .collect()
+}
+
+#[test]
+fn one_and_three_page_faxes_are_sent_to_a_registered_machine() {
+    let work = workdir();
+    let daemon = queue_daemon(work.path(), "retries = 1\nretry_spacing_s = 1\n");
+    let machine = FaxMachine::start(&daemon.sim_socket(), "601", work.path(), &[]);
+    for pages in [1u32, 3] {
+        let doc = work.path().join(format!("doc{pages}.tif"));
+        let ids = send(
+            &daemon,
+            &["601", doc.to_str().unwrap(), "--header", "ACME pricing"],
+        );
+        assert_eq!(ids.len(), 1);
+        let got = machine.next(60);
+        assert!(got.ok, "{got:?}");
+        assert_eq!(got.pages, pages);
+        assert_received(&got.file, &doc);
+        let done = wait_job(&daemon, ids[0], "done", 30);
+        assert_eq!(done["attempts"], 1);
+        assert_eq!(done["pages_sent"], i64::from(pages));
+        assert_eq!(done["last_result"], "sent");
+        assert_eq!(done["last_call"], got.call.as_str());
+        // The copy the job sent lives in the out directory; the user's file could go.
+        let copy = PathBuf::from(done["document"].as_str().unwrap());
+        assert!(
+            copy.starts_with(daemon.dir.path().join("data/fax/out")),
+            "{copy:?}"
+        );
+        assert_eq!(fax_pair::bitmaps(&copy), fax_pair::bitmaps(&doc));
+    }
+    // Each send is an outbound call in the call log: from our number to the one dialled.
+    let calls = outbound_calls(&daemon);
+    assert_eq!(calls.len(), 2, "{calls:?}");
+    assert!(
+        calls.iter().all(|c| c.2 == "601" && c.3 == "ANSWERED"),
+        "{calls:?}"
+    );
+    let list = daemon.cli_json(&["fax", "list", "--json"]);
+    assert_eq!(list.as_array().unwrap().len(), 2);
+}
+
+#[test]
+fn busy_and_unanswered_attempts_are_retried_until_the_fax_goes_through() {
+    let work = workdir();
+    let daemon = queue_daemon(
+        work.path(),
+        "retries = 2\nretry_spacing_s = 1\nring_timeout_s = 10\n",
+    );
+    let plan = [Pickup::Busy, Pickup::Ignore, Pickup::Answer];
+    let machine = FaxMachine::start(&daemon.sim_socket(), "602", work.path(), &plan);
+    let doc = work.path().join("doc1.tif");
+    let started = Instant::now();
+    let ids = send(&daemon, &["602", doc.to_str().unwrap()]);
+    let got = machine.next(90);
+    assert!(got.ok && got.pages == 1, "{got:?}");
+    let done = wait_job(&daemon, ids[0], "done", 30);
+    assert_eq!(done["attempts"], 3, "{done:#}");
+    // Backoff: 1 s after the first failure, 2 s after the second.
+    assert!(
+        started.elapsed() >= Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    let calls = outbound_calls(&daemon);
+    let dispositions: Vec<&str> = calls.iter().map(|c| c.3.as_str()).collect();
+    assert_eq!(dispositions, ["BUSY", "NO ANSWER", "ANSWERED"]);
+
+    // Retries used up: a number that is always busy ends failed after 1 + 2 attempts.
+    let busy = FaxMachine::start(&daemon.sim_socket(), "603", work.path(), &[Pickup::Busy; 8]);
+    let ids = send(&daemon, &["603", doc.to_str().unwrap()]);
+    let failed = wait_job(&daemon, ids[0], "failed", 60);
+    assert_eq!(failed["attempts"], 3, "{failed:#}");
+    assert_eq!(failed["last_result"], "busy");
+    assert_eq!(failed["last_cause"], "USER_BUSY");
+    drop(busy);
+}
+
+#[test]
+fn a_cancelled_job_is_never_sent() {
+    let work = workdir();
+    let daemon = queue_daemon(work.path(), "retries = 0\n");
+    let doc = work.path().join("doc1.tif");
+    // Queued for later: cancel it before its time.
+    let ids = send(
+        &daemon,
+        &["604", doc.to_str().unwrap(), "--at", "2099-01-01 09:00"],
+    );
+    let queued = job(&daemon, ids[0]);
+    assert_eq!(queued["state"], "queued");
+    let out = daemon.cli(&["fax", "cancel", &ids[0].to_string()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(job(&daemon, ids[0])["state"], "cancelled");
+    // Cancelling again, or an unknown job, is refused with exit 1.
+    assert_eq!(
+        daemon.cli(&["fax", "cancel", &ids[0].to_string()]).status.code(),
+        Some(1)
+    );
+    assert_eq!(daemon.cli(&["fax", "cancel", "999"]).status.code(), Some(1));
+    assert_eq!(daemon.cli(&["fax", "show", "999"]).status.code(), Some(1));
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(
+        outbound_calls(&daemon).is_empty(),
+        "a cancelled job placed a call"
+    );
+}
+
+#[test]
+fn a_job_cut_off_by_a_crash_is_sent_after_the_restart() {
+    let work = workdir();
+    let mut daemon = queue_daemon(work.path(), "retries = 0\n");
+    let doc = work.path().join("doc3.tif");
+    // The machine answers, then stands still: the fax is in progress when the daemon dies.
+    let stalled = FaxMachine::start(&daemon.sim_socket(), "605", work.path(), &[Pickup::Stall]);
+    let ids = send(&daemon, &["605", doc.to_str().unwrap()]);
+    wait_job(&daemon, ids[0], "sending", 30);
+    daemon.wait_calls("the fax call to be up", |c| {
+        c.iter().any(|x| x["dst"] == "605" && x["answer"].is_string())
+    });
+    daemon.kill_9();
+    drop(stalled);
+    // Queued while the daemon is down: the CLI writes the queue itself.
+    let later = send(&daemon, &["605", work.path().join("doc1.tif").to_str().unwrap()]);
+    assert_eq!(job(&daemon, later[0])["state"], "queued");
+    daemon.relaunch();
+    let machine = FaxMachine::start(&daemon.sim_socket(), "605", work.path(), &[]);
+    let mut pages = vec![machine.next(60).pages, machine.next(60).pages];
+    pages.sort();
+    assert_eq!(pages, [1, 3]);
+    let first = wait_job(&daemon, ids[0], "done", 30);
+    // The interrupted attempt is not counted against the job's retries (retries = 0).
+    assert_eq!(first["attempts"], 1, "{first:#}");
+    wait_job(&daemon, later[0], "done", 30);
+}
+
+#[test]
+fn a_broadcast_sends_one_fax_to_each_number_in_the_list() {
+    let work = workdir();
+    let daemon = queue_daemon(work.path(), "retries = 0\n");
+    let machines: Vec<FaxMachine> = ["611", "612", "613"]
+        .iter()
+        .map(|n| FaxMachine::start(&daemon.sim_socket(), n, work.path(), &[]))
+        .collect();
+    let list = work.path().join("customers.txt");
+    std::fs::write(&list, "# our customers\n611\n\n612   \n# the last one\n613\n").expect("list");
+    let doc = work.path().join("doc1.tif");
+    let ids = send(
+        &daemon,
+        &["--to-list", list.to_str().unwrap(), doc.to_str().unwrap()],
+    );
+    assert_eq!(ids.len(), 3);
+    for m in &machines {
+        let got = m.next(60);
+        assert!(got.ok && got.pages == 1, "{got:?}");
+    }
+    for id in ids {
+        wait_job(&daemon, id, "done", 30);
+    }
+    let mut dialled: Vec<String> = outbound_calls(&daemon).into_iter().map(|c| c.2).collect();
+    dialled.sort();
+    assert_eq!(dialled, ["611", "612", "613"]);
+
+    // A bad number in a list is an error naming file:line; nothing is queued.
+    std::fs::write(&list, "611\nfax me\n").expect("list");
+    let out = daemon.cli(&[
+        "fax",
+        "send",
+        "--to-list",
+        list.to_str().unwrap(),
+        doc.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(&format!("{}:2: ", list.display())), "{stderr}");
+    assert_eq!(
+        daemon
+            .cli_json(&["fax", "list", "--json"])
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+}
+
+#[test]
+fn fax_back_from_an_ivr_flow_sends_ten_pages_after_the_caller_hung_up() {
+    use telvox::hw::sim::client::run_call;
+    let work = workdir();
+    let daemon = queue_daemon(work.path(), "retries = 0\n");
+    let machine = FaxMachine::start(&daemon.sim_socket(), "620", work.path(), &[]);
+    // Key 0 (the 10-page document), then the fax number 620 and #.
+    let (doc_keys, number_keys) = (common::key_blocks("0"), common::key_blocks("620#"));
+    let mut party = daemon.party();
+    let call = run_call(
+        &mut party,
+        &common::dial("8400", "13800138000"),
+        Duration::from_secs(20),
+        |blocks, _| {
+            if blocks > 2000 {
+                return None;
+            }
+            let key = if blocks >= 20 {
+                doc_keys.get(blocks - 20)
+            } else {
+                None
+            };
+            let key = key.or_else(|| number_keys.get(blocks.wrapping_sub(250)));
+            Some(key.copied().unwrap_or_else(common::silence))
+        },
+    )
+    .expect("call");
+    assert!(call.answered);
+    assert_eq!(
+        call.cause.as_deref(),
+        Some("NORMAL_CLEARING"),
+        "telvox said goodbye and hung up"
+    );
+    let call_id = call.call_id.expect("id");
+    let got = machine.next(120);
+    assert!(got.ok, "{got:?}");
+    assert_eq!(got.pages, 10);
+    assert_received(&got.file, &work.path().join("doc10.tif"));
+    let jobs = daemon.cli_json(&["fax", "list", "--json"]);
+    let job = &jobs.as_array().unwrap()[0];
+    assert_eq!(job["source"], "faxback");
+    assert_eq!(job["number"], "620");
+    assert_eq!(job["uniqueid"], call_id.as_str());
+    assert_eq!(job["caller"], "13800138000");
+    let done = wait_job(&daemon, job["id"].as_i64().unwrap(), "done", 30);
+    assert_eq!(done["pages_sent"], 10);
+}
+
+#[test]
+fn never_more_outbound_fax_calls_at_once_than_the_channel_limit() {
+    let work = workdir();
+    let daemon = queue_daemon(work.path(), "retries = 0\nmax_outbound_channels = 2\n");
+    let numbers = ["631", "632", "633", "634", "635"];
+    let machines: Vec<FaxMachine> = numbers
+        .iter()
+        .map(|n| FaxMachine::start(&daemon.sim_socket(), n, work.path(), &[]))
+        .collect();
+    let doc = work.path().join("doc1.tif");
+    let mut ids = Vec::new();
+    for n in numbers {
+        ids.extend(send(&daemon, &[n, doc.to_str().unwrap()]));
+    }
+    for m in &machines {
+        assert!(m.next(120).ok);
+    }
+    for id in ids {
+        wait_job(&daemon, id, "done", 30);
+    }
+    let calls = outbound_calls(&daemon);
+    assert_eq!(calls.len(), 5, "{calls:?}");
+    let mut most = 0;
+    for &(start, _, _, _) in &calls {
+        let up = calls.iter().filter(|c| c.0 <= start && start < c.1).count();
+        most = most.max(up);
+    }
+    assert_eq!(most, 2, "at most 2 at once, and the limit was used: {calls:?}");
+}
+
+#[test]
+fn a_corrupt_file_is_refused_and_nothing_is_queued() {
+    let work = workdir();
+    let daemon = queue_daemon(work.path(), "");
+    let bad_pdf = work.path().join("broken.pdf");
+    std::fs::write(&bad_pdf, b"%PDF-1.4\nthis is not a PDF at all\n").expect("write");
+    let out = daemon.cli(&["fax", "send", "601", bad_pdf.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("broken.pdf"), "{stderr}");
+    // A truncated TIFF, and a file that is no document at all.
+    let bytes = std::fs::read(work.path().join("doc3.tif")).expect("doc");
+    let cut = work.path().join("cut.tif");
+    std::fs::write(&cut, &bytes[..bytes.len() / 3]).expect("write");
+    let text = work.path().join("notes.txt");
+    std::fs::write(&text, "hello").expect("write");
+    for file in [&cut, &text] {
+        let out = daemon.cli(&["fax", "send", "601", file.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(2), "{file:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains(file.file_name().unwrap().to_str().unwrap()),
+            "{stderr}"
+        );
+    }
+    // A good file with a bad one: nothing either.
+    let good = work.path().join("doc1.tif");
+    let out = daemon.cli(&[
+        "fax",
+        "send",
+        "601",
+        good.to_str().unwrap(),
+        text.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(daemon.cli_json(&["fax", "list", "--json"]), serde_json::json!([]));
+    let out_dir = daemon.dir.path().join("data/fax/out");
+    let left: Vec<_> = std::fs::read_dir(&out_dir)
+        .map(|d| d.map(|e| e.unwrap().file_name()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "files left in fax/out: {left:?}");
+}
