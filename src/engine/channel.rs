@@ -381,10 +381,6 @@ impl ChannelRunner {
         }
         g711::decode_block(self.law, &self.rx, &mut self.lin_in);
         self.advance_clock();
-        self.enforce_ring_timeout();
-        if self.call.is_none() {
-            return;
-        }
         self.detect_digits();
         self.detect_disconnect_tone();
         self.fire_timer();
@@ -393,6 +389,7 @@ impl ChannelRunner {
         self.feed_tap();
         self.carry_out_requests();
         self.enforce_max_call_time();
+        self.enforce_ring_timeout();
     }
 
     fn advance_clock(&mut self) {
