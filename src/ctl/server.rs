@@ -194,6 +194,7 @@ fn status_json(state: &DaemonState) -> Value {
             "congestion": card.congestion,
             "overflow_bytes": card.overflow_bytes,
             "dropped_events": state.events.dropped.load(Ordering::Relaxed),
+            "fax_back_dropped": crate::apps::fax::dispatch::faxback_dropped(),
             "ticks": card.ticks,
         },
         "store": store,

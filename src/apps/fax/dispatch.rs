@@ -15,11 +15,10 @@
 use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use arc_swap::ArcSwapOption;
 use crossbeam::channel::{bounded, Receiver, Sender};
 use crossbeam::queue::ArrayQueue;
 
@@ -58,16 +57,31 @@ pub struct FaxBackRequest {
     pub call: CallRef,
 }
 
-static FAXBACK: ArcSwapOption<Sender<FaxBackRequest>> = ArcSwapOption::const_empty();
-static POKE: ArcSwapOption<Sender<()>> = ArcSwapOption::const_empty();
+/// The process's fax-back and poke channels, made once: a dispatcher (re)started later takes over
+/// the receiving ends, and what was sent meanwhile waits in the channel. A `OnceLock` read is one
+/// atomic load: nothing on a channel thread allocates or locks to reach it.
+static FAXBACK: OnceLock<(Sender<FaxBackRequest>, Receiver<FaxBackRequest>)> = OnceLock::new();
+static POKE: OnceLock<(Sender<()>, Receiver<()>)> = OnceLock::new();
+/// Whether a dispatcher runs (fax-back is refused with `failed` when none does).
+static RUNNING: AtomicBool = AtomicBool::new(false);
+
+fn faxback_channel() -> &'static (Sender<FaxBackRequest>, Receiver<FaxBackRequest>) {
+    FAXBACK.get_or_init(|| bounded(FAXBACK_QUEUE))
+}
+
+fn poke_channel() -> &'static (Sender<()>, Receiver<()>) {
+    POKE.get_or_init(|| bounded(1))
+}
 /// Fax-back requests refused because the intake queue was full or no dispatcher runs.
 static FAXBACK_DROPPED: AtomicU64 = AtomicU64::new(0);
 
 /// Hands a fax-back to the dispatcher (lock-free, no allocation: callable on a channel thread).
 /// False when no dispatcher runs or its queue is full (counted).
 pub fn submit_faxback(request: FaxBackRequest) -> bool {
-    let guard = FAXBACK.load();
-    let sent = guard.as_ref().is_some_and(|tx| tx.try_send(request).is_ok());
+    let sent = RUNNING.load(Ordering::Acquire)
+        && FAXBACK
+            .get()
+            .is_some_and(|(tx, _)| tx.try_send(request).is_ok());
     if !sent {
         FAXBACK_DROPPED.fetch_add(1, Ordering::Relaxed);
     }
@@ -81,7 +95,7 @@ pub fn faxback_dropped() -> u64 {
 
 /// Tells the dispatcher to look at the queue now (the CLI queued something).
 pub fn poke() -> bool {
-    POKE.load().as_ref().is_some_and(|tx| tx.try_send(()).is_ok())
+    RUNNING.load(Ordering::Acquire) && poke_channel().0.try_send(()).is_ok()
 }
 
 /// The call app of one attempt: on answer, sends the document as the calling fax terminal and
@@ -196,8 +210,8 @@ impl Dispatcher {
         }
         std::fs::create_dir_all(&settings.out_dir)
             .map_err(|e| format!("cannot create {}: {e}", settings.out_dir.display()))?;
-        let (poke_tx, poke_rx) = bounded::<()>(1);
-        let (faxback_tx, faxback_rx) = bounded::<FaxBackRequest>(FAXBACK_QUEUE);
+        let (poke_tx, poke_rx) = poke_channel().clone();
+        let faxback_rx = faxback_channel().1.clone();
         let stop = Arc::new(AtomicBool::new(false));
         let mut run = Run {
             settings,
@@ -210,8 +224,7 @@ impl Dispatcher {
             .name("fax-dispatch".into())
             .spawn(move || run.run(&poke_rx, &faxback_rx))
             .map_err(|e| format!("cannot start the fax dispatcher: {e}"))?;
-        POKE.store(Some(Arc::new(poke_tx.clone())));
-        FAXBACK.store(Some(Arc::new(faxback_tx)));
+        RUNNING.store(true, Ordering::Release);
         Ok(Dispatcher {
             stop,
             poke: poke_tx,
@@ -226,8 +239,7 @@ impl Dispatcher {
     }
 
     fn halt(&mut self) {
-        FAXBACK.store(None);
-        POKE.store(None);
+        RUNNING.store(false, Ordering::Release);
         self.stop.store(true, Ordering::SeqCst);
         let _ = self.poke.try_send(());
         if let Some(thread) = self.thread.take() {
