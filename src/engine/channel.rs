@@ -893,4 +893,183 @@ mod tests {
         assert!(played, "and what telvox played");
         assert_eq!(tap.dropped_blocks(), 0);
     }
+
+    /// An app that counts what it is told and hangs up a few blocks after the answer.
+    struct Outgoing {
+        answered: Arc<AtomicU64>,
+        blocks: u32,
+    }
+
+    impl App for Outgoing {
+        fn flow(&self) -> Label {
+            Label::from_str_truncating("out")
+        }
+        fn on_answered(&mut self, cx: &mut CallCx) {
+            self.answered.fetch_add(1, Ordering::Relaxed);
+            cx.enter_state("talking");
+        }
+        fn wants_audio(&self) -> bool {
+            true
+        }
+        fn on_audio(&mut self, cx: &mut CallCx, _rx: &[i16], _tx: &mut [i16]) {
+            self.blocks += 1;
+            if self.blocks == 5 {
+                cx.hangup(Cause::NormalClearing);
+            }
+        }
+    }
+
+    struct NoFlow;
+
+    impl AppFactory for NoFlow {
+        fn create(&self, _setup: &CallSetup) -> Option<Box<dyn App>> {
+            None
+        }
+    }
+
+    /// Runs `script` on a channel with an outbound request waiting; returns the line log, the
+    /// events (as text) and the request's report.
+    fn run_outbound(
+        script: Vec<ReadOutcome>,
+        ring_timeout_ms: u32,
+    ) -> (Vec<String>, Vec<String>, Arc<OriginateReport>, u64) {
+        let silence = [Law::Alaw.silence_byte(); BLOCK_SAMPLES];
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let channel = ScriptedChannel {
+            script: script.into_iter().map(|o| (o, silence)).collect(),
+            log: log.clone(),
+        };
+        let events = EventQueue::new();
+        let shared = EngineShared {
+            events: events.clone(),
+            factory: Arc::new(NoFlow),
+            call_ids: Arc::new(CallIds::starting_after(0)),
+            max_call_seconds: Arc::new(AtomicU64::new(3600)),
+            recording: None,
+        };
+        let status = Arc::new(ChanStatus::new(ChanId { span: 1, chan: 7 }));
+        let report = OriginateReport::new();
+        let answered = Arc::new(AtomicU64::new(0));
+        let request = OriginateRequest {
+            number: Number::from_str_truncating("601"),
+            from: Number::from_str_truncating("8000"),
+            app: Box::new(Outgoing {
+                answered: answered.clone(),
+                blocks: 0,
+            }),
+            ring_timeout_ms,
+            report: report.clone(),
+        };
+        status.originate.offer(request).unwrap();
+        assert!(status.originate.is_pending());
+        ChannelRunner::new(
+            Box::new(channel),
+            status.clone(),
+            shared,
+            DtmfRxConfig::default(),
+            ChannelTones::default(),
+        )
+        .unwrap()
+        .run();
+        let mut kinds = Vec::new();
+        while let Some(ev) = events.queue.pop() {
+            kinds.push(match ev.kind {
+                EventKind::CallStart { src, dst, flow, .. } => format!("start {src}>{dst} {flow}"),
+                EventKind::State { state } => format!("state {state}"),
+                EventKind::CallEnd {
+                    disposition, cause, ..
+                } => format!("end {} {cause}", disposition.as_str()),
+                _ => ev.type_name().to_string(),
+            });
+        }
+        let log = log.lock().unwrap().clone();
+        (log, kinds, report, answered.load(Ordering::Relaxed))
+    }
+
+    #[test]
+    fn an_outbound_call_is_dialled_when_woken_answered_run_and_reported() {
+        let mut script = vec![ReadOutcome::Woken];
+        script.extend([ReadOutcome::Audio; 3]);
+        script.push(ReadOutcome::Event(ChanEvent::Answered));
+        script.extend([ReadOutcome::Audio; 10]);
+        let (log, events, report, answered) = run_outbound(script, 60_000);
+        assert!(log[0].starts_with("Dial"), "{log:?}");
+        assert!(log[0].contains("601") && log[0].contains("8000"), "{log:?}");
+        // 3 ringing blocks, 5 answered ones, then the app hangs up; the line stays fed after.
+        assert_eq!(log[9], "Hangup { cause: NormalClearing }", "{log:?}");
+        assert_eq!(
+            log.iter().filter(|l| *l == "write").count(),
+            13,
+            "one write per block"
+        );
+        assert_eq!(answered, 1);
+        assert_eq!(
+            events,
+            [
+                "start 8000>601 out",
+                "answer",
+                "state talking",
+                "end ANSWERED NORMAL_CLEARING"
+            ]
+        );
+        let outcome = report.outcome().expect("ended");
+        assert!(outcome.answered);
+        assert_eq!(outcome.disposition, Disposition::Answered);
+        assert_eq!(outcome.call.seq, 1);
+    }
+
+    #[test]
+    fn an_unanswered_outbound_call_is_given_up_after_its_ring_timeout_in_samples() {
+        let mut script = vec![ReadOutcome::Woken];
+        // 1 s of ringing = 50 blocks; the 50th block is written, then telvox hangs up.
+        script.extend([ReadOutcome::Audio; 80]);
+        let (log, events, report, answered) = run_outbound(script, 1000);
+        let hangup = log.iter().position(|l| l.contains("Hangup")).expect("hung up");
+        assert_eq!(log[..hangup].iter().filter(|l| *l == "write").count(), 50);
+        assert!(log[hangup].contains("NoAnswer"), "{log:?}");
+        assert_eq!(answered, 0);
+        assert_eq!(events, ["start 8000>601 out", "end NO ANSWER NO_ANSWER"]);
+        let outcome = report.outcome().expect("ended");
+        assert!(!outcome.answered);
+        assert_eq!(outcome.disposition, Disposition::NoAnswer);
+        assert_eq!(outcome.cause, Cause::NoAnswer);
+    }
+
+    #[test]
+    fn busy_and_glare_end_an_outbound_attempt_as_busy_and_failed() {
+        let script = vec![
+            ReadOutcome::Woken,
+            ReadOutcome::Audio,
+            ReadOutcome::Event(ChanEvent::Hangup(Cause::UserBusy)),
+        ];
+        let (_, events, report, _) = run_outbound(script, 60_000);
+        assert_eq!(events, ["start 8000>601 out", "end BUSY USER_BUSY"]);
+        assert_eq!(report.outcome().unwrap().disposition, Disposition::Busy);
+
+        // A caller seized the line as it was dialled: the attempt fails, the caller's call is
+        // taken (and refused here: no flow), and the line is never hung up under the caller's
+        // offer on behalf of the attempt.
+        let info = CallInfo {
+            from: Number::from_str_truncating("555"),
+            to: Number::from_str_truncating("8999"),
+            ..Default::default()
+        };
+        let script = vec![ReadOutcome::Woken, ReadOutcome::Event(ChanEvent::Offered(info))];
+        let (log, events, report, _) = run_outbound(script, 60_000);
+        assert_eq!(
+            events,
+            [
+                "start 8000>601 out",
+                "end FAILED NORMAL_CIRCUIT_CONGESTION",
+                "start 555>8999 ",
+                "end FAILED UNALLOCATED"
+            ]
+        );
+        let controls: Vec<&String> = log.iter().filter(|l| *l != "write").collect();
+        assert_eq!(controls.len(), 2, "{controls:?}");
+        assert!(controls[1].contains("Unallocated"), "{controls:?}");
+        let outcome = report.outcome().unwrap();
+        assert_eq!(outcome.disposition, Disposition::Failed);
+        assert_eq!(outcome.cause, Cause::NormalCircuitCongestion);
+    }
 }

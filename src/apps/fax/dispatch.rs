@@ -78,10 +78,8 @@ static FAXBACK_DROPPED: AtomicU64 = AtomicU64::new(0);
 /// Hands a fax-back to the dispatcher (lock-free, no allocation: callable on a channel thread).
 /// False when no dispatcher runs or its queue is full (counted).
 pub fn submit_faxback(request: FaxBackRequest) -> bool {
-    let sent = RUNNING.load(Ordering::Acquire)
-        && FAXBACK
-            .get()
-            .is_some_and(|(tx, _)| tx.try_send(request).is_ok());
+    let sent =
+        RUNNING.load(Ordering::Acquire) && FAXBACK.get().is_some_and(|(tx, _)| tx.try_send(request).is_ok());
     if !sent {
         FAXBACK_DROPPED.fetch_add(1, Ordering::Relaxed);
     }
