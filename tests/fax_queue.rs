@@ -658,3 +658,35 @@ fn a_corrupt_file_is_refused_and_nothing_is_queued() {
         .unwrap_or_default();
     assert!(left.is_empty(), "files left in fax/out: {left:?}");
 }
+
+#[test]
+fn the_queue_settings_are_validated_with_file_line_and_column() {
+    let daemon = TestDaemon::prepare(|c| {
+        format!("{c}\n[fax]\nmax_outbound_channels = 30\nretries = 99\nretry_spacing_s = 0\nring_timeout_s = 5\ncaller_number = \"our fax\"\n")
+    });
+    let out = daemon.cli(&["config", "check", daemon.config.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = text.lines().collect();
+    let config_text = std::fs::read_to_string(&daemon.config).unwrap();
+    let line_of = |key: &str| {
+        config_text
+            .lines()
+            .position(|l| l.starts_with(key))
+            .map(|i| i + 1)
+            .unwrap()
+    };
+    for (key, says) in [
+        ("max_outbound_channels", "from 1 to 29"),
+        ("retries", "from 0 to 20"),
+        ("retry_spacing_s", "from 1 to 86400"),
+        ("ring_timeout_s", "from 10 to 300"),
+        ("caller_number", "not a fax number"),
+    ] {
+        let at = format!("{}:{}:", daemon.config.display(), line_of(key));
+        assert!(
+            lines.iter().any(|l| l.starts_with(&at) && l.contains(says)),
+            "no error for {key} at {at} saying {says:?}:\n{text}"
+        );
+    }
+}

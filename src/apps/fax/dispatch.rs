@@ -86,6 +86,15 @@ pub fn submit_faxback(request: FaxBackRequest) -> bool {
     sent
 }
 
+/// Whether `number` can be dialled as a fax number: digits, `*`, `#`, an optional leading `+`
+/// (checked on the channel thread: no allocation).
+pub fn is_dialable(number: &str) -> bool {
+    let body = number.strip_prefix('+').unwrap_or(number);
+    !body.is_empty()
+        && number.len() <= queue::MAX_NUMBER_CHARS
+        && body.bytes().all(|b| b.is_ascii_digit() || b == b'*' || b == b'#')
+}
+
 /// Fax-back requests refused so far.
 pub fn faxback_dropped() -> u64 {
     FAXBACK_DROPPED.load(Ordering::Relaxed)

@@ -492,6 +492,17 @@ mod tests {
     }
 
     #[test]
+    fn a_dialable_number_is_what_normalising_keeps() {
+        use super::super::dispatch::is_dialable;
+        for good in ["601", "+861088880000", "*99#"] {
+            assert!(is_dialable(good) && normalize_number(good).unwrap() == good);
+        }
+        for bad in ["", "+", "60 1", "abc", &"1".repeat(40)] {
+            assert!(!is_dialable(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
     fn a_number_list_skips_comments_and_names_the_bad_line() {
         let dir = tempfile::tempdir().unwrap();
         let list = dir.path().join("list.txt");

@@ -312,7 +312,9 @@ impl Action for FaxSend {
                 caller: cx.setup().info.from,
                 call: cx.setup().call,
             };
-            let queued = !number.is_truncated() && crate::apps::fax::dispatch::submit_faxback(request);
+            let queued = !number.is_truncated()
+                && crate::apps::fax::dispatch::is_dialable(number.as_str())
+                && crate::apps::fax::dispatch::submit_faxback(request);
             return Step::Done(if queued { QUEUED } else { FAILED });
         }
         let options = FaxOptions {
