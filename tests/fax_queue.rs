@@ -690,3 +690,31 @@ fn the_queue_settings_are_validated_with_file_line_and_column() {
         );
     }
 }
+
+/// Measurement (and a check that dialling out works on the realtime clock too, where idle lines
+/// get no blocks and the dispatcher wakes the channel):
+/// `cargo test --test fax_queue realtime -- --ignored --nocapture`.
+#[test]
+#[ignore = "a measurement: about 20 s of wall time"]
+fn realtime_send_of_a_one_page_fax() {
+    let work = workdir();
+    let doc = work.path().join("doc1.tif");
+    fax_pair::make_document(&doc, 1, 2292);
+    let daemon = TestDaemon::start_with(|c| {
+        format!(
+            "{}\n[fax]\nstation_id = \"+86 10 8888 0000\"\n",
+            c.replace("clock = \"lockstep\"", "clock = \"realtime\"")
+        )
+    });
+    let machine = FaxMachine::start(&daemon.sim_socket(), "601", work.path(), &[]);
+    let started = Instant::now();
+    let ids = send(&daemon, &["601", doc.to_str().unwrap()]);
+    let got = machine.next(120);
+    let wall = started.elapsed();
+    assert!(got.ok && got.pages == 1, "{got:?}");
+    let done = wait_job(&daemon, ids[0], "done", 30);
+    eprintln!(
+        "realtime: 1 page queued → received in {:.1} s wall; job {done}",
+        wall.as_secs_f64()
+    );
+}
