@@ -432,7 +432,7 @@ impl Daemon {
                 publish_line(&state, line.to_string().into());
             }
         }));
-        let fax_dispatch = start_fax_dispatch(&config, &state.channels)?;
+        let fax_dispatch = start_fax_dispatch(&config, &state.channels, state.router.clone())?;
         let pump = spawn_pump(state.clone(), store_tx)?;
         events.set_pump(pump.thread().clone());
         let ctl = crate::ctl::server::Server::start(&config.ctl_socket(), state.clone())?;
@@ -494,6 +494,7 @@ impl Daemon {
 fn start_fax_dispatch(
     config: &Config,
     channels: &[Arc<ChanStatus>],
+    router: Arc<Router>,
 ) -> Result<crate::apps::fax::dispatch::Dispatcher> {
     let trunks: Vec<Arc<ChanStatus>> = channels
         .iter()
@@ -506,11 +507,19 @@ fn start_fax_dispatch(
         })
         .cloned()
         .collect();
+    let trunk_count = trunks.len();
+    let settings = fax_dispatch_settings(config, trunk_count);
+    // [fax] queue settings apply from the next attempt after a reload.
+    let reload = Box::new(move || fax_dispatch_settings(&router.current().config, trunk_count));
+    crate::apps::fax::dispatch::Dispatcher::start(settings, Some(reload), trunks).map_err(|e| anyhow!(e))
+}
+
+fn fax_dispatch_settings(config: &Config, trunks: usize) -> crate::apps::fax::dispatch::DispatchSettings {
     let fax = &config.fax;
-    let settings = crate::apps::fax::dispatch::DispatchSettings {
+    crate::apps::fax::dispatch::DispatchSettings {
         db: config.db_path(),
         out_dir: crate::apps::fax::queue::out_dir(&config.data_dir),
-        max_channels: fax.queue.outbound_channels(trunks.len()),
+        max_channels: fax.queue.outbound_channels(trunks),
         retries: fax.queue.retries,
         retry_spacing_s: fax.queue.retry_spacing_s,
         ring_timeout_s: fax.queue.ring_timeout_s,
@@ -521,8 +530,7 @@ fn start_fax_dispatch(
             ecm: fax.ecm,
             ..Default::default()
         },
-    };
-    crate::apps::fax::dispatch::Dispatcher::start(settings, trunks).map_err(|e| anyhow!(e))
+    }
 }
 
 /// The daemon's sockets are mode 0660; when a `telvox` group exists (install.sh makes one) its

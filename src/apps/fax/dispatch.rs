@@ -186,6 +186,9 @@ pub struct DispatchSettings {
     pub options: FaxOptions,
 }
 
+/// Gives the current settings (after a reload); the database and out directory stay as started.
+pub type SettingsSource = Box<dyn Fn() -> DispatchSettings + Send>;
+
 /// One attempt in progress.
 struct Active {
     job: Job,
@@ -206,7 +209,11 @@ pub struct Dispatcher {
 impl Dispatcher {
     /// Requeues jobs a dead daemon left `sending`, then starts the thread. `trunks` are the
     /// channels it may dial out on.
-    pub fn start(settings: DispatchSettings, trunks: Vec<Arc<ChanStatus>>) -> Result<Dispatcher, String> {
+    pub fn start(
+        settings: DispatchSettings,
+        reload: Option<SettingsSource>,
+        trunks: Vec<Arc<ChanStatus>>,
+    ) -> Result<Dispatcher, String> {
         let conn = queue::open(&settings.db)?;
         match queue::requeue_interrupted(&conn) {
             Ok(0) => {}
@@ -222,6 +229,7 @@ impl Dispatcher {
         let stop = Arc::new(AtomicBool::new(false));
         let mut run = Run {
             settings,
+            reload,
             trunks,
             conn,
             active: Vec::new(),
@@ -263,6 +271,7 @@ impl Drop for Dispatcher {
 
 struct Run {
     settings: DispatchSettings,
+    reload: Option<SettingsSource>,
     trunks: Vec<Arc<ChanStatus>>,
     conn: rusqlite::Connection,
     active: Vec<Active>,
@@ -307,6 +316,13 @@ impl Run {
     }
 
     fn step(&mut self) -> rusqlite::Result<()> {
+        if let Some(current) = self.reload.as_ref().map(|source| source()) {
+            self.settings = DispatchSettings {
+                db: std::mem::take(&mut self.settings.db),
+                out_dir: std::mem::take(&mut self.settings.out_dir),
+                ..current
+            };
+        }
         self.progress()?;
         self.start_due()
     }

@@ -330,8 +330,12 @@ pub fn enqueue(
             let _ = std::fs::remove_dir_all(&final_dir);
             std::fs::create_dir(&temporary)
                 .map_err(|e| format!("cannot create {}: {e}", temporary.display()))?;
-            std::fs::copy(&prepared.document, temporary.join("document.tif"))
-                .map_err(|e| format!("cannot copy the document into {}: {e}", temporary.display()))?;
+            // A broadcast's jobs share one file (hard links) where the file system allows.
+            let copy = temporary.join("document.tif");
+            if std::fs::hard_link(&prepared.document, &copy).is_err() {
+                std::fs::copy(&prepared.document, &copy)
+                    .map_err(|e| format!("cannot copy the document into {}: {e}", temporary.display()))?;
+            }
             std::fs::rename(&temporary, &final_dir)
                 .map_err(|e| format!("cannot move {} into place: {e}", temporary.display()))?;
             made.push(final_dir.clone());
