@@ -45,6 +45,8 @@ enum Pickup {
     Ignore,
     /// Answer, then send nothing more: the lockstep card (and the call) stands still.
     Stall,
+    /// Answer and receive, 3 ms of wall time per block (a fax that lasts seconds in lockstep).
+    Slow,
 }
 
 /// One fax the machine received.
@@ -156,7 +158,7 @@ fn machine(
                 continue;
             }
             Pickup::Ignore => continue,
-            Pickup::Answer | Pickup::Stall => {}
+            Pickup::Answer | Pickup::Stall | Pickup::Slow => {}
         }
         let file = dir.join(format!("{number}-{calls}.tif"));
         let mut session = FaxSession::new(
@@ -190,6 +192,9 @@ fn machine(
                         *s = g711::decode(law, c);
                     }
                     session.rx(&lin);
+                    if pickup == Pickup::Slow {
+                        std::thread::sleep(Duration::from_millis(3));
+                    }
                     if !session.is_active() {
                         let at = *ended_at.get_or_insert(blocks);
                         if blocks > at + 500 {
@@ -336,10 +341,14 @@ fn one_and_three_page_faxes_are_sent_to_a_registered_machine() {
     let machine = FaxMachine::start(&daemon.sim_socket(), "601", work.path(), &[]);
     for pages in [1u32, 3] {
         let doc = work.path().join(format!("doc{pages}.tif"));
+        // The user's file may go once the job is queued: the job has its own copy.
+        let users = work.path().join(format!("mine{pages}.tif"));
+        std::fs::copy(&doc, &users).expect("copy");
         let ids = send(
             &daemon,
-            &["601", doc.to_str().unwrap(), "--header", "ACME pricing"],
+            &["601", users.to_str().unwrap(), "--header", "ACME pricing"],
         );
+        std::fs::remove_file(&users).expect("remove");
         assert_eq!(ids.len(), 1);
         let got = machine.next(60);
         assert!(got.ok, "{got:?}");
@@ -403,7 +412,7 @@ fn busy_and_unanswered_attempts_are_retried_until_the_fax_goes_through() {
 }
 
 #[test]
-fn a_cancelled_job_is_never_sent() {
+fn cancel_stops_a_queued_job_and_hangs_up_one_being_sent() {
     let work = workdir();
     let daemon = queue_daemon(work.path(), "retries = 0\n");
     let doc = work.path().join("doc1.tif");
@@ -429,6 +438,27 @@ fn a_cancelled_job_is_never_sent() {
         outbound_calls(&daemon).is_empty(),
         "a cancelled job placed a call"
     );
+
+    // A job being sent: its call is hung up, and it is not retried.
+    let machine = FaxMachine::start(&daemon.sim_socket(), "604", work.path(), &[Pickup::Slow]);
+    let ids = send(&daemon, &["604", work.path().join("doc3.tif").to_str().unwrap()]);
+    daemon.wait_calls("the fax call to be up", |c| {
+        c.iter().any(|x| x["dst"] == "604" && x["answer"].is_string())
+    });
+    let out = daemon.cli(&["fax", "cancel", &ids[0].to_string()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let got = machine.next(60);
+    assert!(!got.ok && got.pages < 3, "cut short: {got:?}");
+    let calls = daemon.wait_calls("the cancelled call to end", |c| {
+        c.iter().any(|x| x["dst"] == "604" && x["end"].is_string())
+    });
+    let call = calls.iter().find(|x| x["dst"] == "604").unwrap();
+    assert_eq!(call["hangup_cause"], "NORMAL_CLEARING", "telvox hung up: {call}");
+    std::thread::sleep(Duration::from_millis(500));
+    let cancelled = job(&daemon, ids[0]);
+    assert_eq!(cancelled["state"], "cancelled", "{cancelled:#}");
+    assert_eq!(cancelled["last_result"], "cancelled");
+    assert_eq!(cancelled["attempts"], 1);
 }
 
 #[test]
