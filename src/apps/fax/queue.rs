@@ -224,7 +224,15 @@ pub fn prepare(out_dir: &Path, files: &[PathBuf]) -> Result<Prepared, String> {
         document: dir.join("document.tif"),
         dir,
         pages: 0,
-        names: files.iter().map(|f| f.display().to_string()).collect(),
+        names: files
+            .iter()
+            .map(|f| {
+                std::path::absolute(f)
+                    .unwrap_or_else(|_| f.clone())
+                    .display()
+                    .to_string()
+            })
+            .collect(),
     };
     let mut parts = Vec::new();
     for (index, file) in files.iter().enumerate() {
