@@ -41,6 +41,8 @@ const OFFER_TIMEOUT: Duration = Duration::from_secs(2);
 const FAXBACK_QUEUE: usize = 64;
 /// The longest a queued fax session may run.
 const MAX_SESSION_MS: u64 = 7_200_000;
+/// How often a ringing call looks whether its job was cancelled.
+const CANCEL_CHECK_MS: u64 = 200;
 /// The longest wait between two attempts, however many retries.
 const MAX_BACKOFF_S: u64 = 86_400;
 
@@ -122,6 +124,23 @@ impl FaxOut {
 impl App for FaxOut {
     fn flow(&self) -> Label {
         Label::from_str_truncating("fax_out")
+    }
+
+    /// While it rings, a cancelled job's call is dropped at the next look (every 200 ms of the call).
+    fn on_offered(&mut self, cx: &mut CallCx) {
+        cx.set_timer_ms(CANCEL_CHECK_MS);
+    }
+
+    fn on_timer(&mut self, cx: &mut CallCx) {
+        if cx.is_answered() {
+            return;
+        }
+        if self.cancel.load(Ordering::Relaxed) {
+            cx.enter_state("cancelled");
+            cx.hangup(Cause::NormalClearing);
+            return;
+        }
+        cx.set_timer_ms(CANCEL_CHECK_MS);
     }
 
     fn on_answered(&mut self, cx: &mut CallCx) {
