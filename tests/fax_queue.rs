@@ -748,3 +748,22 @@ fn realtime_send_of_a_one_page_fax() {
         wall.as_secs_f64()
     );
 }
+
+#[test]
+fn queue_settings_follow_a_reload() {
+    let work = workdir();
+    let daemon = queue_daemon(work.path(), "retries = 0\nretry_spacing_s = 1\n");
+    let busy = FaxMachine::start(&daemon.sim_socket(), "641", work.path(), &[Pickup::Busy; 8]);
+    let doc = work.path().join("doc1.tif");
+    let ids = send(&daemon, &["641", doc.to_str().unwrap()]);
+    let failed = wait_job(&daemon, ids[0], "failed", 30);
+    assert_eq!(failed["attempts"], 1, "retries = 0: {failed:#}");
+    let config = std::fs::read_to_string(&daemon.config).unwrap();
+    std::fs::write(&daemon.config, config.replace("retries = 0", "retries = 1")).unwrap();
+    let out = daemon.cli(&["reload"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let ids = send(&daemon, &["641", doc.to_str().unwrap()]);
+    let failed = wait_job(&daemon, ids[0], "failed", 30);
+    assert_eq!(failed["attempts"], 2, "retries = 1 after the reload: {failed:#}");
+    drop(busy);
+}
