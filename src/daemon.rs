@@ -433,6 +433,12 @@ impl Daemon {
             }
         }));
         let fax_dispatch = start_fax_dispatch(&config, &state.channels, state.router.clone())?;
+        let job_state = Arc::downgrade(&state);
+        crate::apps::fax::dispatch::set_job_event_sink(Box::new(move |line: serde_json::Value| {
+            if let Some(state) = job_state.upgrade() {
+                publish_line(&state, line.to_string().into());
+            }
+        }));
         let pump = spawn_pump(state.clone(), store_tx)?;
         events.set_pump(pump.thread().clone());
         let ctl = crate::ctl::server::Server::start(&config.ctl_socket(), state.clone())?;

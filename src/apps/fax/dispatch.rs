@@ -88,6 +88,39 @@ pub fn submit_faxback(request: FaxBackRequest) -> bool {
     sent
 }
 
+/// Where the dispatcher reports job changes (`telvox events` lines of type `fax_job`).
+pub type JobEventSink = Box<dyn Fn(serde_json::Value) + Send + Sync>;
+
+static JOB_EVENTS: OnceLock<JobEventSink> = OnceLock::new();
+
+/// Set once by the daemon.
+pub fn set_job_event_sink(sink: JobEventSink) {
+    let _ = JOB_EVENTS.set(sink);
+}
+
+/// Reports a job's new state: `{"type":"fax_job","id","number","state","attempts",…}`.
+fn publish_job(
+    job: &Job,
+    state: &str,
+    attempts: i64,
+    result: Option<&str>,
+    cause: Option<&str>,
+    call: Option<&str>,
+) {
+    if let Some(sink) = JOB_EVENTS.get() {
+        sink(serde_json::json!({
+            "type": "fax_job",
+            "id": job.id,
+            "number": job.number,
+            "state": state,
+            "attempts": attempts,
+            "result": result,
+            "cause": cause,
+            "uniqueid": call,
+        }));
+    }
+}
+
 /// Whether `number` can be dialled as a fax number: digits, `*`, `#`, an optional leading `+`
 /// (checked on the channel thread: no allocation).
 pub fn is_dialable(number: &str) -> bool {
@@ -417,6 +450,15 @@ impl Run {
             active.job.number,
             call.cause
         );
+        let cancelled = active.cancel.load(Ordering::Relaxed);
+        publish_job(
+            &active.job,
+            if cancelled { "cancelled" } else { state },
+            attempts,
+            Some(&result),
+            Some(call.cause.name()),
+            Some(&call.call.to_string()),
+        );
         queue::finish_attempt(
             &self.conn,
             active.job.id,
@@ -508,6 +550,7 @@ impl Run {
             queue::unmark_sending(&self.conn, job.id)?;
             return Ok(());
         }
+        publish_job(&job, "sending", job.attempts + 1, None, None, None);
         self.active.push(Active {
             job,
             chan,
