@@ -814,3 +814,24 @@ fn queue_settings_follow_a_reload() {
     assert_eq!(failed["attempts"], 2, "retries = 1 after the reload: {failed:#}");
     drop(busy);
 }
+
+/// Measurement: how long the longest ring timeout (300 s of ringing) takes in lockstep, where the
+/// card does not wait for a party being called — the time a far end has to answer.
+/// `cargo test --test fax_queue lockstep_ring -- --ignored --nocapture`.
+#[test]
+#[ignore = "a measurement"]
+fn lockstep_ring_timeout_wall_time() {
+    let work = workdir();
+    let daemon = queue_daemon(work.path(), "retries = 0\n");
+    let machine = FaxMachine::start(&daemon.sim_socket(), "651", work.path(), &[Pickup::Ignore]);
+    let doc = work.path().join("doc1.tif");
+    let ids = send(&daemon, &["651", doc.to_str().unwrap()]);
+    wait_job(&daemon, ids[0], "sending", 30);
+    let started = Instant::now();
+    let failed = wait_job(&daemon, ids[0], "failed", 60);
+    eprintln!(
+        "lockstep: 300 s of unanswered ringing ended (NO ANSWER) {:.2} s of wall time after the job went to sending; {failed}",
+        started.elapsed().as_secs_f64()
+    );
+    drop(machine);
+}
