@@ -835,3 +835,44 @@ fn lockstep_ring_timeout_wall_time() {
     );
     drop(machine);
 }
+
+#[test]
+fn several_files_tiff_and_postscript_make_one_fax() {
+    let work = workdir();
+    let daemon = queue_daemon(work.path(), "retries = 0\n");
+    let machine = FaxMachine::start(&daemon.sim_socket(), "661", work.path(), &[]);
+    let ps = work.path().join("note.ps");
+    std::fs::write(
+        &ps,
+        "%!PS\n/Helvetica findfont 24 scalefont setfont 72 700 moveto (a note from telvox) show showpage\n",
+    )
+    .expect("ps");
+    let tiff = work.path().join("doc3.tif");
+    let out = daemon.cli_json(&[
+        "fax",
+        "send",
+        "--json",
+        "661",
+        tiff.to_str().unwrap(),
+        ps.to_str().unwrap(),
+    ]);
+    assert_eq!(out["pages"], 4, "{out}");
+    let got = machine.next(60);
+    assert!(got.ok && got.pages == 4, "{got:?}");
+    let (received, sent) = (fax_pair::bitmaps(&got.file), fax_pair::bitmaps(&tiff));
+    for page in 0..3 {
+        let extra = received[page].len() - sent[page].len();
+        assert!(
+            received[page][extra..] == sent[page][..],
+            "page {} differs",
+            page + 1
+        );
+    }
+    assert!(
+        received[3].iter().any(|&b| b != 0),
+        "the PostScript page is not blank"
+    );
+    let id = out["jobs"][0]["id"].as_i64().unwrap();
+    let done = wait_job(&daemon, id, "done", 30);
+    assert_eq!(done["files"].as_array().unwrap().len(), 2);
+}
