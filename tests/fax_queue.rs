@@ -675,8 +675,7 @@ fn fax_back_from_an_ivr_flow_sends_1_3_and_10_pages_after_the_caller_hung_up() {
         assert!(path.iter().any(|x| x["uniqueid"] == call_id.as_str()));
     }
     // An unknown document is `invalid` (asked again), a number that cannot be dialled (a DTMF A
-    // key in it) `failed`:
-    // nothing more is queued.
+    // key in it) `failed`: nothing more is queued.
     let call = fax_back_call(&daemon, "9", "620");
     let path = call_path(&daemon, &call.call_id.expect("id"));
     assert_eq!(path[..5], ["doc", "number", "queue", "sorry", "doc"], "{path:?}");
