@@ -376,6 +376,9 @@ fn one_and_three_page_faxes_are_sent_to_a_registered_machine() {
     );
     let list = daemon.cli_json(&["fax", "list", "--json"]);
     assert_eq!(list.as_array().unwrap().len(), 2);
+    let status = daemon.cli_json(&["status", "--json"]);
+    assert_eq!(status["fax_queue"]["done"], 2, "{status}");
+    assert_eq!(status["fax_queue"]["queued"], 0, "{status}");
 }
 
 #[test]

@@ -185,6 +185,7 @@ fn status_json(state: &DaemonState) -> Value {
             "down": count(ChanState::Down),
         },
         "calls_today": calls_today,
+        "fax_queue": crate::apps::fax::queue::state_counts(&runtime.config.db_path()),
         "calls_since_start": calls_since_start,
         "counters": {
             "late_blocks": card.late_blocks,

@@ -482,6 +482,22 @@ pub fn finish_attempt(conn: &Connection, id: i64, r: &AttemptResult) -> rusqlite
     Ok(())
 }
 
+/// Jobs per state, for `telvox status` (read-only; None when the database cannot be read).
+pub fn state_counts(db: &Path) -> Option<serde_json::Value> {
+    let conn = Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).ok()?;
+    let mut stmt = conn
+        .prepare("SELECT state, COUNT(*) FROM fax_jobs GROUP BY state")
+        .ok()?;
+    let mut counts = serde_json::json!({"queued": 0, "sending": 0, "done": 0, "failed": 0, "cancelled": 0});
+    let rows = stmt
+        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
+        .ok()?;
+    for (state, n) in rows.flatten() {
+        counts[state] = n.into();
+    }
+    Some(counts)
+}
+
 /// Whether the job was cancelled (the dispatcher asks while its call is up).
 pub fn is_cancelled(conn: &Connection, id: i64) -> rusqlite::Result<bool> {
     let state: Option<String> = conn
