@@ -358,6 +358,8 @@ pub struct Daemon {
     pump: Option<JoinHandle<()>>,
     store_thread: Option<JoinHandle<store::StoreStats>>,
     ctl: Option<crate::ctl::server::Server>,
+    /// The outbound fax queue's dispatcher.
+    fax_dispatch: Option<crate::apps::fax::dispatch::Dispatcher>,
     _pid: PidLock,
 }
 
@@ -474,6 +476,13 @@ impl Daemon {
                 publish_line(&state, line.to_string().into());
             }
         }));
+        let fax_dispatch = start_fax_dispatch(&config, &state.channels, state.router.clone())?;
+        let job_state = Arc::downgrade(&state);
+        crate::apps::fax::dispatch::set_job_event_sink(Box::new(move |line: serde_json::Value| {
+            if let Some(state) = job_state.upgrade() {
+                publish_line(&state, line.to_string().into());
+            }
+        }));
         let pump = spawn_pump(state.clone(), store_tx)?;
         events.set_pump(pump.thread().clone());
         let ctl = crate::ctl::server::Server::start(&config.ctl_socket(), state.clone())?;
@@ -492,6 +501,7 @@ impl Daemon {
             pump: Some(pump),
             store_thread: Some(store_thread),
             ctl: Some(ctl),
+            fax_dispatch: Some(fax_dispatch),
             _pid: pid,
         })
     }
@@ -502,6 +512,9 @@ impl Daemon {
         self.state.stopping.store(true, Ordering::SeqCst);
         if let Some(ctl) = self.ctl.take() {
             ctl.stop();
+        }
+        if let Some(dispatch) = self.fax_dispatch.take() {
+            dispatch.stop();
         }
         self.card.shutdown();
         for t in self.channel_threads.drain(..) {
@@ -524,6 +537,49 @@ impl Daemon {
             );
         }
         Ok(())
+    }
+}
+
+/// Starts the outbound fax dispatcher on the trunk channels.
+fn start_fax_dispatch(
+    config: &Config,
+    channels: &[Arc<ChanStatus>],
+    router: Arc<Router>,
+) -> Result<crate::apps::fax::dispatch::Dispatcher> {
+    let trunks: Vec<Arc<ChanStatus>> = channels
+        .iter()
+        .filter(|c| {
+            config
+                .hw
+                .spans
+                .iter()
+                .any(|s| s.span == c.id.span && s.role == crate::hw::Role::Trunk)
+        })
+        .cloned()
+        .collect();
+    let trunk_count = trunks.len();
+    let settings = fax_dispatch_settings(config, trunk_count);
+    // [fax] queue settings apply from the next attempt after a reload.
+    let reload = Box::new(move || fax_dispatch_settings(&router.current().config, trunk_count));
+    crate::apps::fax::dispatch::Dispatcher::start(settings, Some(reload), trunks).map_err(|e| anyhow!(e))
+}
+
+fn fax_dispatch_settings(config: &Config, trunks: usize) -> crate::apps::fax::dispatch::DispatchSettings {
+    let fax = &config.fax;
+    crate::apps::fax::dispatch::DispatchSettings {
+        db: config.db_path(),
+        out_dir: crate::apps::fax::queue::out_dir(&config.data_dir),
+        max_channels: fax.queue.outbound_channels(trunks),
+        retries: fax.queue.retries,
+        retry_spacing_s: fax.queue.retry_spacing_s,
+        ring_timeout_s: fax.queue.ring_timeout_s,
+        from: fax.queue.caller_number(&fax.station_id),
+        options: crate::dsp::fax::FaxOptions {
+            local_ident: fax.station_id.clone(),
+            header: fax.header.clone(),
+            ecm: fax.ecm,
+            ..Default::default()
+        },
     }
 }
 

@@ -3,6 +3,18 @@
 
 use std::fmt;
 
+/// `write!` into a fixed string (no allocation): what does not fit is cut and marked truncated.
+impl<const N: usize> fmt::Write for FixedStr<N> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        for ch in s.chars() {
+            if !self.push(ch) {
+                break;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// A string of at most `N` bytes stored inline. Input beyond `N` bytes is cut at a char boundary and
 /// remembered as truncated, so a caller can tell "long number" from "short number".
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]

@@ -189,6 +189,37 @@ enum FaxCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Queue a fax: NUMBER FILE... (TIFF-F, PDF or PostScript; several files make one fax), or
+    /// --to-list LIST FILE... to send the same fax to every number in LIST (one per line, # comments).
+    Send {
+        /// NUMBER then FILE..., or only FILE... with --to-list.
+        #[arg(value_name = "NUMBER FILE", required = true)]
+        args: Vec<String>,
+        /// A file of numbers to broadcast to (one job per number).
+        #[arg(long, value_name = "FILE")]
+        to_list: Option<PathBuf>,
+        /// Not before this local time: "YYYY-MM-DD HH:MM" or "HH:MM" (its next occurrence).
+        #[arg(long, value_name = "TIME")]
+        at: Option<String>,
+        /// The header line on each page (default: [fax] header).
+        #[arg(long, value_name = "TEXT")]
+        header: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The outbound fax queue, newest first (works with the daemon stopped).
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// One fax job: its state, attempts and last result. Exit 1 when there is no such job.
+    Show {
+        id: i64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Cancel a fax job that is queued or being sent. Exit 1 when it is finished or unknown.
+    Cancel { id: i64 },
 }
 
 #[derive(Subcommand)]
@@ -373,26 +404,53 @@ fn run(cli: &Cli) -> Result<i32> {
         }
         Command::Vm { command } => run_vm(&path, command).map(|_| 0),
         Command::Sup { command } => telvox::apps::supervisor::cli::run(&path, command),
-        Command::Fax {
-            command: FaxCommand::Docs { catalog, cache, json },
-        } => cli::fax::docs(&path, catalog.as_deref(), cache.as_deref(), *json),
-        Command::Fax {
-            command:
-                FaxCommand::Log {
-                    from,
-                    to,
-                    direction,
-                    limit,
-                    json,
-                },
+        Command::Fax { command } => run_fax(&path, command),
+    }
+}
+
+fn run_fax(path: &std::path::Path, command: &FaxCommand) -> Result<i32> {
+    use telvox::cli::faxq;
+    if let FaxCommand::Docs { catalog, cache, json } = command {
+        return cli::fax::docs(path, catalog.as_deref(), cache.as_deref(), *json);
+    }
+    let config = cli::load_config(path)?;
+    match command {
+        FaxCommand::Send {
+            args,
+            to_list,
+            at,
+            header,
+            json,
+        } => faxq::send(
+            &config,
+            &faxq::SendArgs {
+                args: args.clone(),
+                to_list: to_list.clone(),
+                at: at.clone(),
+                header: header.clone(),
+                json: *json,
+            },
+        ),
+        FaxCommand::List { json } => faxq::list(&config, *json),
+        FaxCommand::Show { id, json } => faxq::show(&config, *id, *json),
+        FaxCommand::Cancel { id } => faxq::cancel(&config, *id),
+        FaxCommand::Log {
+            from,
+            to,
+            direction,
+            limit,
+            json,
         } => cli::fax::log(
-            &path,
+            path,
             from.as_deref(),
             to.as_deref(),
             direction.as_deref(),
             *limit,
             *json,
         ),
+        FaxCommand::Docs { catalog, cache, json } => {
+            cli::fax::docs(path, catalog.as_deref(), cache.as_deref(), *json)
+        }
     }
 }
 

@@ -1,7 +1,7 @@
 //! The shipped configuration's fax services, end to end on the lockstep sim card: option 2 of the
 //! hotline (etc/flows/main.toml) checks the keyed document number, asks the caller to press Start
 //! and sends the document on the same call; a fax machine that dials the hotline is recognised by
-//! its calling tone and received; the fax line 8400 (etc/flows/fax.toml) answers straight into fax.
+//! its calling tone and received; the fax line 8200 (etc/flows/fax.toml) answers straight into fax.
 
 mod common;
 mod fax_pair;
@@ -82,12 +82,13 @@ fn hotline_option_2_faxes_the_keyed_document_on_the_same_call() {
         .expect("tmp");
     let received = work.path().join("got.tif");
     // 2: English; 2 (during the welcome): fax; 9# (no such document): refused and asked again;
-    // 1#: the price list; then "press Start" plays and the caller's machine starts receiving.
+    // 1#: the price list; 1: on this call; then "press Start" plays and the caller's machine starts
+    // receiving.
     let (call, fax) = fax_pair::fax_machine_receive(
         &daemon.sim_socket(),
         "8000",
-        &[(20, "2"), (60, "2"), (110, "9#"), (400, "1#")],
-        800,
+        &[(20, "2"), (60, "2"), (110, "9#"), (400, "1#"), (520, "1")],
+        900,
         &received,
         40_000,
     );
@@ -102,6 +103,7 @@ fn hotline_option_2_faxes_the_keyed_document_on_the_same_call() {
         "fax_invalid",
         "fax",
         "fax_check",
+        "fax_delivery",
         "fax_press_start",
         "fax_send",
         "hangup",
@@ -153,7 +155,7 @@ fn the_fax_line_answers_straight_into_reception() {
         .expect("tmp");
     let doc = work.path().join("doc.tif");
     fax_pair::make_document(&doc, 1, 2292);
-    let (call, fax) = fax_pair::fax_machine_send(&daemon.sim_socket(), "8400", &doc, None);
+    let (call, fax) = fax_pair::fax_machine_send(&daemon.sim_socket(), "8200", &doc, None);
     assert!(fax.result.is_ok(), "{}", fax.result);
     let call_id = call.call_id.expect("call id");
     assert_eq!(call_path(&daemon, &call_id), ["receive", "done"]);

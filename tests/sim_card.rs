@@ -201,6 +201,7 @@ fn spawn_line(
                     Ok(ReadOutcome::Audio) => Seen::Audio(block),
                     Ok(ReadOutcome::Event(ev)) => Seen::Event(ev),
                     Ok(ReadOutcome::Closed) => Seen::Closed,
+                    Ok(ReadOutcome::Woken) => continue,
                     Err(e) => Seen::Failed(format!("read: {e}")),
                 };
                 let _ = ctx.log.send(seen.clone());

@@ -2,6 +2,7 @@
 
 pub mod bench;
 pub mod fax;
+pub mod faxq;
 pub mod rec;
 pub mod simcall;
 

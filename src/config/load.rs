@@ -77,6 +77,11 @@ const FAX_KEYS: &[&str] = &[
     "email_numbers",
     "cover",
     "company",
+    "max_outbound_channels",
+    "retries",
+    "retry_spacing_s",
+    "ring_timeout_s",
+    "caller_number",
 ];
 const HW_KEYS: &[&str] = &["card", "ring_on_ms", "ring_off_ms", "span"];
 const SPAN_KEYS: &[&str] = &[
@@ -557,7 +562,8 @@ fn read_config(source_path: &Path, diags: &mut Diagnostics) -> Option<Config> {
         }
     }
     let has_smtp = voicemail.as_ref().is_some_and(|b| b.smtp.is_some());
-    let fax = read_fax(&root, has_smtp, diags);
+    let mut fax = read_fax(&root, has_smtp, diags);
+    fax.queue = read_fax_queue(&root, hw.as_ref(), diags);
     let fax_catalog = read_fax_catalog(&root, base_dir, diags);
 
     Some(Config {
@@ -732,6 +738,77 @@ fn read_fax_extras(
             diags.error(root.src, at, message);
         }
     }
+}
+
+const FAX_RETRIES: IntRule = IntRule {
+    range: 0..=20,
+    unit: "retries",
+    note: "",
+};
+const FAX_RETRY_SPACING: IntRule = IntRule {
+    range: 1..=86400,
+    unit: "seconds",
+    note: " (doubled for each further retry)",
+};
+const FAX_RING_TIMEOUT: IntRule = IntRule {
+    range: 10..=300,
+    unit: "seconds",
+    note: "",
+};
+
+/// `[fax]` keys of the outbound queue. The channel limit leaves at least one trunk for callers.
+fn read_fax_queue(
+    root: &Section,
+    hw: Option<&super::HwMap>,
+    diags: &mut Diagnostics,
+) -> super::FaxQueueConfig {
+    let mut config = super::FaxQueueConfig::default();
+    // read_fax reported a [fax] that is not a table; nothing more to say here.
+    let Some(Node::Table(entries)) = root.get("fax").map(|i| i.get_ref()) else {
+        return config;
+    };
+    let section = Section {
+        src: root.src,
+        prefix: "fax.".into(),
+        label: "in [fax]".into(),
+        entries,
+        start_bytes: 0,
+    };
+    let trunks = hw.map_or(0, |hw| {
+        hw.spans
+            .iter()
+            .filter(|s| s.role == crate::hw::Role::Trunk)
+            .map(|s| usize::from(s.channels))
+            .sum::<usize>()
+    });
+    if section.get("max_outbound_channels").is_some() {
+        let most = trunks.saturating_sub(1).max(1);
+        let rule = IntRule {
+            range: 1..=u32::try_from(most).unwrap_or(u32::MAX),
+            unit: "channels",
+            note: " (fewer than the trunk channels: at least one stays free for callers)",
+        };
+        // Without a usable hardware map (reported) there is no trunk count to check against.
+        if hw.is_some() {
+            config.max_outbound_channels = section.int("max_outbound_channels", &rule, diags);
+        }
+    }
+    if let Some(n) = section.int("retries", &FAX_RETRIES, diags) {
+        config.retries = n;
+    }
+    if let Some(n) = section.int("retry_spacing_s", &FAX_RETRY_SPACING, diags) {
+        config.retry_spacing_s = n;
+    }
+    if let Some(n) = section.int("ring_timeout_s", &FAX_RING_TIMEOUT, diags) {
+        config.ring_timeout_s = n;
+    }
+    if let Some((number, at)) = section.string("caller_number", "our fax number in quotes", diags) {
+        match crate::apps::fax::queue::normalize_number(number) {
+            Ok(n) => config.caller_number = Some(n),
+            Err(e) => diags.error(root.src, at, format!("fax.caller_number: {e}")),
+        }
+    }
+    config
 }
 
 /// `fax_catalog` (optional): the fax-on-demand catalog. Only its presence is checked here, so that
@@ -1508,7 +1585,7 @@ mod tests {
             numbers,
             [
                 ("8000", "main"),
-                ("8400", "fax"),
+                ("8200", "fax"),
                 ("8500", "voicemail"),
                 ("8900", "supervisor"),
                 ("8999", "linetest")
@@ -1541,7 +1618,7 @@ mod tests {
         // The flows go with the copy (without prompts in this site, the line test stands in).
         let text = replace_once(&text, "\"8000\" = \"main\"", "\"8000\" = \"linetest\"");
         let text = replace_once(&text, "\"8500\" = \"voicemail\"", "\"8500\" = \"linetest\"");
-        let text = replace_once(&text, "\"8400\" = \"fax\"", "\"8400\" = \"linetest\"");
+        let text = replace_once(&text, "\"8200\" = \"fax\"", "\"8200\" = \"linetest\"");
         let text = replace_once(&text, "\"8900\" = \"supervisor\"", "\"8900\" = \"linetest\"");
         fs::create_dir_all(site.path("etc/flows")).expect("flows dir");
         site.write("etc/hw/site.toml", EMBEDDED_SIM_MAP);

@@ -91,6 +91,58 @@ pub struct FaxConfig {
     pub cover: bool,
     /// `company`: the cover page's header (the company's name and details; `\n` breaks lines).
     pub company: Option<String>,
+    /// The outbound queue's keys (`max_outbound_channels`, `retries`, ...).
+    pub queue: FaxQueueConfig,
+}
+
+/// `[fax]` keys of the outbound fax queue (`apps::fax::dispatch`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FaxQueueConfig {
+    /// Outbound fax calls at once; None: half the trunk channels (at least one; never all).
+    pub max_outbound_channels: Option<u32>,
+    /// Further attempts after a busy, unanswered or failed one.
+    pub retries: u32,
+    /// Wait before the first retry; each further retry waits twice as long as the one before.
+    pub retry_spacing_s: u32,
+    /// How long a dialled fax number may ring.
+    pub ring_timeout_s: u32,
+    /// The number outbound fax calls present (the call log's `src`); None: the digits of
+    /// `station_id`.
+    pub caller_number: Option<String>,
+}
+
+impl Default for FaxQueueConfig {
+    fn default() -> Self {
+        FaxQueueConfig {
+            max_outbound_channels: None,
+            retries: 3,
+            retry_spacing_s: 300,
+            ring_timeout_s: 60,
+            caller_number: None,
+        }
+    }
+}
+
+impl FaxQueueConfig {
+    /// The channel limit for `trunks` trunk channels.
+    pub fn outbound_channels(&self, trunks: usize) -> usize {
+        let limit = match self.max_outbound_channels {
+            Some(n) => n as usize,
+            None => trunks / 2,
+        };
+        limit.min(trunks.saturating_sub(1)).max(usize::from(trunks > 1))
+    }
+
+    /// The number outbound calls present.
+    pub fn caller_number(&self, station_id: &str) -> String {
+        match &self.caller_number {
+            Some(n) => n.clone(),
+            None => station_id
+                .chars()
+                .filter(|c| c.is_ascii_digit() || *c == '+')
+                .collect(),
+        }
+    }
 }
 
 impl Default for FaxConfig {
@@ -103,6 +155,7 @@ impl Default for FaxConfig {
             email_numbers: Vec::new(),
             cover: false,
             company: None,
+            queue: FaxQueueConfig::default(),
         }
     }
 }

@@ -113,6 +113,7 @@ fn serve(conn: UnixStream, state: &DaemonState) -> std::io::Result<()> {
             }
         },
         Some("events") => stream_events(out, state),
+        Some("fax_poke") => reply_ok(&mut out, json!({"poked": crate::apps::fax::dispatch::poke()})),
         Some("record") => match crate::apps::recorder::control::record_command(state, &request) {
             Ok(data) => reply_ok(&mut out, data),
             Err(e) => reply_err(&mut out, &e),
@@ -184,6 +185,7 @@ fn status_json(state: &DaemonState) -> Value {
             "down": count(ChanState::Down),
         },
         "calls_today": calls_today,
+        "fax_queue": crate::apps::fax::queue::state_counts(&runtime.config.db_path()),
         "calls_since_start": calls_since_start,
         "counters": {
             "late_blocks": card.late_blocks,
@@ -193,6 +195,7 @@ fn status_json(state: &DaemonState) -> Value {
             "congestion": card.congestion,
             "overflow_bytes": card.overflow_bytes,
             "dropped_events": state.events.dropped.load(Ordering::Relaxed),
+            "fax_back_dropped": crate::apps::fax::dispatch::faxback_dropped(),
             "ticks": card.ticks,
         },
         "store": store,

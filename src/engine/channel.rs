@@ -18,6 +18,7 @@ use crate::hw::{
 use super::app::{App, AppFactory, CallCx, CallSetup, LineRequests, StateLog};
 use super::clock::SampleTimer;
 use super::events::{CallEvent, Disposition, EventKind};
+use super::originate::{OriginateReport, OriginateRequest, MAX_RING_TIMEOUT_MS};
 use super::player::{PlayStatus, PromptPlayer};
 use super::sink::{EventQueue, EventSink};
 use super::status::{ChanState, ChanStatus};
@@ -97,6 +98,15 @@ struct ActiveCall {
     digits: DigitLog,
     max_samples: u64,
     flow: Label,
+    /// Set for a call this channel placed (see [`super::originate`]).
+    outbound: Option<Outbound>,
+}
+
+/// What an outbound call keeps besides an inbound one's state.
+struct Outbound {
+    report: Arc<OriginateReport>,
+    /// The far end must answer within this many samples of the dial.
+    ring_timeout_samples: u64,
 }
 
 /// The state one channel thread owns.
@@ -131,6 +141,9 @@ impl ChannelRunner {
         tones: ChannelTones,
     ) -> Result<Self, crate::dsp::DspError> {
         let law = chan.law();
+        if let Some(waker) = chan.waker() {
+            status.originate.set_waker(waker);
+        }
         Ok(Self {
             tones,
             disconnect: tones
@@ -165,6 +178,7 @@ impl ChannelRunner {
                 ReadOutcome::Audio => self.on_block(),
                 ReadOutcome::Event(ev) => self.on_event(ev),
                 ReadOutcome::Closed => break,
+                ReadOutcome::Woken => self.on_woken(),
             }
         }
         self.end_call(Cause::NetworkOutOfOrder, false);
@@ -190,6 +204,15 @@ impl ChannelRunner {
     }
 
     fn offer(&mut self, info: CallInfo) {
+        if self
+            .call
+            .as_ref()
+            .is_some_and(|c| c.outbound.is_some() && !c.answered)
+        {
+            // Glare: a call came in as this channel seized the line to dial; the card gave the
+            // line to the caller and dropped the dial. The outbound attempt failed (it is retried).
+            self.end_call(Cause::NormalCircuitCongestion, false);
+        }
         if self.call.is_some() {
             // The card offers only idle channels; a second offer would be a card bug. Keep the call.
             return;
@@ -223,6 +246,7 @@ impl ChannelRunner {
             digits: DigitLog::new(),
             max_samples: max_seconds * SAMPLE_RATE_HZ as u64,
             flow,
+            outbound: None,
         });
         // Call recording by rule: the ring is sized and attached now, at call setup.
         if has_app {
@@ -251,12 +275,108 @@ impl ChannelRunner {
         self.with_app(|app, cx, _| app.on_offered(cx));
     }
 
+    /// Another thread woke the idle line: an outbound call may wait to be placed.
+    fn on_woken(&mut self) {
+        self.sink.flush_backlog();
+        if self.call.is_none() {
+            self.originate();
+        }
+    }
+
+    /// Places the outbound call waiting in the channel's inbox, if any (the line is idle).
+    fn originate(&mut self) {
+        let Some(request) = self.status.originate.take() else {
+            return;
+        };
+        let OriginateRequest {
+            number,
+            from,
+            app,
+            ring_timeout_ms,
+            report,
+        } = request;
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+        let call = self.shared.call_ids.next(now.as_secs());
+        let info = CallInfo {
+            from,
+            to: number,
+            ..Default::default()
+        };
+        let setup = CallSetup {
+            call,
+            chan: self.chan.id(),
+            info,
+            country: self.tones.country,
+        };
+        self.dtmf.reset();
+        if let Some(detector) = self.disconnect.as_mut() {
+            detector.reset();
+        }
+        let flow = app.flow();
+        let max_seconds = self.shared.max_call_seconds.load(Ordering::Relaxed);
+        let ring_timeout_ms = u64::from(ring_timeout_ms.min(MAX_RING_TIMEOUT_MS));
+        self.call = Some(ActiveCall {
+            setup,
+            app: Some(app),
+            samples: 0,
+            rings: 0,
+            answered: false,
+            player: PromptPlayer::new(),
+            tone: TonePlayer::new(self.law),
+            timer: SampleTimer::default(),
+            digits: DigitLog::new(),
+            max_samples: max_seconds * SAMPLE_RATE_HZ as u64,
+            flow,
+            outbound: Some(Outbound {
+                report: report.clone(),
+                ring_timeout_samples: ring_timeout_ms * u64::from(SAMPLE_RATE_HZ) / 1000,
+            }),
+        });
+        self.status.set(ChanState::Ringing, Some(call));
+        self.status.calls.fetch_add(1, Ordering::Relaxed);
+        self.emit(EventKind::CallStart {
+            start_epoch_ms: now.as_millis() as i64,
+            src: info.from,
+            dst: info.to,
+            name: info.name,
+            flow,
+        });
+        report.dialling(call);
+        let dial = Control::Dial {
+            number: info.to,
+            from: info.from,
+            call,
+        };
+        if self.chan.control(dial).is_err() {
+            self.status.errors.fetch_add(1, Ordering::Relaxed);
+            self.end_call(Cause::NetworkOutOfOrder, false);
+            return;
+        }
+        self.with_app(|app, cx, _| app.on_offered(cx));
+        self.carry_out_requests();
+    }
+
+    /// An outbound call nobody answers is given up after its ring timeout.
+    fn enforce_ring_timeout(&mut self) {
+        let expired = self.call.as_ref().is_some_and(|c| {
+            !c.answered
+                && c.outbound
+                    .as_ref()
+                    .is_some_and(|o| c.samples >= o.ring_timeout_samples)
+        });
+        if expired {
+            self.hang_up(Cause::NoAnswer);
+        }
+    }
+
     fn on_block(&mut self) {
         self.sink.flush_backlog();
         if self.call.is_none() {
             // Idle or refused: keep the card's clock fed with silence (one write per read, always).
             self.tx = [self.law.silence_byte(); BLOCK_SAMPLES];
             self.write_tx();
+            // A card that delivers blocks to idle lines (DAHDI) needs no wake-up to dial.
+            self.originate();
             return;
         }
         g711::decode_block(self.law, &self.rx, &mut self.lin_in);
@@ -269,6 +389,7 @@ impl ChannelRunner {
         self.feed_tap();
         self.carry_out_requests();
         self.enforce_max_call_time();
+        self.enforce_ring_timeout();
     }
 
     fn advance_clock(&mut self) {
@@ -481,6 +602,9 @@ impl ChannelRunner {
             return;
         }
         call.answered = true;
+        if let Some(outbound) = call.outbound.as_ref() {
+            outbound.report.answered();
+        }
         self.status.set(ChanState::Up, Some(call.setup.call));
         self.emit(EventKind::Answer);
         self.with_app(|app, cx, _| app.on_answered(cx));
@@ -522,6 +646,12 @@ impl ChannelRunner {
         self.status.call_tap.close();
         let disposition = if call.answered {
             Disposition::Answered
+        } else if call.outbound.is_some() {
+            match cause {
+                Cause::UserBusy => Disposition::Busy,
+                Cause::NoAnswer | Cause::NoUserResponse => Disposition::NoAnswer,
+                _ => Disposition::Failed,
+            }
         } else if call.app.is_none() {
             Disposition::Failed
         } else if far_end && cause == Cause::UserBusy {
@@ -541,8 +671,14 @@ impl ChannelRunner {
             },
         });
         self.status.set(ChanState::Idle, None);
+        let mut call = call;
+        let outbound = call.outbound.take();
         // Dropping the app and the player's prompt handles frees no prompt memory (the set owns it).
         drop(call);
+        // Reported after the app is gone, so whatever the app reports at its end is already there.
+        if let Some(outbound) = outbound {
+            outbound.report.ended(cause, disposition);
+        }
     }
 
     fn emit(&mut self, kind: EventKind) {
@@ -756,5 +892,184 @@ mod tests {
             .any(|b| b.tx.iter().any(|&c| c != Law::Alaw.silence_byte()));
         assert!(played, "and what telvox played");
         assert_eq!(tap.dropped_blocks(), 0);
+    }
+
+    /// An app that counts what it is told and hangs up a few blocks after the answer.
+    struct Outgoing {
+        answered: Arc<AtomicU64>,
+        blocks: u32,
+    }
+
+    impl App for Outgoing {
+        fn flow(&self) -> Label {
+            Label::from_str_truncating("out")
+        }
+        fn on_answered(&mut self, cx: &mut CallCx) {
+            self.answered.fetch_add(1, Ordering::Relaxed);
+            cx.enter_state("talking");
+        }
+        fn wants_audio(&self) -> bool {
+            true
+        }
+        fn on_audio(&mut self, cx: &mut CallCx, _rx: &[i16], _tx: &mut [i16]) {
+            self.blocks += 1;
+            if self.blocks == 5 {
+                cx.hangup(Cause::NormalClearing);
+            }
+        }
+    }
+
+    struct NoFlow;
+
+    impl AppFactory for NoFlow {
+        fn create(&self, _setup: &CallSetup) -> Option<Box<dyn App>> {
+            None
+        }
+    }
+
+    /// Runs `script` on a channel with an outbound request waiting; returns the line log, the
+    /// events (as text) and the request's report.
+    fn run_outbound(
+        script: Vec<ReadOutcome>,
+        ring_timeout_ms: u32,
+    ) -> (Vec<String>, Vec<String>, Arc<OriginateReport>, u64) {
+        let silence = [Law::Alaw.silence_byte(); BLOCK_SAMPLES];
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let channel = ScriptedChannel {
+            script: script.into_iter().map(|o| (o, silence)).collect(),
+            log: log.clone(),
+        };
+        let events = EventQueue::new();
+        let shared = EngineShared {
+            events: events.clone(),
+            factory: Arc::new(NoFlow),
+            call_ids: Arc::new(CallIds::starting_after(0)),
+            max_call_seconds: Arc::new(AtomicU64::new(3600)),
+            recording: None,
+        };
+        let status = Arc::new(ChanStatus::new(ChanId { span: 1, chan: 7 }));
+        let report = OriginateReport::new();
+        let answered = Arc::new(AtomicU64::new(0));
+        let request = OriginateRequest {
+            number: Number::from_str_truncating("601"),
+            from: Number::from_str_truncating("8000"),
+            app: Box::new(Outgoing {
+                answered: answered.clone(),
+                blocks: 0,
+            }),
+            ring_timeout_ms,
+            report: report.clone(),
+        };
+        status.originate.offer(request).unwrap();
+        assert!(status.originate.is_pending());
+        ChannelRunner::new(
+            Box::new(channel),
+            status.clone(),
+            shared,
+            DtmfRxConfig::default(),
+            ChannelTones::default(),
+        )
+        .unwrap()
+        .run();
+        let mut kinds = Vec::new();
+        while let Some(ev) = events.queue.pop() {
+            kinds.push(match ev.kind {
+                EventKind::CallStart { src, dst, flow, .. } => format!("start {src}>{dst} {flow}"),
+                EventKind::State { state } => format!("state {state}"),
+                EventKind::CallEnd {
+                    disposition, cause, ..
+                } => format!("end {} {cause}", disposition.as_str()),
+                _ => ev.type_name().to_string(),
+            });
+        }
+        let log = log.lock().unwrap().clone();
+        (log, kinds, report, answered.load(Ordering::Relaxed))
+    }
+
+    #[test]
+    fn an_outbound_call_is_dialled_when_woken_answered_run_and_reported() {
+        let mut script = vec![ReadOutcome::Woken];
+        script.extend([ReadOutcome::Audio; 3]);
+        script.push(ReadOutcome::Event(ChanEvent::Answered));
+        script.extend([ReadOutcome::Audio; 10]);
+        let (log, events, report, answered) = run_outbound(script, 60_000);
+        assert!(log[0].starts_with("Dial"), "{log:?}");
+        assert!(log[0].contains("601") && log[0].contains("8000"), "{log:?}");
+        // 3 ringing blocks, 5 answered ones, then the app hangs up; the line stays fed after.
+        assert_eq!(log[9], "Hangup { cause: NormalClearing }", "{log:?}");
+        assert_eq!(
+            log.iter().filter(|l| *l == "write").count(),
+            13,
+            "one write per block"
+        );
+        assert_eq!(answered, 1);
+        assert_eq!(
+            events,
+            [
+                "start 8000>601 out",
+                "answer",
+                "state talking",
+                "end ANSWERED NORMAL_CLEARING"
+            ]
+        );
+        let outcome = report.outcome().expect("ended");
+        assert!(outcome.answered);
+        assert_eq!(outcome.disposition, Disposition::Answered);
+        assert_eq!(outcome.call.seq, 1);
+    }
+
+    #[test]
+    fn an_unanswered_outbound_call_is_given_up_after_its_ring_timeout_in_samples() {
+        let mut script = vec![ReadOutcome::Woken];
+        // 1 s of ringing = 50 blocks; the 50th block is written, then telvox hangs up.
+        script.extend([ReadOutcome::Audio; 80]);
+        let (log, events, report, answered) = run_outbound(script, 1000);
+        let hangup = log.iter().position(|l| l.contains("Hangup")).expect("hung up");
+        assert_eq!(log[..hangup].iter().filter(|l| *l == "write").count(), 50);
+        assert!(log[hangup].contains("NoAnswer"), "{log:?}");
+        assert_eq!(answered, 0);
+        assert_eq!(events, ["start 8000>601 out", "end NO ANSWER NO_ANSWER"]);
+        let outcome = report.outcome().expect("ended");
+        assert!(!outcome.answered);
+        assert_eq!(outcome.disposition, Disposition::NoAnswer);
+        assert_eq!(outcome.cause, Cause::NoAnswer);
+    }
+
+    #[test]
+    fn busy_and_glare_end_an_outbound_attempt_as_busy_and_failed() {
+        let script = vec![
+            ReadOutcome::Woken,
+            ReadOutcome::Audio,
+            ReadOutcome::Event(ChanEvent::Hangup(Cause::UserBusy)),
+        ];
+        let (_, events, report, _) = run_outbound(script, 60_000);
+        assert_eq!(events, ["start 8000>601 out", "end BUSY USER_BUSY"]);
+        assert_eq!(report.outcome().unwrap().disposition, Disposition::Busy);
+
+        // A caller seized the line as it was dialled: the attempt fails, the caller's call is
+        // taken (and refused here: no flow), and the line is never hung up under the caller's
+        // offer on behalf of the attempt.
+        let info = CallInfo {
+            from: Number::from_str_truncating("555"),
+            to: Number::from_str_truncating("8999"),
+            ..Default::default()
+        };
+        let script = vec![ReadOutcome::Woken, ReadOutcome::Event(ChanEvent::Offered(info))];
+        let (log, events, report, _) = run_outbound(script, 60_000);
+        assert_eq!(
+            events,
+            [
+                "start 8000>601 out",
+                "end FAILED NORMAL_CIRCUIT_CONGESTION",
+                "start 555>8999 ",
+                "end FAILED UNALLOCATED"
+            ]
+        );
+        let controls: Vec<&String> = log.iter().filter(|l| *l != "write").collect();
+        assert_eq!(controls.len(), 2, "{controls:?}");
+        assert!(controls[1].contains("Unallocated"), "{controls:?}");
+        let outcome = report.outcome().unwrap();
+        assert_eq!(outcome.disposition, Disposition::Failed);
+        assert_eq!(outcome.cause, Cause::NormalCircuitCongestion);
     }
 }

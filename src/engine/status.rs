@@ -51,6 +51,9 @@ pub struct ChanStatus {
     pub tap: super::tap::TapSlot,
     /// Where call recording attaches, independently of `tap` (see [`super::tap::CallRecordHook`]).
     pub call_tap: super::tap::TapSlot,
+    /// Where the daemon leaves an outbound call for this channel to place (see
+    /// [`super::originate`]).
+    pub originate: super::originate::OriginateSlot,
 }
 
 /// A plain copy for display.
@@ -74,6 +77,7 @@ impl ChanStatus {
             errors: AtomicU64::new(0),
             tap: Default::default(),
             call_tap: Default::default(),
+            originate: Default::default(),
         }
     }
 

@@ -256,6 +256,15 @@ pub enum ReadOutcome {
     Event(ChanEvent),
     /// The card closed the channel (daemon shutdown or hardware gone): the thread should exit.
     Closed,
+    /// Another thread woke the channel with its [`ChannelWaker`] (work for an idle line, such as
+    /// an outbound call to place); no audio was read and no block is owed.
+    Woken,
+}
+
+/// Wakes a channel thread blocked in `read` on an idle line, for a card that delivers no blocks
+/// while a line is on-hook (the sim). Cheap, never blocks, callable from any thread.
+pub trait ChannelWaker: Send + Sync {
+    fn wake(&self);
 }
 
 /// Errors from the card layer.
@@ -283,6 +292,12 @@ pub trait Channel: Send {
     fn write(&mut self, block: &Block) -> Result<(), HwError>;
     /// Signals toward the line (answer, hang up, dial, flash).
     fn control(&mut self, control: Control) -> Result<(), HwError>;
+    /// A waker for this channel's `read` (then `read` returns [`ReadOutcome::Woken`] once per
+    /// wake). None for hardware that delivers blocks continuously, idle or not (DAHDI): the channel
+    /// thread sees its work at the next block anyway.
+    fn waker(&self) -> Option<std::sync::Arc<dyn ChannelWaker>> {
+        None
+    }
 }
 
 /// What a card reports about one span.

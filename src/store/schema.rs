@@ -187,6 +187,33 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX IF NOT EXISTS fax_sessions_uniqueid ON fax_sessions(uniqueid);
     CREATE INDEX IF NOT EXISTS fax_sessions_mail ON fax_sessions(mail_next_ms) WHERE mail_sent_ms IS NULL;
     "#,
+    // 6 (fax queue): outbound fax jobs (apps::fax::queue). Only a new table: its place among other
+    // branches' migrations does not matter.
+    r#"
+    CREATE TABLE IF NOT EXISTS fax_jobs (
+        id              INTEGER PRIMARY KEY AUTOINCREMENT,
+        number          TEXT NOT NULL,
+        files           TEXT NOT NULL DEFAULT '[]',
+        document        TEXT NOT NULL,
+        pages           INTEGER NOT NULL,
+        header          TEXT,
+        source          TEXT NOT NULL DEFAULT 'cli',
+        caller          TEXT NOT NULL DEFAULT '',
+        uniqueid        TEXT NOT NULL DEFAULT '',
+        created_ms      INTEGER NOT NULL,
+        not_before_ms   INTEGER NOT NULL,
+        state           TEXT NOT NULL DEFAULT 'queued'
+                        CHECK (state IN ('queued', 'sending', 'done', 'failed', 'cancelled')),
+        attempts        INTEGER NOT NULL DEFAULT 0,
+        next_attempt_ms INTEGER NOT NULL,
+        last_result     TEXT,
+        last_cause      TEXT,
+        last_call       TEXT,
+        pages_sent      INTEGER NOT NULL DEFAULT 0,
+        updated_ms      INTEGER NOT NULL
+    );
+    CREATE INDEX IF NOT EXISTS fax_jobs_due ON fax_jobs(state, next_attempt_ms);
+    "#,
 ];
 
 /// The schema version this build writes: the number of migrations it knows.

@@ -47,6 +47,7 @@ const PARTIAL: &str = "partial";
 const FAILED: &str = "failed";
 const SENT: &str = "sent";
 const INVALID: &str = "invalid";
+const QUEUED: &str = "queued";
 
 /// Longest reception a flow may allow, and the default: a 100-page fax at 9600 bit/s fits.
 const MAX_MS: std::ops::RangeInclusive<i64> = 10_000..=7_200_000;
@@ -169,6 +170,68 @@ impl FaxCall {
     }
 }
 
+/// For the outbound fax queue (`apps::fax::dispatch`): a send on a call telvox placed, driven by
+/// the queue's own call app through the same session wrapper and end-of-session path as the IVR's.
+impl FaxCall {
+    /// A send session that may run for `max_ms` from [`FaxCall::start_clock`]; with a `filer`,
+    /// its `fax_sessions` row is written when it ends, as for the IVR's sessions.
+    pub fn outbound_send(
+        session: FaxSession,
+        max_ms: u64,
+        filer: Option<FaxFiler>,
+        meta: RecordMeta,
+    ) -> FaxCall {
+        FaxCall {
+            session,
+            filer,
+            stem: None,
+            started_samples: 0,
+            max_samples: max_ms.saturating_mul(8),
+            filed: None,
+            meta,
+            ended_samples: 0,
+            scratch: None,
+        }
+    }
+
+    /// Starts the session's time limit now (the far end answered).
+    pub fn start_clock(&mut self, now_samples: u64) {
+        self.started_samples = now_samples;
+        self.ended_samples = now_samples;
+    }
+
+    /// Names the call in the session's record: the call's id and the number dialled.
+    pub fn set_call(&mut self, call: crate::hw::CallRef, dialled: crate::fixed::Number) {
+        let mut uniqueid = crate::fixed::Label::new();
+        // A call id is ~20 characters; a Label holds it whole.
+        let _ = std::fmt::Write::write_fmt(&mut uniqueid, format_args!("{call}"));
+        self.meta.uniqueid = uniqueid;
+        self.meta.remote_number = dialled;
+    }
+
+    /// Runs one block; the session's outcome once it has ended (or run over its time).
+    pub fn step(&mut self, now_samples: u64, rx: &[i16], tx: &mut [i16]) -> Option<FaxOutcome> {
+        self.ended_samples = now_samples;
+        self.session.rx(rx);
+        self.session.tx(tx);
+        for _ in 0..EVENTS_PER_BLOCK {
+            if self.session.poll_event().is_none() {
+                break;
+            }
+        }
+        let too_long = now_samples.saturating_sub(self.started_samples) >= self.max_samples;
+        if self.session.is_active() && !too_long {
+            return None;
+        }
+        Some(self.file().0)
+    }
+
+    /// Ends the session now (the call went away); its outcome.
+    pub fn finish(&mut self) -> FaxOutcome {
+        self.file().0
+    }
+}
+
 impl Drop for FaxCall {
     fn drop(&mut self) {
         self.file();
@@ -264,6 +327,10 @@ fn set_result_vars(flow: &Flow, call: &mut IvrCall, outcome: &FaxOutcome) {
 /// the document goes alone); `${fax_pages}` counts it. `prompts` (e.g. "press Start now") play
 /// first — meanwhile the cover renders — and the fax starts when they have played and the cover
 /// is ready.
+/// Fax-back mode, `fax_send = { document = "${doc}", to = "${faxnum}" }`: the document is queued
+/// for the outbound fax queue to send to that number later (the channel thread only hands the
+/// request to the queue's intake thread, lock-free). Outcomes `queued`, `failed` (no queue, queue
+/// full, not a phone number), `invalid` (no such document).
 #[derive(Debug)]
 struct FaxSend {
     document: Template,
@@ -273,6 +340,8 @@ struct FaxSend {
     customer: Option<Template>,
     /// Played before the fax starts (while the cover renders).
     prompts: Option<super::action::PromptList>,
+    /// Fax-back: the number to send the document to later.
+    to: Option<Template>,
 }
 
 /// How long a call waits for its cover page at most, and how often it looks, in call time.
@@ -296,11 +365,15 @@ impl FaxSend {
     fn parse(item: &Item, cx: &mut ParseCx) -> Option<Box<dyn Action>> {
         let entries = cx.table(
             item,
-            &["document", "max_ms", "cover", "customer", "prompts"],
+            &["document", "max_ms", "cover", "customer", "prompts", "to"],
             "{ document = \"${doc}\" }",
         )?;
         let document_item = cx.field(entries, "document", item)?;
         let document = cx.template(document_item)?;
+        let to = match entries.iter().find(|(k, _)| k.get_ref() == "to") {
+            Some((_, v)) => Some(cx.template(v)?),
+            None => None,
+        };
         let max_ms = match entries.iter().find(|(k, _)| k.get_ref() == "max_ms") {
             Some((_, v)) => cx.int(v, MAX_MS, "milliseconds")?.unsigned_abs(),
             None => DEFAULT_MAX_MS,
@@ -328,6 +401,7 @@ impl FaxSend {
             cover,
             customer,
             prompts,
+            to,
         }))
     }
 
@@ -461,6 +535,21 @@ impl Action for FaxSend {
         else {
             return Step::Done(INVALID);
         };
+        if let Some(to) = &self.to {
+            let number = to.render(&call.vars);
+            let request = crate::apps::fax::dispatch::FaxBackRequest {
+                number: crate::fixed::Number::from_str_truncating(number.as_str()),
+                document: crate::fixed::Label::from_str_truncating(document.id.as_str()),
+                language: crate::fixed::Label::from_str_truncating(language),
+                catalog: context.catalog.clone(),
+                caller: cx.setup().info.from,
+                call: cx.setup().call,
+            };
+            let queued = !number.is_truncated()
+                && crate::apps::fax::dispatch::is_dialable(number.as_str())
+                && crate::apps::fax::dispatch::submit_faxback(request);
+            return Step::Done(if queued { QUEUED } else { FAILED });
+        }
         if self.request_cover(flow, call, cx, context, document, id.as_str()) {
             return Step::Wait;
         }
@@ -520,11 +609,15 @@ impl Action for FaxSend {
     }
 
     fn waits(&self) -> bool {
-        true
+        self.to.is_none()
     }
 
     fn outcomes(&self) -> &'static [&'static str] {
-        &[SENT, FAILED, INVALID]
+        if self.to.is_some() {
+            &[QUEUED, FAILED, INVALID]
+        } else {
+            &[SENT, FAILED, INVALID]
+        }
     }
 
     fn links(&self) -> Vec<StateId> {

@@ -10,7 +10,9 @@ use nix::errno::Errno;
 
 use super::line::{ChanEnd, Frame, SendError};
 use super::wire::{self, Wire};
-use crate::hw::{Block, CardCounters, ChanId, Channel, Control, HwError, Law, ReadOutcome, Role};
+use crate::hw::{
+    Block, CardCounters, ChanId, Channel, ChannelWaker, Control, HwError, Law, ReadOutcome, Role,
+};
 
 pub struct SimChannel {
     id: ChanId,
@@ -60,6 +62,9 @@ impl Channel for SimChannel {
                 Ok(None) => return Ok(ReadOutcome::Closed),
                 Err(e) => return Err(self.io_error("read", e)),
             };
+            if frame.is_woken() {
+                return Ok(ReadOutcome::Woken);
+            }
             match wire::decode(frame.bytes(), block) {
                 Some(Wire::Audio) => return Ok(ReadOutcome::Audio),
                 Some(Wire::Event(ev)) => return Ok(ReadOutcome::Event(ev)),
@@ -87,5 +92,18 @@ impl Channel for SimChannel {
         self.line
             .send(Frame::encode(|buf| wire::put_control(buf, &control)))
             .map_err(|e| self.io_error("control", e.into()))
+    }
+
+    fn waker(&self) -> Option<Arc<dyn ChannelWaker>> {
+        Some(Arc::new(SimWaker(self.line.waker())))
+    }
+}
+
+/// A sim channel's waker (see [`ChannelWaker`]).
+struct SimWaker(super::line::LineWaker);
+
+impl ChannelWaker for SimWaker {
+    fn wake(&self) {
+        self.0.wake();
     }
 }

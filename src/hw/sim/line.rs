@@ -58,6 +58,8 @@ struct Line {
     chan_wakeup: EventFd,
     /// The card has shut down: the channel reads what is queued, then end-of-file.
     card_gone: AtomicBool,
+    /// Another thread woke the channel ([`LineWaker`]); cleared when the channel reads it.
+    woken: AtomicBool,
 }
 
 /// Wakes a sleeping lockstep card when a channel has answered.
@@ -111,6 +113,7 @@ pub(super) fn line(doorbell: Option<Arc<Doorbell>>) -> nix::Result<(CardEnd, Cha
         to_card: ArrayQueue::new(LINE_FRAMES),
         chan_wakeup: EventFd::from_flags(EfdFlags::EFD_CLOEXEC)?,
         card_gone: AtomicBool::new(false),
+        woken: AtomicBool::new(false),
     });
     Ok((CardEnd(line.clone()), ChanEnd { line, doorbell }))
 }
@@ -170,12 +173,43 @@ pub(super) struct ChanEnd {
     doorbell: Option<Arc<Doorbell>>,
 }
 
+/// Wakes the channel end's blocking `recv` from another thread: it returns [`Frame::WOKEN`].
+pub(super) struct LineWaker(Arc<Line>);
+
+impl LineWaker {
+    pub(super) fn wake(&self) {
+        self.0.woken.store(true, Ordering::Release);
+        let _ = self.0.chan_wakeup.arm();
+    }
+}
+
+impl Frame {
+    /// What `recv` returns for a wake-up: an empty message (no wire message is empty).
+    pub(super) const WOKEN: Frame = Frame {
+        len: 0,
+        bytes: [0; WIRE_MAX],
+    };
+
+    pub(super) fn is_woken(&self) -> bool {
+        self.len == 0
+    }
+}
+
 impl ChanEnd {
-    /// Blocks until the card sends a message; None once the card has gone and nothing is left.
+    /// A waker for [`ChanEnd::recv`].
+    pub(super) fn waker(&self) -> LineWaker {
+        LineWaker(self.line.clone())
+    }
+
+    /// Blocks until the card sends a message (or a waker wakes it: [`Frame::WOKEN`], after anything
+    /// the card queued); None once the card has gone and nothing is left.
     pub(super) fn recv(&self) -> Result<Option<Frame>, Errno> {
         loop {
             if let Some(frame) = self.line.to_chan.pop() {
                 return Ok(Some(frame));
+            }
+            if self.line.woken.swap(false, Ordering::AcqRel) {
+                return Ok(Some(Frame::WOKEN));
             }
             if self.line.card_gone.load(Ordering::Acquire) {
                 // What the card queued before it went is still delivered.
