@@ -628,29 +628,6 @@ fn a_broadcast_sends_one_fax_to_each_number_in_the_list() {
     );
 }
 
-/// The states a call went through, once it is logged.
-fn call_path(daemon: &TestDaemon, call_id: &str) -> Vec<String> {
-    daemon.wait_calls("the call to be closed", |c| {
-        c.iter().any(|x| x["uniqueid"] == call_id && x["end"].is_string())
-    });
-    let db = rusqlite::Connection::open(daemon.db_path()).expect("db");
-    for _ in 0..500 {
-        let mut query = db
-            .prepare("SELECT state FROM call_path WHERE uniqueid = ?1 ORDER BY idx")
-            .expect("query");
-        let path: Vec<String> = query
-            .query_map([call_id], |row| row.get::<_, String>(0))
-            .expect("rows")
-            .map(|r| r.expect("row"))
-            .collect();
-        if !path.is_empty() {
-            return path;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Vec::new()
-}
-
 /// Calls the fax-back number, keys `doc` and then `number` and `#`; returns the call.
 fn fax_back_call(daemon: &TestDaemon, doc: &str, number: &str) -> telvox::hw::sim::client::CallOutcome {
     use telvox::hw::sim::client::run_call;
@@ -708,10 +685,10 @@ fn fax_back_from_an_ivr_flow_sends_1_3_and_10_pages_after_the_caller_hung_up() {
     // An unknown document is `invalid` (asked again), a number that cannot be dialled (a DTMF A
     // key in it) `failed`: nothing more is queued.
     let call = fax_back_call(&daemon, "9", "620");
-    let path = call_path(&daemon, &call.call_id.expect("id"));
+    let path = daemon.call_path(&call.call_id.expect("id"));
     assert_eq!(path[..5], ["doc", "number", "queue", "sorry", "doc"], "{path:?}");
     let call = fax_back_call(&daemon, "1", "12A");
-    let path = call_path(&daemon, &call.call_id.expect("id"));
+    let path = daemon.call_path(&call.call_id.expect("id"));
     assert_eq!(path, ["doc", "number", "queue", "bye"]);
     std::thread::sleep(Duration::from_millis(1500));
     assert_eq!(
@@ -758,7 +735,7 @@ fn the_shipped_hotline_faxes_a_document_back_to_a_keyed_number() {
         "telvox said goodbye and hung up"
     );
     let call_id = call.call_id.expect("id");
-    let path = call_path(&daemon, &call_id);
+    let path = daemon.call_path(&call_id);
     let tail = [
         "fax",
         "fax_check",

@@ -29,22 +29,6 @@ fn shipped_daemon() -> TestDaemon {
     })
 }
 
-fn call_path(daemon: &TestDaemon, call_id: &str) -> Vec<String> {
-    daemon.wait_calls("the call to be closed", |c| {
-        c.iter().any(|x| x["uniqueid"] == call_id && x["end"].is_string())
-    });
-    let db = rusqlite::Connection::open(daemon.db_path()).expect("open the call log");
-    let mut query = db
-        .prepare("SELECT state FROM call_path WHERE uniqueid = ?1 ORDER BY idx")
-        .expect("query");
-    let path: Vec<String> = query
-        .query_map([call_id], |row| row.get::<_, String>(0))
-        .expect("rows")
-        .map(|r| r.expect("row"))
-        .collect();
-    path
-}
-
 /// The price list (document 1) as the daemon converted it.
 fn price_list(daemon: &TestDaemon) -> PathBuf {
     let out = daemon.cli(&["fax", "docs", "--json"]);
@@ -95,7 +79,7 @@ fn hotline_option_2_faxes_the_keyed_document_on_the_same_call() {
     assert!(call.answered);
     assert!(fax.result.is_ok(), "far-end receiver: {}", fax.result);
     assert_document_received(&received, &price_list(&daemon));
-    let path = call_path(&daemon, call.call_id.as_deref().expect("id"));
+    let path = daemon.call_path(call.call_id.as_deref().expect("id"));
     let mut expected: Vec<&str> = START.to_vec();
     expected.extend([
         "fax",
@@ -124,7 +108,7 @@ fn a_fax_machine_dialling_the_hotline_is_received() {
     let (call, fax) = fax_pair::fax_machine_send(&daemon.sim_socket(), "8000", &doc, None);
     assert!(fax.result.is_ok(), "{}", fax.result);
     let call_id = call.call_id.expect("call id");
-    let path = call_path(&daemon, &call_id);
+    let path = daemon.call_path(&call_id);
     assert_eq!(
         path,
         [
@@ -158,7 +142,7 @@ fn the_fax_line_answers_straight_into_reception() {
     let (call, fax) = fax_pair::fax_machine_send(&daemon.sim_socket(), "8200", &doc, None);
     assert!(fax.result.is_ok(), "{}", fax.result);
     let call_id = call.call_id.expect("call id");
-    assert_eq!(call_path(&daemon, &call_id), ["receive", "done"]);
+    assert_eq!(daemon.call_path(&call_id), ["receive", "done"]);
     let received = daemon.dir.path().join(format!("data/fax/in/{call_id}.tif"));
     assert_eq!(fax_pair::bitmaps(&received), fax_pair::bitmaps(&doc));
 }

@@ -60,28 +60,6 @@ fn fax_daemon_with(catalog: &Path) -> TestDaemon {
     daemon.launch()
 }
 
-fn call_path(daemon: &TestDaemon, call_id: &str) -> Vec<String> {
-    daemon.wait_calls("the call to be closed", |c| {
-        c.iter().any(|x| x["uniqueid"] == call_id && x["end"].is_string())
-    });
-    let db = rusqlite::Connection::open(daemon.db_path()).expect("open the call log");
-    for _ in 0..500 {
-        let mut query = db
-            .prepare("SELECT state FROM call_path WHERE uniqueid = ?1 ORDER BY idx")
-            .expect("query");
-        let path: Vec<String> = query
-            .query_map([call_id], |row| row.get::<_, String>(0))
-            .expect("rows")
-            .map(|r| r.expect("row"))
-            .collect();
-        if !path.is_empty() {
-            return path;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    Vec::new()
-}
-
 fn inbound(daemon: &TestDaemon) -> Vec<PathBuf> {
     let dir = daemon.dir.path().join("data/fax/in");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
@@ -233,7 +211,7 @@ fn fax_on_demand_sends_the_keyed_document_on_the_same_call() {
     let docs: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).expect("json");
     let price_list = PathBuf::from(docs[0]["tiff"].as_str().expect("tiff"));
     assert_sent_with_header(&received, &price_list);
-    let path = call_path(&daemon, call.call_id.as_deref().expect("id"));
+    let path = daemon.call_path(call.call_id.as_deref().expect("id"));
     assert_eq!(path, ["ask", "send", "sorry", "ask", "send", "bye"]);
 }
 
@@ -250,7 +228,7 @@ fn a_fax_machine_calling_a_menu_is_detected_by_its_cng_and_received() {
     let (call, fax) = fax_pair::fax_machine_send(&daemon.sim_socket(), "8302", &doc, None);
     assert!(fax.result.is_ok(), "{}", fax.result);
     let call_id = call.call_id.expect("call id");
-    let path = call_path(&daemon, &call_id);
+    let path = daemon.call_path(&call_id);
     assert_eq!(path, ["menu", "fax_detected", "fax", "bye"]);
     let received = daemon.dir.path().join(format!("data/fax/in/{call_id}.tif"));
     wait_inbound(&daemon, 2);
@@ -298,7 +276,7 @@ fn a_flood_of_cng_that_is_no_fax_does_not_break_the_call() {
         Some("NORMAL_CLEARING"),
         "telvox ended the call"
     );
-    let path = call_path(&daemon, outcome.call_id.as_deref().expect("id"));
+    let path = daemon.call_path(outcome.call_id.as_deref().expect("id"));
     assert_eq!(
         path,
         ["menu", "fax_detected", "fax", "menu", "one", "bye"],
@@ -485,7 +463,7 @@ fn fax_on_demand_sends_1_3_and_10_page_documents() {
         assert!(fax.result.is_ok(), "{pages} pages: {}", fax.result);
         assert_eq!(fax.pages, pages);
         assert_sent_with_header(&received, &work.path().join(format!("doc{pages}.tif")));
-        let path = call_path(&daemon, call.call_id.as_deref().expect("id"));
+        let path = daemon.call_path(call.call_id.as_deref().expect("id"));
         assert_eq!(path, ["ask", "send", "bye"]);
     }
 }

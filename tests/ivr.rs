@@ -85,30 +85,8 @@ fn assert_heard(heard: &[u8], prompts: &[Heard]) {
     }
 }
 
-/// The states the call went through, from the call log.
-fn call_path(daemon: &TestDaemon, call_id: &str) -> Vec<String> {
-    daemon.wait_calls("the call to be closed", |c| {
-        c.iter().any(|x| x["uniqueid"] == call_id && x["end"].is_string())
-    });
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let db = rusqlite::Connection::open(daemon.db_path()).expect("open the call log");
-    loop {
-        let mut query = db
-            .prepare("SELECT state FROM call_path WHERE uniqueid = ?1 ORDER BY idx")
-            .expect("query");
-        let rows = query
-            .query_map([call_id], |row| row.get::<_, String>(0))
-            .expect("rows");
-        let path: Vec<String> = rows.map(|r| r.expect("row")).collect();
-        if !path.is_empty() || Instant::now() > deadline {
-            return path;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 fn assert_path(daemon: &TestDaemon, outcome: &CallOutcome, expected: &[&str]) {
-    let path = call_path(daemon, outcome.call_id.as_deref().expect("call id"));
+    let path = daemon.call_path(outcome.call_id.as_deref().expect("call id"));
     assert_eq!(path, expected, "call path");
     assert_eq!(
         outcome.cause.as_deref(),
@@ -305,7 +283,7 @@ fn wrong_pins_lock_the_account_and_the_lock_survives_a_restart() {
             cue("en", "account-locked", ""),
         ],
     );
-    let path = call_path(&daemon, outcome.call_id.as_deref().unwrap());
+    let path = daemon.call_path(outcome.call_id.as_deref().unwrap());
     assert!(path.contains(&"verify_pin:locked".to_string()), "{path:?}");
     assert!(!path.contains(&"say_balance".to_string()), "{path:?}");
 }
@@ -674,7 +652,7 @@ fn account_entry_too_short_is_invalid_then_retried() {
         "ask_pin",
         "check_pin",
     ];
-    let got = call_path(&daemon, outcome.call_id.as_deref().unwrap());
+    let got = daemon.call_path(outcome.call_id.as_deref().unwrap());
     assert_eq!(&got[4..4 + path.len()], path);
 }
 
@@ -692,7 +670,7 @@ fn an_account_not_on_file_fails_the_pin_like_a_wrong_one() {
             cue("en", "wrong-pin", ""),
         ],
     );
-    let path = call_path(&daemon, outcome.call_id.as_deref().unwrap());
+    let path = daemon.call_path(outcome.call_id.as_deref().unwrap());
     assert!(path.contains(&"verify_pin:fail".to_string()), "{path:?}");
 }
 

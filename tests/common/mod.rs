@@ -164,6 +164,28 @@ impl TestDaemon {
     }
 
     /// Waits until `pred` holds for the call log (the store writes asynchronously).
+    /// The states a call went through (`call_path`), once the call is logged as ended.
+    pub fn call_path(&self, call_id: &str) -> Vec<String> {
+        self.wait_calls("the call to be closed", |c| {
+            c.iter().any(|x| x["uniqueid"] == call_id && x["end"].is_string())
+        });
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let db = rusqlite::Connection::open(self.db_path()).expect("open the call log");
+        loop {
+            let mut query = db
+                .prepare("SELECT state FROM call_path WHERE uniqueid = ?1 ORDER BY idx")
+                .expect("query");
+            let rows = query
+                .query_map([call_id], |row| row.get::<_, String>(0))
+                .expect("rows");
+            let path: Vec<String> = rows.map(|r| r.expect("row")).collect();
+            if !path.is_empty() || Instant::now() > deadline {
+                return path;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     pub fn wait_calls(&self, what: &str, pred: impl Fn(&[Value]) -> bool) -> Vec<Value> {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
