@@ -37,6 +37,9 @@ use crate::hw::{
 const PARTY_AUDIO_CAP_BYTES: usize = 16_000;
 /// Controls a party may queue behind its audio.
 const PARTY_CONTROL_CAP: usize = 64;
+/// Controls held for a party whose socket is full before it counts as gone (see
+/// `Party::pending_controls`).
+const PENDING_CONTROLS_CAP: usize = 64;
 /// Far-end connections at once; more are told so and closed.
 const MAX_PARTIES: usize = 8192;
 /// Messages read from one party per drain, so a flooding party cannot starve the others.
@@ -130,6 +133,11 @@ struct Party {
     /// does not tick until it is delivered (the party reads), so what a party hears before the
     /// answer is as deterministic as what it hears after it.
     pending_early: Option<Block>,
+    /// Controls the party's socket had no room for, in order: its buffer can be full of early
+    /// audio the lockstep card holds back for it, or the party is slow to read. They go out
+    /// before anything else once it has room; a party that lets [`PENDING_CONTROLS_CAP`] pile up
+    /// is treated as gone.
+    pending_controls: VecDeque<Vec<u8>>,
 }
 
 impl Party {
@@ -146,6 +154,7 @@ impl Party {
             connect_grace_ticks: 0,
             failing: None,
             pending_early: None,
+            pending_controls: VecDeque::new(),
         }
     }
 
@@ -366,6 +375,7 @@ impl CardThread {
                 .fetch_add(expirations - 1, Ordering::Relaxed);
         }
         for party in 0..self.parties.len() {
+            self.flush_early(party);
             self.drain_party(party, true);
         }
         self.drain_all_slots();
@@ -378,11 +388,11 @@ impl CardThread {
 
     fn lockstep_ready(&self) -> bool {
         self.slots.iter().all(|s| s.tx_owed == 0)
-            && self
-                .parties
-                .iter()
-                .flatten()
-                .all(|p| p.pending_early.is_none() && (p.in_call_slot().is_none() || p.ready_for_tick()))
+            && self.parties.iter().flatten().all(|p| {
+                p.pending_early.is_none()
+                    && p.pending_controls.is_empty()
+                    && (p.in_call_slot().is_none() || p.ready_for_tick())
+            })
     }
 
     // ---- the tick ------------------------------------------------------------------------------
@@ -459,18 +469,27 @@ impl CardThread {
         let Some(party) = self.parties[p].as_mut() else {
             return;
         };
-        let Some(block) = party.pending_early else {
-            return;
-        };
-        self.abuf[0] = proto::MSG_AUDIO;
-        self.abuf[1..].copy_from_slice(&block);
         let flags = MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_NOSIGNAL;
-        match send(party.fd.as_raw_fd(), &self.abuf, flags) {
-            Err(Errno::EAGAIN) => return,
-            Ok(_) | Err(_) => party.pending_early = None,
+        if let Some(block) = party.pending_early {
+            self.abuf[0] = proto::MSG_AUDIO;
+            self.abuf[1..].copy_from_slice(&block);
+            match send(party.fd.as_raw_fd(), &self.abuf, flags) {
+                Err(Errno::EAGAIN) => return,
+                Ok(_) | Err(_) => party.pending_early = None,
+            }
         }
-        let mut ev = EpollEvent::new(EpollFlags::EPOLLIN, TOKEN_PARTY + p as u64);
-        let _ = self.epoll.modify(&party.fd, &mut ev);
+        while let Some(msg) = party.pending_controls.front() {
+            match send(party.fd.as_raw_fd(), msg, flags) {
+                Err(Errno::EAGAIN) => return,
+                Ok(_) | Err(_) => {
+                    party.pending_controls.pop_front();
+                }
+            }
+        }
+        if self.clock == Clock::Lockstep {
+            let mut ev = EpollEvent::new(EpollFlags::EPOLLIN, TOKEN_PARTY + p as u64);
+            let _ = self.epoll.modify(&party.fd, &mut ev);
+        }
     }
 
     /// Ends a call that failed before the answer: the party hears the failure tone `cause` calls
@@ -1173,7 +1192,8 @@ impl CardThread {
             if party.failing.take().is_some() {
                 self.failing_parties -= 1;
             }
-            if party.pending_early.take().is_some() && self.clock == Clock::Lockstep {
+            let held_early = party.pending_early.take().is_some();
+            if held_early && party.pending_controls.is_empty() && self.clock == Clock::Lockstep {
                 // The call it belonged to is over: stop waiting for the party to read it.
                 let mut ev = EpollEvent::new(EpollFlags::EPOLLIN, TOKEN_PARTY + p as u64);
                 let _ = self.epoll.modify(&party.fd, &mut ev);
@@ -1210,8 +1230,8 @@ impl CardThread {
         self.send_to_party(p, &msg, false);
     }
 
-    /// Audio to a party that is not reading is dropped; a control that cannot be delivered means
-    /// the party is gone.
+    /// Audio to a party that is not reading is dropped (and counted); a control waits, in order,
+    /// until the party's socket has room.
     fn send_to_party(&mut self, p: usize, msg: &[u8], droppable: bool) {
         let Some(party) = self.parties[p].as_ref() else {
             return;
@@ -1219,22 +1239,47 @@ impl CardThread {
         if party.closed {
             return;
         }
-        match send(
-            party.fd.as_raw_fd(),
-            msg,
-            MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_NOSIGNAL,
-        ) {
-            Ok(_) => {}
+        // Nothing overtakes what is already waiting for the party.
+        let backlog = party.pending_early.is_some() || !party.pending_controls.is_empty();
+        let sent = if backlog {
+            Err(Errno::EAGAIN)
+        } else {
+            send(
+                party.fd.as_raw_fd(),
+                msg,
+                MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_NOSIGNAL,
+            )
+            .map(|_| ())
+        };
+        match sent {
+            Ok(()) => {}
             Err(Errno::EAGAIN) if droppable => {
                 self.counters
                     .overflow_bytes
                     .fetch_add(msg.len() as u64, Ordering::Relaxed);
             }
+            Err(Errno::EAGAIN) => self.hold_control(p, msg),
             // The party has closed: reading its socket to end-of-file plays out what it sent and
             // then hangs up (a send failure must not cut that short).
             Err(Errno::EPIPE) | Err(Errno::ECONNRESET) => {}
-            // A party that reads nothing for megabytes of our messages is treated as gone.
             Err(_) => self.party_vanished(p),
+        }
+    }
+
+    /// Keeps a control for a party whose socket is full, to send when it has room (lockstep:
+    /// EPOLLOUT; realtime: the next tick).
+    fn hold_control(&mut self, p: usize, msg: &[u8]) {
+        let Some(party) = self.parties[p].as_mut() else {
+            return;
+        };
+        if party.pending_controls.len() >= PENDING_CONTROLS_CAP {
+            // A party that has read nothing for this many controls and its audio is gone.
+            return self.party_vanished(p);
+        }
+        party.pending_controls.push_back(msg.to_vec());
+        if self.clock == Clock::Lockstep {
+            let mut ev = EpollEvent::new(EpollFlags::EPOLLIN | EpollFlags::EPOLLOUT, TOKEN_PARTY + p as u64);
+            let _ = self.epoll.modify(&party.fd, &mut ev);
         }
     }
 
