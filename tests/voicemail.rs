@@ -808,51 +808,7 @@ fn vm_cli_plays_deletes_counts_and_status_shows_waiting_messages() {
 // ---------------------------------------------------------------------------------------------------
 // Email
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// aiosmtpd writing every mail it receives into a maildir.
-struct SmtpServer {
-    child: std::process::Child,
-}
-
-impl SmtpServer {
-    fn start(port: u16, maildir: &Path) -> SmtpServer {
-        let child = std::process::Command::new("/usr/bin/python3")
-            .args(["-m", "aiosmtpd", "-n", "-l"])
-            .arg(format!("127.0.0.1:{port}"))
-            .args(["-c", "aiosmtpd.handlers.Mailbox"])
-            .arg(maildir)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("python3 -m aiosmtpd (apt-get install python3-aiosmtpd)");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "aiosmtpd did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        SmtpServer { child }
-    }
-}
-
-impl Drop for SmtpServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn mails(maildir: &Path) -> Vec<PathBuf> {
-    std::fs::read_dir(maildir.join("new"))
-        .map(|d| d.flatten().map(|e| e.path()).collect())
-        .unwrap_or_default()
-}
+use common::smtp::{free_port, mails, SmtpServer};
 
 #[test]
 fn mail_waits_while_the_smtp_server_is_down_and_arrives_with_the_wav_when_it_is_back() {
@@ -1356,7 +1312,7 @@ fn start_tls_server(dir: &Path, port: u16, mode: &str, secret: &str, mechs: &str
         assert!(Instant::now() < deadline, "aiosmtpd did not start");
         std::thread::sleep(Duration::from_millis(50));
     }
-    SmtpServer { child }
+    SmtpServer::from_child(child)
 }
 
 /// The one queued mail's (attempts, sent_ms, last_error).

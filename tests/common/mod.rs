@@ -2,6 +2,8 @@
 //! the lockstep clock, far-end parties over the sim socket, the CLI, and prompt fingerprints.
 #![allow(dead_code)]
 
+pub mod smtp;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
