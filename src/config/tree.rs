@@ -5,7 +5,7 @@
 
 use std::fmt;
 use std::ops::Range;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use toml::Spanned;
@@ -112,6 +112,23 @@ impl Source {
             text,
             line_starts_bytes,
         }
+    }
+
+    /// Reads a side file (mailboxes.toml, supervisors.toml …) of at most `max_bytes`; a file that
+    /// cannot be read is one error diagnostic naming it and `what` it is.
+    pub fn read(path: &Path, max_bytes: u64, what: &str) -> Result<Source, crate::config::Diagnostic> {
+        let text = match std::fs::metadata(path) {
+            Ok(meta) if meta.len() > max_bytes => Err(format!("larger than {max_bytes} bytes")),
+            _ => std::fs::read_to_string(path).map_err(|e| e.to_string()),
+        };
+        text.map(|text| Source::new(path.to_path_buf(), text))
+            .map_err(|problem| {
+                Source::new(path.to_path_buf(), String::new()).diagnostic(
+                    crate::config::Severity::Error,
+                    0,
+                    format!("cannot read the {what}: {problem}"),
+                )
+            })
     }
 
     /// 1-based line and column (in chars) of a byte offset.

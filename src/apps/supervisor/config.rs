@@ -94,21 +94,9 @@ fn get<'e>(entries: &'e Entries, key: &str) -> Option<&'e Item> {
 
 /// Reads and validates `path`: the supervisors, or None with the errors.
 pub fn load(path: &Path) -> (Option<Supervisors>, Vec<Diagnostic>) {
-    let text = match std::fs::metadata(path) {
-        Ok(meta) if meta.len() > MAX_FILE_BYTES => Err(format!("larger than {MAX_FILE_BYTES} bytes")),
-        _ => std::fs::read_to_string(path).map_err(|e| e.to_string()),
-    };
-    let src = match text {
-        Ok(text) => Source::new(path.to_path_buf(), text),
-        Err(problem) => {
-            let src = Source::new(path.to_path_buf(), String::new());
-            let d = src.diagnostic(
-                Severity::Error,
-                0,
-                format!("cannot read the supervisors file: {problem}"),
-            );
-            return (None, vec![d]);
-        }
+    let src = match Source::read(path, MAX_FILE_BYTES, "supervisors file") {
+        Ok(src) => src,
+        Err(d) => return (None, vec![d]),
     };
     let mut diags = Vec::new();
     let parsed = read(&src, &mut diags);

@@ -191,21 +191,9 @@ impl Mailboxes {
 
 /// Reads and validates `path`; `voice_dir` (when given) checks box languages have prompt sets.
 pub fn load(path: &Path, voice_dir: Option<&Path>) -> (Option<Mailboxes>, Vec<Diagnostic>) {
-    let text = match std::fs::metadata(path) {
-        Ok(meta) if meta.len() > MAX_FILE_BYTES => Err(format!("larger than {MAX_FILE_BYTES} bytes")),
-        _ => std::fs::read_to_string(path).map_err(|e| e.to_string()),
-    };
-    let src = match text {
-        Ok(text) => Source::new(path.to_path_buf(), text),
-        Err(problem) => {
-            let src = Source::new(path.to_path_buf(), String::new());
-            let d = src.diagnostic(
-                Severity::Error,
-                0,
-                format!("cannot read the mailboxes file: {problem}"),
-            );
-            return (None, vec![d]);
-        }
+    let src = match Source::read(path, MAX_FILE_BYTES, "mailboxes file") {
+        Ok(src) => src,
+        Err(d) => return (None, vec![d]),
     };
     let mut r = Reader {
         src: &src,
