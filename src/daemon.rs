@@ -22,6 +22,7 @@ use crate::config::{self, Config, SimClock};
 use crate::engine::app::{App, AppFactory, CallSetup};
 use crate::engine::channel::{CallIds, ChannelRunner, ChannelTones, EngineShared};
 use crate::engine::events::CallEvent;
+use crate::engine::line::LineSetup;
 use crate::engine::sink::EventQueue;
 use crate::engine::status::ChanStatus;
 use crate::hw::sim::{Clock, SimCard, SimSpec, SpanTones};
@@ -651,6 +652,11 @@ fn spawn_channels(card: &mut SimCard, shared: &EngineShared, config: &Config) ->
             country: s.country,
             disconnect_tone: s.disconnect_tone,
         });
+        let line = LineSetup {
+            signalling: span.map(|s| s.signalling).unwrap_or_default(),
+            country: tones.country,
+        };
+        let chan = crate::engine::line::wrap(chan, &line);
         let runner = ChannelRunner::new(chan, status.clone(), shared.clone(), dtmf, tones)?;
         let thread = std::thread::Builder::new()
             .name(name)

@@ -23,7 +23,7 @@ use super::{
 use crate::dsp::dtmf::DtmfRxConfig;
 use crate::dsp::tones::Country;
 use crate::hw::sim::FarEndHangup;
-use crate::hw::{Law, Role};
+use crate::hw::{Law, Role, Signalling};
 
 /// How diagnostics and `HwMap::source` name the compiled-in hardware map.
 const EMBEDDED_MAP_NAME: &str = "<embedded hw/sim.toml>";
@@ -94,6 +94,7 @@ const SPAN_KEYS: &[&str] = &[
     "country",
     "far_end_hangup",
     "disconnect_tone",
+    "signalling",
 ];
 /// The DTMF receiver's settings in a span's `dtmf` table (see dsp::dtmf::DtmfRxConfig).
 const DTMF_INT_KEYS: &[&str] = &["min_on_ms", "min_off_ms", "max_dropout_ms"];
@@ -1345,6 +1346,10 @@ fn read_span(src: &Source, index: usize, item: &Item, diags: &mut Diagnostics) -
         None => Some(false),
         Some(_) => section.boolean("disconnect_tone", diags),
     };
+    let signalling = match section.get("signalling") {
+        None => Some(Signalling::Network),
+        Some(_) => section.choice::<Signalling>("signalling", SIGNALLING_NAMES, diags),
+    };
     if numbers.as_ref().is_some_and(Vec::is_empty) {
         let message = format!(
             "[[span]] #{number} has no numbers, so nothing routes calls to it; add numbers = [\"_X.\"] \
@@ -1363,8 +1368,14 @@ fn read_span(src: &Source, index: usize, item: &Item, diags: &mut Diagnostics) -
         country: country?,
         far_end_hangup: far_end_hangup?,
         disconnect_tone: disconnect_tone?,
+        signalling: signalling?,
     })
 }
+
+/// The values a span's `signalling` takes (serde names of [`Signalling`]).
+const SIGNALLING_NAMES: &[&str] = &[
+    "network", "fxsks", "fxsls", "fxoks", "fxols", "em", "em_wink", "clear",
+];
 
 /// A span's `country`: a tone plan code (default [`DEFAULT_COUNTRY`]).
 fn read_span_country(section: &Section, diags: &mut Diagnostics) -> Option<Country> {
@@ -1735,6 +1746,7 @@ mod tests {
             country: Country::Cn,
             far_end_hangup: FarEndHangup::Signal,
             disconnect_tone: false,
+            signalling: Signalling::Network,
         };
         let expected = HwMap {
             source: EMBEDDED_MAP_NAME.into(),
@@ -2057,7 +2069,7 @@ mod tests {
                 "site.toml:10:1: warning: [[span]] #2 has no numbers, so nothing routes calls to it; add \
                  numbers = [\"_X.\"] or the numbers it answers",
                 "site.toml:14:1: error: unknown key `numbres` in [[span]] #2; expected one of: name, law, \
-                 channels, role, numbers, dtmf, country, far_end_hangup, disconnect_tone",
+                 channels, role, numbers, dtmf, country, far_end_hangup, disconnect_tone, signalling",
                 "site.toml:15:1: warning: [[span]] #3 has no numbers, so nothing routes calls to it; add \
                  numbers = [\"_X.\"] or the numbers it answers",
             ]

@@ -232,6 +232,10 @@ pub struct SpanConfig {
     /// Whether the engine listens for busy/congestion tone on this span's calls and hangs up on it
     /// (`disconnect_tone = true`: lines without loop-current disconnect).
     pub disconnect_tone: bool,
+    /// How the span's channels signal (`signalling`, default `"network"`: call-level, as the sim's
+    /// network and ISDN do); analog and CAS signalling put an `engine::line` state machine in front
+    /// of the engine.
+    pub signalling: crate::hw::Signalling,
 }
 
 /// The tone plan a span uses when its map does not say: China's (the embedded map's ring cadence,

@@ -199,6 +199,16 @@ impl ChannelRunner {
             ChanEvent::Answered => self.mark_answered(),
             ChanEvent::Hangup(cause) => self.far_end_cleared(cause),
             ChanEvent::RingBegin | ChanEvent::Flash | ChanEvent::Alarm(_) => {}
+            // Line-level events are engine::line's to turn into the ones above; a channel that
+            // reaches the loop with them is Network-signalled, where they mean nothing.
+            ChanEvent::OffHook
+            | ChanEvent::OnHook
+            | ChanEvent::Polarity
+            | ChanEvent::HookComplete
+            | ChanEvent::DialComplete
+            | ChanEvent::RingerOn
+            | ChanEvent::RingerOff
+            | ChanEvent::Bits(_) => {}
         }
         self.carry_out_requests();
     }

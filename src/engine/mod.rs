@@ -4,6 +4,7 @@ pub mod app;
 pub mod channel;
 pub mod clock;
 pub mod events;
+pub mod line;
 pub mod originate;
 pub mod player;
 pub mod sink;

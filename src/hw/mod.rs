@@ -212,25 +212,108 @@ pub struct CallInfo {
 
 /// Signalling from the card to a channel thread (DAHDI_GETEVENT's events, plus the call offer that a
 /// digital span's D-channel or an analog line's caller ID would carry).
+///
+/// Two levels share this type. The call-level events (`Offered` … `Hangup`) are what the engine's
+/// channel loop acts on; a channel with [`Signalling::Network`] (the sim's network, later ISDN)
+/// produces them directly. The line-level events (`OffHook` … `Bits`) are what an analog or CAS line
+/// reports (DAHDI's events, named for their meaning at the port); `engine::line` turns them into
+/// call-level ones for the signalling the channel has, so the engine's loop never sees them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ChanEvent {
     /// A call is offered on this channel. Rings follow.
     Offered(CallInfo),
     /// Ring voltage on (DAHDI_EVENT_RINGBEGIN).
     RingBegin,
-    /// Ring voltage off (end of one ring burst).
+    /// Ring voltage off: one ring burst ended (DAHDI_EVENT_RINGOFFHOOK on an FXO port).
     RingEnd,
     /// The far end answered a call this channel placed.
     Answered,
     /// The far end cleared (loop-current drop, battery drop or a release from the network).
     Hangup(Cause),
-    /// A hook flash from the far end.
+    /// A hook flash from the far end (DAHDI_EVENT_WINKFLASH; on an E&M line this is the wink).
     Flash,
-    /// The span went into alarm (`true`) or recovered (`false`).
-    Alarm(bool),
+    /// The span's alarms changed; [`Alarms::NONE`] = recovered.
+    Alarm(Alarms),
+    /// Line level: the far end went off-hook — a phone on an extension (FXS port) was lifted, or an
+    /// E&M far end seized or answered (DAHDI_EVENT_RINGOFFHOOK on fxo-signalled and E&M channels).
+    OffHook,
+    /// Line level: loop current / battery dropped on a trunk (kewlstart disconnect), or the phone on
+    /// an extension was hung up, or the E&M far end released (DAHDI_EVENT_ONHOOK).
+    OnHook,
+    /// Line level: the line's polarity reversed (DAHDI_EVENT_POLARITY): answer or disconnect
+    /// supervision on trunks that signal that way, or the start of caller ID (ETSI).
+    Polarity,
+    /// Line level: a hook state change this channel asked for (flash, wink, start) has completed
+    /// (DAHDI_EVENT_HOOKCOMPLETE).
+    HookComplete,
+    /// Line level: the digits of a [`Control::DialDigits`] have all been sent (DAHDI_EVENT_DIALCOMPLETE).
+    DialComplete,
+    /// Line level: the ringer of an extension this channel rings went on / off, one burst of the
+    /// cadence (DAHDI_EVENT_RINGERON / RINGEROFF): caller ID to the phone goes in the first silence.
+    RingerOn,
+    RingerOff,
+    /// Line level: the received CAS ABCD bits changed (DAHDI_EVENT_BITSCHANGED); the low nibble
+    /// holds A=8 B=4 C=2 D=1, already masked (the dynamic-span driver leaks a neighbour's bits).
+    Bits(u8),
+}
+
+/// A span's alarm state as a set of DAHDI's alarm kinds. Channels on a span in alarm are out of
+/// service until it clears.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Alarms(pub u8);
+
+impl Alarms {
+    pub const NONE: Alarms = Alarms(0);
+    /// Loss of signal or framing here (DAHDI_ALARM_RED).
+    pub const RED: Alarms = Alarms(1);
+    /// The far end reports it lost our signal (remote alarm indication, DAHDI_ALARM_YELLOW).
+    pub const YELLOW: Alarms = Alarms(2);
+    /// All-ones from upstream: the line behind the far end is down (AIS, DAHDI_ALARM_BLUE).
+    pub const BLUE: Alarms = Alarms(4);
+    /// The span is looped back (DAHDI_ALARM_LOOPBACK).
+    pub const LOOPBACK: Alarms = Alarms(8);
+    /// The span is not open / not configured (DAHDI_ALARM_NOTOPEN).
+    pub const NOT_OPEN: Alarms = Alarms(16);
+
+    pub const fn is_clear(self) -> bool {
+        self.0 == 0
+    }
+
+    pub const fn contains(self, other: Alarms) -> bool {
+        self.0 & other.0 == other.0
+    }
+
+    pub const fn union(self, other: Alarms) -> Alarms {
+        Alarms(self.0 | other.0)
+    }
+
+    /// The alarms' names as `telvox status` shows them: `red,yellow`, or `ok`.
+    pub fn names(self) -> String {
+        const NAMES: [(Alarms, &str); 5] = [
+            (Alarms::RED, "red"),
+            (Alarms::YELLOW, "yellow"),
+            (Alarms::BLUE, "blue"),
+            (Alarms::LOOPBACK, "loopback"),
+            (Alarms::NOT_OPEN, "notopen"),
+        ];
+        let names: Vec<&str> = NAMES
+            .iter()
+            .filter(|(a, _)| self.contains(*a))
+            .map(|(_, n)| *n)
+            .collect();
+        if names.is_empty() {
+            "ok".to_string()
+        } else {
+            names.join(",")
+        }
+    }
 }
 
 /// Signalling from a channel thread to the card (DAHDI_HOOK and friends).
+///
+/// As with [`ChanEvent`], two levels: the call-level controls (`Answer` … `Flash`) are what the
+/// engine's loop sends; `engine::line` turns them into the line-level ones (`OffHook` … `SetBits`)
+/// for analog and CAS channels.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Control {
     /// Go off-hook on an offered call (answer). `call` is echoed to the far end where the card can.
@@ -243,8 +326,78 @@ pub enum Control {
         from: Number,
         call: CallRef,
     },
-    /// A hook flash toward the far end.
+    /// A hook flash toward the far end (DAHDI_HOOK DAHDI_FLASH).
     Flash,
+    /// Line level: go off-hook (DAHDI_HOOK DAHDI_OFFHOOK): answer a trunk, or stop ringing an
+    /// extension that was lifted.
+    OffHook,
+    /// Line level: go on-hook (DAHDI_HOOK DAHDI_ONHOOK): release a trunk, or drop battery on an
+    /// extension (kewlstart disconnect toward the phone).
+    OnHook,
+    /// Line level: ring an extension with the zone's cadence (DAHDI_HOOK DAHDI_RING).
+    Ring,
+    /// Line level: stop ringing (DAHDI_HOOK DAHDI_RINGOFF).
+    RingOff,
+    /// Line level: seize an E&M trunk (DAHDI_HOOK DAHDI_START).
+    Start,
+    /// Line level: send a wink on an E&M trunk (DAHDI_HOOK DAHDI_WINK).
+    Wink,
+    /// Line level: send digits in-band (DAHDI_DIAL): DTMF, or loop-disconnect pulses when `pulse`.
+    /// `ChanEvent::DialComplete` follows. A write during the dial cancels it on DAHDI: the line's
+    /// writer sends nothing until then.
+    DialDigits { digits: Number, pulse: bool },
+    /// Line level: set the transmitted CAS ABCD bits (low nibble, A=8 B=4 C=2 D=1; DAHDI_SETTXBITS).
+    SetBits(u8),
+}
+
+/// How a channel signals, named as DAHDI's system.conf names it. It decides which of `engine::line`'s
+/// state machines sits between the channel and the engine.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Signalling {
+    /// Call-level signalling from the network (the sim's default; ISDN later): no line state machine.
+    #[default]
+    Network,
+    /// An analog trunk on an FXO port, kewlstart: DAHDI `fxsks` (the port is FXS-*signalled*).
+    Fxsks,
+    /// An analog trunk on an FXO port, loopstart: DAHDI `fxsls` (no disconnect supervision: busy
+    /// tone or polarity reversal is the only hang-up signal).
+    Fxsls,
+    /// An extension (phone) on an FXS port, kewlstart: DAHDI `fxoks`.
+    Fxoks,
+    /// An extension (phone) on an FXS port, loopstart: DAHDI `fxols`.
+    Fxols,
+    /// E&M, immediate start: DAHDI `e&m`.
+    #[serde(rename = "em")]
+    EmImmediate,
+    /// E&M, wink start: DAHDI `e&m`, telvox answers a seizure with a wink before the digits.
+    #[serde(rename = "em_wink")]
+    EmWink,
+    /// A clear channel (E1/T1 B-channel without signalling): DAHDI `clear`/`bchan`.
+    Clear,
+}
+
+impl Signalling {
+    /// The keyword DAHDI's system.conf and /proc/dahdi use for this signalling.
+    pub const fn dahdi_keyword(self) -> &'static str {
+        match self {
+            Signalling::Network => "network",
+            Signalling::Fxsks => "fxsks",
+            Signalling::Fxsls => "fxsls",
+            Signalling::Fxoks => "fxoks",
+            Signalling::Fxols => "fxols",
+            Signalling::EmImmediate | Signalling::EmWink => "e&m",
+            Signalling::Clear => "clear",
+        }
+    }
+
+    /// The role a channel with this signalling plays: FXO-signalled ports ring phones.
+    pub const fn role(self) -> Role {
+        match self {
+            Signalling::Fxoks | Signalling::Fxols => Role::Extension,
+            _ => Role::Trunk,
+        }
+    }
 }
 
 /// What one `read` produced.
@@ -292,6 +445,10 @@ pub trait Channel: Send {
     fn write(&mut self, block: &Block) -> Result<(), HwError>;
     /// Signals toward the line (answer, hang up, dial, flash).
     fn control(&mut self, control: Control) -> Result<(), HwError>;
+    /// How this channel signals; [`Signalling::Network`] channels speak call-level events directly.
+    fn signalling(&self) -> Signalling {
+        Signalling::Network
+    }
     /// A waker for this channel's `read` (then `read` returns [`ReadOutcome::Woken`] once per
     /// wake). None for hardware that delivers blocks continuously, idle or not (DAHDI): the channel
     /// thread sees its work at the next block anyway.

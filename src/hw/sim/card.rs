@@ -768,6 +768,15 @@ impl CardThread {
             Control::Dial { number, from, call } => self.channel_dials(index, number, from, call),
             // The sim protocol has no flash toward a party; a flash on a trunk is simply absorbed.
             Control::Flash => {}
+            // Line-level controls: the sim's analog lines arrive with the DAHDI issue's sim work.
+            Control::OffHook
+            | Control::OnHook
+            | Control::Ring
+            | Control::RingOff
+            | Control::Start
+            | Control::Wink
+            | Control::DialDigits { .. }
+            | Control::SetBits(_) => {}
         }
     }
 

@@ -2,7 +2,7 @@
 //! channel thread. Fixed-size buffers, no allocation: the channel side runs on the real-time path.
 
 use crate::fixed::FixedStr;
-use crate::hw::{Block, CallInfo, CallRef, Cause, ChanEvent, Control, BLOCK_SAMPLES};
+use crate::hw::{Alarms, Block, CallInfo, CallRef, Cause, ChanEvent, Control, BLOCK_SAMPLES};
 
 pub const W_AUDIO: u8 = 1;
 pub const W_EVENT: u8 = 2;
@@ -43,9 +43,20 @@ pub fn put_event(buf: &mut [u8; WIRE_MAX], event: &ChanEvent) -> usize {
             w.byte(cause.q850());
         }
         ChanEvent::Flash => w.byte(6),
-        ChanEvent::Alarm(on) => {
+        ChanEvent::Alarm(alarms) => {
             w.byte(7);
-            w.byte(u8::from(*on));
+            w.byte(alarms.0);
+        }
+        ChanEvent::OffHook => w.byte(8),
+        ChanEvent::OnHook => w.byte(9),
+        ChanEvent::Polarity => w.byte(10),
+        ChanEvent::HookComplete => w.byte(11),
+        ChanEvent::DialComplete => w.byte(12),
+        ChanEvent::RingerOn => w.byte(13),
+        ChanEvent::RingerOff => w.byte(14),
+        ChanEvent::Bits(bits) => {
+            w.byte(15);
+            w.byte(*bits);
         }
     }
     w.len
@@ -70,6 +81,21 @@ pub fn put_control(buf: &mut [u8; WIRE_MAX], control: &Control) -> usize {
             w.text(from.as_str());
         }
         Control::Flash => w.byte(4),
+        Control::OffHook => w.byte(5),
+        Control::OnHook => w.byte(6),
+        Control::Ring => w.byte(7),
+        Control::RingOff => w.byte(8),
+        Control::Start => w.byte(9),
+        Control::Wink => w.byte(10),
+        Control::DialDigits { digits, pulse } => {
+            w.byte(11);
+            w.byte(u8::from(*pulse));
+            w.text(digits.as_str());
+        }
+        Control::SetBits(bits) => {
+            w.byte(12);
+            w.byte(*bits);
+        }
     }
     w.len
 }
@@ -102,7 +128,15 @@ fn decode_event(r: &mut Reader) -> Option<ChanEvent> {
         4 => ChanEvent::Answered,
         5 => ChanEvent::Hangup(Cause::from_q850(r.byte()?)),
         6 => ChanEvent::Flash,
-        7 => ChanEvent::Alarm(r.byte()? != 0),
+        7 => ChanEvent::Alarm(Alarms(r.byte()?)),
+        8 => ChanEvent::OffHook,
+        9 => ChanEvent::OnHook,
+        10 => ChanEvent::Polarity,
+        11 => ChanEvent::HookComplete,
+        12 => ChanEvent::DialComplete,
+        13 => ChanEvent::RingerOn,
+        14 => ChanEvent::RingerOff,
+        15 => ChanEvent::Bits(r.byte()? & 0x0f),
         _ => return None,
     })
 }
@@ -122,6 +156,20 @@ fn decode_control(r: &mut Reader) -> Option<Control> {
             }
         }
         4 => Control::Flash,
+        5 => Control::OffHook,
+        6 => Control::OnHook,
+        7 => Control::Ring,
+        8 => Control::RingOff,
+        9 => Control::Start,
+        10 => Control::Wink,
+        11 => {
+            let pulse = r.byte()? != 0;
+            Control::DialDigits {
+                pulse,
+                digits: r.text()?,
+            }
+        }
+        12 => Control::SetBits(r.byte()? & 0x0f),
         _ => return None,
     })
 }
@@ -204,7 +252,16 @@ mod tests {
             ChanEvent::Answered,
             ChanEvent::Hangup(Cause::UserBusy),
             ChanEvent::Flash,
-            ChanEvent::Alarm(true),
+            ChanEvent::Alarm(Alarms::RED.union(Alarms::YELLOW)),
+            ChanEvent::Alarm(Alarms::NONE),
+            ChanEvent::OffHook,
+            ChanEvent::OnHook,
+            ChanEvent::Polarity,
+            ChanEvent::HookComplete,
+            ChanEvent::DialComplete,
+            ChanEvent::RingerOn,
+            ChanEvent::RingerOff,
+            ChanEvent::Bits(0b1101),
         ];
         let mut buf = [0u8; WIRE_MAX];
         let mut block = [0u8; BLOCK_SAMPLES];
@@ -227,6 +284,17 @@ mod tests {
                 call,
             },
             Control::Flash,
+            Control::OffHook,
+            Control::OnHook,
+            Control::Ring,
+            Control::RingOff,
+            Control::Start,
+            Control::Wink,
+            Control::DialDigits {
+                digits: Number::from_str_truncating("T8000#"),
+                pulse: false,
+            },
+            Control::SetBits(0b1111),
         ];
         for c in controls {
             let n = put_control(&mut buf, &c);
