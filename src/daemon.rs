@@ -430,7 +430,8 @@ impl Daemon {
             max_call_seconds: max_call_seconds.clone(),
             recording: Some(recorder.clone()),
         };
-        let (channel_threads, statuses) = spawn_channels(&mut card, &shared, &config)?;
+        let mwi = Arc::new(crate::apps::extensions::MwiBoard::new(&config));
+        let (channel_threads, statuses) = spawn_channels(&mut card, &shared, &config, &mwi)?;
 
         let store_counters = Arc::new(StoreCounters::default());
         let (store_tx, store_rx) =
@@ -470,6 +471,7 @@ impl Daemon {
             }));
         let waiting_state = Arc::downgrade(&state);
         crate::apps::voicemail::service::set_waiting_sink(Box::new(move |box_, new, saved| {
+            mwi.update(box_, new);
             if let Some(state) = waiting_state.upgrade() {
                 let line = serde_json::json!({
                     "type": "message_waiting", "box": box_, "new": new, "saved": saved, "waiting": new > 0,
@@ -639,7 +641,12 @@ fn start_card(config: &Config) -> Result<SimCard> {
 /// The channel threads, and the status each one publishes.
 type ChannelThreads = (Vec<JoinHandle<()>>, Vec<Arc<ChanStatus>>);
 
-fn spawn_channels(card: &mut SimCard, shared: &EngineShared, config: &Config) -> Result<ChannelThreads> {
+fn spawn_channels(
+    card: &mut SimCard,
+    shared: &EngineShared,
+    config: &Config,
+    mwi: &crate::apps::extensions::MwiBoard,
+) -> Result<ChannelThreads> {
     let realtime = config.realtime;
     let mut threads = Vec::new();
     let mut statuses = Vec::new();
@@ -655,6 +662,7 @@ fn spawn_channels(card: &mut SimCard, shared: &EngineShared, config: &Config) ->
         let line = LineSetup {
             signalling: span.map(|s| s.signalling).unwrap_or_default(),
             country: tones.country,
+            extension: mwi.line_for(config, chan.id()),
         };
         let chan = crate::engine::line::wrap(chan, &line);
         let runner = ChannelRunner::new(chan, status.clone(), shared.clone(), dtmf, tones)?;

@@ -1,5 +1,6 @@
 //! Call applications: state machines the engine steps with call events (DESIGN.md §2).
 
+pub mod extensions;
 pub mod fax;
 pub mod ivr;
 pub mod linetest;

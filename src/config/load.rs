@@ -95,6 +95,7 @@ const SPAN_KEYS: &[&str] = &[
     "far_end_hangup",
     "disconnect_tone",
     "signalling",
+    "extensions",
 ];
 /// The DTMF receiver's settings in a span's `dtmf` table (see dsp::dtmf::DtmfRxConfig).
 const DTMF_INT_KEYS: &[&str] = &["min_on_ms", "min_off_ms", "max_dropout_ms"];
@@ -1350,7 +1351,8 @@ fn read_span(src: &Source, index: usize, item: &Item, diags: &mut Diagnostics) -
         None => Some(Signalling::Network),
         Some(_) => section.choice::<Signalling>("signalling", SIGNALLING_NAMES, diags),
     };
-    if numbers.as_ref().is_some_and(Vec::is_empty) {
+    let extensions = read_span_extensions(&section, channels, role, diags);
+    if numbers.as_ref().is_some_and(Vec::is_empty) && !extensions.as_ref().is_some_and(|e| !e.is_empty()) {
         let message = format!(
             "[[span]] #{number} has no numbers, so nothing routes calls to it; add numbers = [\"_X.\"] \
              or the numbers it answers"
@@ -1369,7 +1371,77 @@ fn read_span(src: &Source, index: usize, item: &Item, diags: &mut Diagnostics) -
         far_end_hangup: far_end_hangup?,
         disconnect_tone: disconnect_tone?,
         signalling: signalling?,
+        extensions: extensions?,
     })
+}
+
+/// A span's `extensions`: one exact number per channel from channel 1, on extension spans only,
+/// no number twice.
+fn read_span_extensions(
+    section: &Section,
+    channels: Option<u32>,
+    role: Option<Role>,
+    diags: &mut Diagnostics,
+) -> Option<Vec<String>> {
+    let Some(item) = section.get("extensions") else {
+        return Some(Vec::new());
+    };
+    let expected = "a list of extension numbers, channel 1 first, e.g. [\"601\", \"602\"]";
+    let Node::Array(elements) = item.get_ref() else {
+        section.bad_value("extensions", item, expected, diags);
+        return None;
+    };
+    if role == Some(Role::Trunk) {
+        let message = format!(
+            "{}extensions: only a span with role = \"extension\" has extension numbers; \
+             set role = \"extension\" (and signalling = \"fxoks\") or remove `extensions`",
+            section.prefix
+        );
+        diags.error(section.src, item.span().start, message);
+        return None;
+    }
+    if let Some(channels) = channels.filter(|&c| elements.len() > c as usize) {
+        let message = format!(
+            "{}extensions: {} numbers for {channels} channels; list at most one per channel",
+            section.prefix,
+            elements.len()
+        );
+        diags.error(section.src, item.span().start, message);
+        return None;
+    }
+    let mut out = Vec::with_capacity(elements.len());
+    let mut ok = true;
+    for element in elements {
+        let valid = match element.get_ref() {
+            Node::Str(text)
+                if !text.is_empty()
+                    && text.len() <= 20
+                    && text.chars().all(|c| c.is_ascii_digit() || c == '*' || c == '#') =>
+            {
+                Some(text.clone())
+            }
+            _ => None,
+        };
+        let shown = section.src.snippet(element.span());
+        match valid {
+            Some(text) if out.contains(&text) => {
+                let message = format!("{}extensions: {shown} is listed twice", section.prefix);
+                diags.error(section.src, element.span().start, message);
+                ok = false;
+            }
+            Some(text) => out.push(text),
+            None => {
+                let message = format!(
+                    "{}extensions: {shown}: expected an extension number in quotes, 1 to 20 of 0-9 * #, \
+                     e.g. \"601\"",
+                    section.prefix
+                );
+                diags.error(section.src, element.span().start, message);
+                ok = false;
+            }
+        }
+    }
+    ok.then_some(out)
 }
 
 /// The values a span's `signalling` takes (serde names of [`Signalling`]).
@@ -1747,6 +1819,7 @@ mod tests {
             far_end_hangup: FarEndHangup::Signal,
             disconnect_tone: false,
             signalling: Signalling::Network,
+            extensions: Vec::new(),
         };
         let expected = HwMap {
             source: EMBEDDED_MAP_NAME.into(),

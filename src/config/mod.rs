@@ -236,6 +236,9 @@ pub struct SpanConfig {
     /// network and ISDN do); analog and CAS signalling put an `engine::line` state machine in front
     /// of the engine.
     pub signalling: crate::hw::Signalling,
+    /// The numbers an extension span's channels answer to, channel 1 first (`extensions`): the
+    /// caller's number on calls the phone makes and the number that rings it.
+    pub extensions: Vec<String>,
 }
 
 /// The tone plan a span uses when its map does not say: China's (the embedded map's ring cadence,

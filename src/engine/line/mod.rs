@@ -8,6 +8,8 @@
 //! the same code for every kind of line, and each is unit-tested against scripted DAHDI event
 //! sequences.
 
+pub mod extension;
+
 use crate::hw::{Channel, Signalling};
 
 /// What a line's state machine needs to know about the line (from the span's hardware map).
@@ -15,12 +17,16 @@ use crate::hw::{Channel, Signalling};
 pub struct LineSetup {
     pub signalling: Signalling,
     pub country: crate::dsp::tones::Country,
+    /// An extension's number, dial plan and message count (fxoks/fxols); None: an unnumbered
+    /// extension.
+    pub extension: Option<extension::ExtensionLine>,
 }
 
 /// Puts the state machine for the channel's signalling in front of it.
 pub fn wrap(chan: Box<dyn Channel>, setup: &LineSetup) -> Box<dyn Channel> {
     match setup.signalling {
         Signalling::Network => chan,
+        Signalling::Fxoks | Signalling::Fxols => extension::wrap(chan, setup),
         // The analog and CAS state machines arrive with the DAHDI issue; until then such a channel
         // reaches the loop unwrapped and its line-level events are ignored.
         _ => chan,
