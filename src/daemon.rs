@@ -632,6 +632,20 @@ fn start_card(config: &Config) -> Result<SimCard> {
         socket: config.sim.socket.clone(),
         route,
         card_thread_setup: config.realtime.then_some(make_card_thread_realtime as fn()),
+        extensions: config
+            .hw
+            .spans
+            .iter()
+            .flat_map(|s| {
+                s.extensions.iter().enumerate().map(|(i, n)| {
+                    let chan = crate::hw::ChanId {
+                        span: s.span,
+                        chan: i as u16 + 1,
+                    };
+                    (chan, n.clone())
+                })
+            })
+            .collect(),
     };
     let card = SimCard::start(spec)?;
     give_to_telvox_group(&config.sim.socket);

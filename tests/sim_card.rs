@@ -93,6 +93,7 @@ impl Rig {
             socket: socket.clone(),
             route: Box::new(route),
             card_thread_setup: None,
+            extensions: Vec::new(),
         })
         .expect("the sim card starts");
         let channels = card.take_channels();

@@ -348,6 +348,9 @@ pub enum Control {
     DialDigits { digits: Number, pulse: bool },
     /// Line level: set the transmitted CAS ABCD bits (low nibble, A=8 B=4 C=2 D=1; DAHDI_SETTXBITS).
     SetBits(u8),
+    /// Line level: pass audio to an on-hook phone for `ms` (DAHDI_ONHOOKTRANSFER on an FXS port):
+    /// what the line writes meanwhile reaches the phone without ringing it (VMWI).
+    OnHookTransfer { ms: u16 },
 }
 
 /// How a channel signals, named as DAHDI's system.conf names it. It decides which of `engine::line`'s

@@ -375,6 +375,10 @@ impl Extension {
             self.fsk.extend(samples.iter().take(MAX_FSK_SAMPLES));
             self.fsk_pos = 0;
             self.fsk_playing = true;
+            // The burst and a block either side reach the on-hook phone.
+            let ms = self.fsk.len() as u64 * 1000 / u64::from(SAMPLE_RATE_HZ) + 60;
+            let ms = u16::try_from(ms).unwrap_or(u16::MAX);
+            let _ = self.inner.control(Control::OnHookTransfer { ms });
         }
     }
 
@@ -482,6 +486,13 @@ impl Channel for Extension {
                     if let Some(up) = self.on_event(event) {
                         return Ok(ReadOutcome::Event(up));
                     }
+                }
+                ReadOutcome::Woken => {
+                    // Woken on an idle line: the message count may have changed (VMWI).
+                    if self.state == State::Idle {
+                        self.check_vmwi();
+                    }
+                    return Ok(ReadOutcome::Woken);
                 }
                 other => return Ok(other),
             }

@@ -21,6 +21,9 @@ use nix::sys::epoll::{Epoll, EpollEvent, EpollFlags, EpollTimeout};
 use nix::sys::socket::{recv, send, MsgFlags};
 use nix::sys::timerfd::TimerFd;
 
+#[path = "phone.rs"]
+mod phone;
+
 use super::line::{CardEnd, Doorbell, Frame};
 use super::protocol::{self as proto, DaemonOp, PartyMessage, PartyOp, MAX_MESSAGE_BYTES};
 use super::tones::{failure_tone, failure_tone_ticks, LineTone, FAR_END_TONE_LIMIT_TICKS};
@@ -71,6 +74,9 @@ enum Phase {
     /// The far end hung up on a `far_end_hangup = "tone"` span: no hangup is signalled, the
     /// exchange plays busy tone to the channel (`ticks` counts it) until the channel hangs up.
     FarEndGone { ticks: u32 },
+    /// An extension's phone is on-hook but its line carries audio: ringing, or on-hook transfer
+    /// (see [`phone`]).
+    Phone,
 }
 
 struct Slot {
@@ -90,6 +96,8 @@ struct Slot {
     /// The tone playing on this channel's call: ringback to the caller while ringing, busy to the
     /// channel after the far end hung up.
     tone: Option<LineTone>,
+    /// An extension with a number: its phone (see [`phone`]).
+    phone: Option<phone::PhoneLine>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -138,6 +146,8 @@ struct Party {
     /// before anything else once it has room; a party that lets [`PENDING_CONTROLS_CAP`] pile up
     /// is treated as gone.
     pending_controls: VecDeque<Vec<u8>>,
+    /// The extension slot this party is the phone of.
+    phone: Option<usize>,
 }
 
 impl Party {
@@ -155,6 +165,7 @@ impl Party {
             failing: None,
             pending_early: None,
             pending_controls: VecDeque::new(),
+            phone: None,
         }
     }
 
@@ -223,6 +234,8 @@ pub(super) struct CardSetup {
     pub ring_on_ms: u32,
     pub ring_off_ms: u32,
     pub counters: Arc<CardCounters>,
+    /// Extension numbers by channel (phones register for them).
+    pub extensions: Vec<(ChanId, String)>,
 }
 
 fn ms_to_ticks(ms: u32) -> u32 {
@@ -250,10 +263,15 @@ impl CardThread {
                 EpollEvent::new(EpollFlags::EPOLLIN, TOKEN_DOORBELL),
             )?;
         }
+        let extensions = setup.extensions;
         let slots: Vec<Slot> = setup
             .slot_lines
             .into_iter()
             .map(|(id, law, role, line)| Slot {
+                phone: extensions.iter().find(|(c, _)| *c == id).map(|(_, number)| {
+                    let country = setup.tones.iter().find(|t| t.span == id.span).map(|t| t.country);
+                    phone::PhoneLine::new(number.clone(), country.unwrap_or(crate::dsp::tones::Country::Cn))
+                }),
                 id,
                 law,
                 role,
@@ -562,6 +580,9 @@ impl CardThread {
             self.slots[index].fed_last_tick = false;
             return;
         }
+        if phase == Phase::Phone {
+            return self.tick_phone(index);
+        }
         self.forward_tx(index);
         if let Phase::Ringing { ticks } = phase {
             if !self.ring_cadence(index, ticks) {
@@ -762,6 +783,9 @@ impl CardThread {
     }
 
     fn apply_control(&mut self, index: usize, control: Control) {
+        if self.phone_control(index, control) {
+            return;
+        }
         match control {
             Control::Answer { call } => self.channel_answers(index, call),
             Control::Hangup { cause } => self.channel_hangs_up(index, cause),
@@ -776,7 +800,8 @@ impl CardThread {
             | Control::Start
             | Control::Wink
             | Control::DialDigits { .. }
-            | Control::SetBits(_) => {}
+            | Control::SetBits(_)
+            | Control::OnHookTransfer { .. } => {}
         }
     }
 
@@ -1022,6 +1047,15 @@ impl CardThread {
     }
 
     fn apply_party_op(&mut self, p: usize, op: PartyOp) {
+        if let Some(result) = self.phone_op(p, &op) {
+            if let Err(message) = result {
+                let closed = self.parties[p].as_ref().is_some_and(|x| x.closed);
+                if !closed {
+                    self.tell_party(p, DaemonOp::Error { message });
+                }
+            }
+            return;
+        }
         let result = match op {
             PartyOp::Dial { to, from, name, span } => {
                 self.party_dials(p, &to, from.as_deref(), name.as_deref(), span)
@@ -1031,6 +1065,10 @@ impl CardThread {
             PartyOp::Reject { cause } => self.party_rejects(p, cause.as_deref()),
             PartyOp::Hangup => self.party_hangs_up(p),
             PartyOp::Flash => self.party_flashes(p),
+            // Phone ops from a party that is no phone (phone_op took the phone's).
+            PartyOp::RegisterPhone { .. } | PartyOp::Offhook | PartyOp::Onhook => Err(
+                "register as a phone first: {\"op\":\"register\",\"number\":\"601\",\"phone\":true}".into(),
+            ),
         };
         if let Err(message) = result {
             let closed = self.parties[p].as_ref().is_some_and(|x| x.closed);
@@ -1217,6 +1255,7 @@ impl CardThread {
     }
 
     fn remove_party(&mut self, p: usize) {
+        self.phone_detach(p);
         let Some(party) = self.parties[p].take() else {
             return;
         };
@@ -1314,7 +1353,7 @@ impl CardThread {
 
 /// Whether a party's control ends its call (and so must wait for the audio before it).
 fn ends_call(op: &PartyOp) -> bool {
-    matches!(op, PartyOp::Hangup)
+    matches!(op, PartyOp::Hangup | PartyOp::Onhook)
 }
 
 /// Queues a party's audio for the card; returns how many bytes did not fit (dropped).

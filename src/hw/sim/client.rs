@@ -179,7 +179,10 @@ fn wait_for_answer(party: &mut Party, timeout: Duration, out: &mut CallOutcome) 
                 out.errors.push(message);
                 return Ok(false);
             }
-            Heard::Control(DaemonOp::Incoming { .. }) => {}
+            Heard::Control(DaemonOp::Incoming { .. })
+            | Heard::Control(DaemonOp::Ring)
+            | Heard::Control(DaemonOp::Ringoff)
+            | Heard::Control(DaemonOp::Disconnect) => {}
             Heard::Closed => return Ok(false),
             Heard::Timeout => return Err(io::Error::new(io::ErrorKind::TimedOut, "no answer from the card")),
         }

@@ -72,6 +72,8 @@ pub struct SimSpec {
     pub route: RouteFn,
     /// Run on the card thread before it starts ticking (the daemon raises it to SCHED_FIFO there).
     pub card_thread_setup: Option<fn()>,
+    /// Extension numbers by channel: sim parties register as these phones.
+    pub extensions: Vec<(ChanId, String)>,
 }
 
 /// A running simulated card.
@@ -137,6 +139,7 @@ impl SimCard {
             ring_on_ms: spec.ring_on_ms,
             ring_off_ms: spec.ring_off_ms,
             counters: counters.clone(),
+            extensions: spec.extensions,
         };
         let card = CardThread::new(setup).map_err(|e| HwError::Card(format!("sim card setup: {e}")))?;
         let thread = std::thread::Builder::new()

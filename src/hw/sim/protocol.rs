@@ -41,6 +41,14 @@ pub enum PartyOp {
     Hangup,
     /// A hook flash.
     Flash,
+    /// Be the phone on extension `number`: `{"op":"register","number":"601","phone":true}`
+    /// (see [`parse_party_message`]; this variant's own JSON name is not part of the protocol).
+    #[serde(rename = "register_phone")]
+    RegisterPhone { number: String },
+    /// A phone's handset is lifted.
+    Offhook,
+    /// A phone's handset is put down.
+    Onhook,
 }
 
 /// What the daemon says (daemon → party).
@@ -57,9 +65,15 @@ pub enum DaemonOp {
     Hangup { cause: String },
     /// The party's last message was refused.
     Error { message: String },
+    /// To a phone: the ringer goes on (one burst of the cadence) …
+    Ring,
+    /// … and off.
+    Ringoff,
+    /// To a lifted phone: the line dropped battery (telvox cleared the call; kewlstart).
+    Disconnect,
 }
 
-const PARTY_OPS: &str = "dial, register, answer, reject, hangup, flash";
+const PARTY_OPS: &str = "dial, register, answer, reject, hangup, flash, offhook, onhook";
 
 /// One message from a party, parsed.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -109,7 +123,37 @@ fn parse_control(payload: &[u8]) -> Result<PartyOp, String> {
     if !PARTY_OPS.split(", ").any(|known| known == op) {
         return Err(format!("unknown op \"{op}\": expected one of {PARTY_OPS}"));
     }
+    let mut value = value;
+    if op == "register" {
+        if let Some(phone) = value.as_object_mut().and_then(|o| o.remove("phone")) {
+            let Some(phone) = phone.as_bool() else {
+                return Err("bad \"register\" message: \"phone\" must be true or false".into());
+            };
+            if phone {
+                let number = match value.get("number") {
+                    Some(serde_json::Value::String(n)) if value.as_object().is_some_and(|o| o.len() == 2) => {
+                        n.clone()
+                    }
+                    _ => {
+                        return Err("bad \"register\" message: a phone registers with \"number\" only".into())
+                    }
+                };
+                return Ok(PartyOp::RegisterPhone { number });
+            }
+        }
+    }
     serde_json::from_value(value).map_err(|e| format!("bad \"{op}\" message: {e}"))
+}
+
+/// The documented message that registers a phone on extension `number`.
+pub fn register_phone(number: &str) -> Vec<u8> {
+    let mut out = vec![MSG_CONTROL];
+    out.extend(
+        serde_json::json!({"op": "register", "number": number, "phone": true})
+            .to_string()
+            .into_bytes(),
+    );
+    out
 }
 
 /// Frames a control message for the wire.
@@ -177,12 +221,28 @@ mod tests {
             r#"{"op":"reject"}"#,
             r#"{"op":"hangup"}"#,
             r#"{"op":"flash"}"#,
+            r#"{"op":"offhook"}"#,
+            r#"{"op":"onhook"}"#,
+            r#"{"op":"register","number":"601","phone":false}"#,
         ] {
             assert!(
                 matches!(parse_party_message(&control(json)), Ok(PartyMessage::Control(_))),
                 "{json}"
             );
         }
+    }
+
+    #[test]
+    fn a_phone_registers_with_phone_true() {
+        assert_eq!(
+            parse_party_message(&register_phone("601")),
+            Ok(PartyMessage::Control(PartyOp::RegisterPhone {
+                number: "601".into()
+            }))
+        );
+        let msg = control(r#"{"op":"register","number":"601","phone":"yes"}"#);
+        assert!(parse_party_message(&msg).unwrap_err().contains("true or false"));
+        assert_eq!(&encode_control(&DaemonOp::Ringoff)[1..], br#"{"op":"ringoff"}"#);
     }
 
     #[test]

@@ -96,6 +96,11 @@ pub fn put_control(buf: &mut [u8; WIRE_MAX], control: &Control) -> usize {
             w.byte(12);
             w.byte(*bits);
         }
+        Control::OnHookTransfer { ms } => {
+            w.byte(13);
+            w.byte((*ms >> 8) as u8);
+            w.byte(*ms as u8);
+        }
     }
     w.len
 }
@@ -170,6 +175,9 @@ fn decode_control(r: &mut Reader) -> Option<Control> {
             }
         }
         12 => Control::SetBits(r.byte()? & 0x0f),
+        13 => Control::OnHookTransfer {
+            ms: (u16::from(r.byte()?) << 8) | u16::from(r.byte()?),
+        },
         _ => return None,
     })
 }
@@ -295,6 +303,7 @@ mod tests {
                 pulse: false,
             },
             Control::SetBits(0b1111),
+            Control::OnHookTransfer { ms: 1500 },
         ];
         for c in controls {
             let n = put_control(&mut buf, &c);

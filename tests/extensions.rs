@@ -1,0 +1,147 @@
+//! Analog extensions end to end (issue 8, parts 5 and 7): a real daemon on the lockstep sim card
+//! with an fxoks span whose phones are sim parties. A phone lifts and hears the span country's dial
+//! tone, dials, reaches a flow; telvox rings a phone with caller ID; message waiting from voicemail.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use telvox::dsp::callerid::{FskCallerIdRx, FskStandard};
+use telvox::dsp::g711;
+use telvox::hw::sim::client::{Heard, Party};
+use telvox::hw::sim::protocol::{register_phone, DaemonOp, PartyOp};
+use telvox::hw::{Block, Law, BLOCK_SAMPLES};
+
+const WAIT: Duration = Duration::from_secs(20);
+const LAW: Law = Law::Alaw;
+
+/// One span of trunks and one of fxoks extensions 601 and 602, in `country`.
+fn hw_map(country: &str) -> String {
+    format!(
+        "card = \"sim\"\n\n[[span]]\nname = \"trunks\"\nlaw = \"alaw\"\nchannels = 2\nrole = \"trunk\"\n\
+         numbers = [\"_X.\"]\ncountry = \"{country}\"\n\n\
+         [[span]]\nname = \"phones\"\nlaw = \"alaw\"\nchannels = 2\nrole = \"extension\"\n\
+         signalling = \"fxoks\"\nextensions = [\"601\", \"602\"]\ncountry = \"{country}\"\n"
+    )
+}
+
+fn daemon(country: &str, edit: impl FnOnce(String) -> String) -> TestDaemon {
+    let daemon = TestDaemon::prepare(|c| edit(format!("hw = \"hw.toml\"\n{c}")));
+    std::fs::write(daemon.dir.path().join("hw.toml"), hw_map(country)).expect("write hw.toml");
+    daemon.launch()
+}
+
+/// A sim phone: a party registered on an extension, with what it heard.
+struct Phone {
+    party: Party,
+    heard: Vec<u8>,
+    controls: Vec<DaemonOp>,
+    off_hook: bool,
+}
+
+impl Phone {
+    fn register(daemon: &TestDaemon, number: &str) -> Phone {
+        let party = daemon.party();
+        party.send_raw(&register_phone(number)).expect("register");
+        Phone {
+            party,
+            heard: Vec::new(),
+            controls: Vec::new(),
+            off_hook: false,
+        }
+    }
+
+    fn lift(&mut self) {
+        self.party.send_control(&PartyOp::Offhook).unwrap();
+        // In lockstep the card waits for a lifted phone's block each tick: the first goes now.
+        self.party.send_audio(&silence()).unwrap();
+        self.off_hook = true;
+    }
+
+    fn hang_up(&mut self) {
+        self.party.send_control(&PartyOp::Onhook).unwrap();
+        self.off_hook = false;
+    }
+
+    /// Hears messages until `until(self)` holds; a lifted phone answers every block with the next
+    /// of `send` (then silence).
+    fn listen(&mut self, send: &mut Vec<Block>, mut until: impl FnMut(&Phone) -> bool) {
+        let mut guard = 0;
+        while !until(self) {
+            guard += 1;
+            assert!(guard < 100_000, "listened too long");
+            match self.party.recv(Some(WAIT)).expect("recv") {
+                Heard::Audio(a) => {
+                    self.heard.extend_from_slice(&a);
+                    if self.off_hook {
+                        for _ in 0..a.len() / BLOCK_SAMPLES {
+                            let block = if send.is_empty() {
+                                silence()
+                            } else {
+                                send.remove(0)
+                            };
+                            self.party.send_audio(&block).unwrap();
+                        }
+                    }
+                }
+                Heard::Control(DaemonOp::Error { message }) => panic!("the card refused: {message}"),
+                Heard::Control(op) => self.controls.push(op),
+                Heard::Closed | Heard::Timeout => panic!("the card went quiet"),
+            }
+        }
+    }
+
+    fn blocks(&self) -> usize {
+        self.heard.len() / BLOCK_SAMPLES
+    }
+}
+
+/// Power of `hz` in `samples` (Goertzel), relative to the samples' energy: 1.0 = a pure tone.
+fn tone_share(samples: &[i16], hz: f64) -> f64 {
+    let w = 2.0 * std::f64::consts::PI * hz / 8000.0;
+    let coeff = 2.0 * w.cos();
+    let (mut s1, mut s2) = (0.0f64, 0.0f64);
+    for &x in samples {
+        let s0 = f64::from(x) + coeff * s1 - s2;
+        s2 = s1;
+        s1 = s0;
+    }
+    let power = s1 * s1 + s2 * s2 - coeff * s1 * s2;
+    let energy: f64 = samples.iter().map(|&x| f64::from(x) * f64::from(x)).sum();
+    2.0 * power / (energy * samples.len() as f64).max(1.0)
+}
+
+fn linear(alaw: &[u8]) -> Vec<i16> {
+    alaw.iter().map(|&b| g711::decode(LAW, b)).collect()
+}
+
+#[test]
+fn a_lifted_phone_hears_dial_tone_dials_the_hotline_and_is_logged_as_its_extension() {
+    let daemon = daemon("cn", |c| c);
+    let mut phone = Phone::register(&daemon, "601");
+    phone.lift();
+    let mut send = Vec::new();
+    phone.listen(&mut send, |p| p.blocks() >= 50);
+    // China's dial tone: 450 Hz, continuous.
+    let tone = linear(&phone.heard[BLOCK_SAMPLES * 10..BLOCK_SAMPLES * 50]);
+    assert!(
+        tone_share(&tone, 450.0) > 0.9,
+        "450 Hz: {}",
+        tone_share(&tone, 450.0)
+    );
+    assert!(tone_share(&tone, 350.0) < 0.05);
+    // Dial 8000: an exact number of [numbers] that starts no other, so the call goes at once.
+    let mut send = key_blocks("8000");
+    let prompt = prompt_alaw("zh", "choose-language");
+    let from = phone.heard.len();
+    phone.listen(&mut send, |p| find(&p.heard, &prompt, from).is_some());
+    phone.hang_up();
+    let calls = daemon.wait_calls("the phone's call", |c| {
+        c.iter().any(|r| r["src"] == "601" && r["end"].is_string())
+    });
+    let row = calls.iter().find(|r| r["src"] == "601").unwrap();
+    assert_eq!(row["dst"], "8000", "{row}");
+    assert_eq!(row["channel"], "2/1", "{row}");
+    assert_eq!(row["disposition"], "ANSWERED", "{row}");
+}
