@@ -96,6 +96,21 @@ enum Command {
         #[arg(long)]
         format: Option<String>,
     },
+    /// Ring an extension's phone and run a flow when it is lifted (wake-up or announcement call):
+    /// `telvox call 601 --flow wakeup`. Prints the call id and channel.
+    Call {
+        /// The extension number (a span's `extensions` in the hardware map).
+        number: String,
+        /// The flow (of flows_dir) the phone hears once lifted.
+        #[arg(long)]
+        flow: String,
+        /// The caller number the phone's caller ID shows (default none).
+        #[arg(long)]
+        from: Option<String>,
+        /// Give up when the phone is not lifted within this many seconds (1-300).
+        #[arg(long, default_value_t = 30)]
+        ring_timeout_s: u32,
+    },
     /// Call recordings: search, play, export, verify (reads the database and files directly).
     Rec {
         #[command(subcommand)]
@@ -394,6 +409,19 @@ fn run(cli: &Cli) -> Result<i32> {
             let config = cli::load_config(&path)?;
             let request =
                 serde_json::json!({"cmd": "record", "call": call, "action": action, "format": format});
+            let data = client::request_json(&config.ctl_socket(), &request)?;
+            println!("{data}");
+            Ok(0)
+        }
+        Command::Call {
+            number,
+            flow,
+            from,
+            ring_timeout_s,
+        } => {
+            let config = cli::load_config(&path)?;
+            let request = serde_json::json!({"cmd": "call", "number": number, "flow": flow,
+                "from": from, "ring_timeout_s": ring_timeout_s});
             let data = client::request_json(&config.ctl_socket(), &request)?;
             println!("{data}");
             Ok(0)

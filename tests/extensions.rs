@@ -145,3 +145,79 @@ fn a_lifted_phone_hears_dial_tone_dials_the_hotline_and_is_logged_as_its_extensi
     assert_eq!(row["channel"], "2/1", "{row}");
     assert_eq!(row["disposition"], "ANSWERED", "{row}");
 }
+
+/// A wake-up flow: the phone hears one prompt, then telvox hangs up.
+const WAKEUP_FLOW: &str = "start = \"greet\"\nlanguage = \"zh\"\nanswer_after_rings = 0\n\
+    [greet]\nplay = { prompts = [\"choose-language\"], barge_in = false }\nnext = \"bye\"\n\
+    [bye]\nhangup = true\n";
+
+fn with_wakeup_flow(daemon: TestDaemon) -> TestDaemon {
+    std::fs::write(daemon.dir.path().join("flows/wakeup.toml"), WAKEUP_FLOW).unwrap();
+    daemon
+}
+
+#[test]
+fn telvox_call_rings_the_phone_with_the_cadence_and_caller_id_and_plays_the_flow_when_lifted() {
+    let daemon = TestDaemon::prepare(|c| format!("hw = \"hw.toml\"\n{c}"));
+    std::fs::write(daemon.dir.path().join("hw.toml"), hw_map("cn")).unwrap();
+    let daemon = with_wakeup_flow(daemon).launch();
+    let mut phone = Phone::register(&daemon, "601");
+    let out = daemon.cli(&["call", "601", "--flow", "wakeup", "--from", "13800138000"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let reply: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(reply["channel"], "2/1", "{reply}");
+    let call_id = reply["call"].as_str().expect("a call id").to_string();
+
+    // Ring (1 s), silence with caller ID (4 s), ring again: China's cadence.
+    let mut none = Vec::new();
+    phone.listen(&mut none, |p| p.controls.len() >= 3);
+    assert_eq!(
+        phone.controls,
+        [DaemonOp::Ring, DaemonOp::Ringoff, DaemonOp::Ring]
+    );
+    let heard = phone.blocks();
+    assert!(
+        (245..=255).contains(&heard),
+        "one 5 s cycle of audio blocks: {heard}"
+    );
+    // The caller ID in the first silence, as a phone's V.23 receiver decodes it.
+    let mut rx = FskCallerIdRx::new(FskStandard::V23);
+    let mut number = None;
+    for block in phone.heard.chunks(BLOCK_SAMPLES) {
+        rx.process(&linear(block));
+        if let Some(result) = rx.take() {
+            number = Some(result.expect("a valid caller ID message").number);
+        }
+    }
+    assert_eq!(number, Some(Some("13800138000".to_string())));
+
+    // Lifted: the flow plays, telvox hangs up (battery drop), the phone hangs up.
+    phone.heard.clear();
+    phone.lift();
+    let prompt = prompt_alaw("zh", "choose-language");
+    let mut send = Vec::new();
+    phone.listen(&mut send, |p| p.controls.contains(&DaemonOp::Disconnect));
+    assert!(find(&phone.heard, &prompt, 0).is_some(), "the flow's prompt");
+    phone.hang_up();
+    let calls = daemon.wait_calls("the wake-up call", |c| {
+        c.iter()
+            .any(|r| r["uniqueid"] == call_id.as_str() && r["end"].is_string())
+    });
+    let row = calls.iter().find(|r| r["uniqueid"] == call_id.as_str()).unwrap();
+    assert_eq!(row["src"], "13800138000", "{row}");
+    assert_eq!(row["dst"], "601", "{row}");
+    assert_eq!(row["disposition"], "ANSWERED", "{row}");
+
+    // A number that is no extension, and a flow that does not exist, are refused with a reason.
+    let out = daemon.cli(&["call", "699", "--flow", "wakeup"]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("601, 602"),
+        "{out:?}"
+    );
+    let out = daemon.cli(&["call", "602", "--flow", "nosuch"]);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no flow \"nosuch\""),
+        "{out:?}"
+    );
+}

@@ -88,3 +88,143 @@ impl MwiBoard {
         })
     }
 }
+
+/// How long `telvox call` waits for the extension's channel to take the call.
+const TAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+/// Default and largest ring time of `telvox call`.
+const DEFAULT_RING_TIMEOUT_S: u64 = 30;
+const MAX_RING_TIMEOUT_S: u64 = 300;
+
+/// `{"cmd":"call","number":"601","flow":"NAME","from":"8000","ring_timeout_s":30}`: rings extension
+/// `number` and runs flow NAME when the phone is lifted (a wake-up or announcement call). Replies
+/// with the call id and channel once the channel has dialled.
+pub fn call_command(
+    state: &crate::daemon::DaemonState,
+    request: &serde_json::Value,
+) -> Result<serde_json::Value, String> {
+    use crate::engine::app::CallSetup;
+    use crate::engine::originate::{OriginatePhase, OriginateReport, OriginateRequest};
+    use crate::hw::{CallInfo, CallRef};
+
+    let number = request["number"].as_str().unwrap_or_default();
+    let flow_name = request["flow"].as_str().unwrap_or_default();
+    let runtime = state.router.current();
+    let config = &runtime.config;
+    let chan = MwiBoard::channel_of(config, number).ok_or_else(|| {
+        let known: Vec<&str> = config
+            .hw
+            .spans
+            .iter()
+            .flat_map(|s| s.extensions.iter().map(String::as_str))
+            .collect();
+        format!(
+            "{number:?} is not an extension of the hardware map (extensions: {})",
+            if known.is_empty() {
+                "none".to_string()
+            } else {
+                known.join(", ")
+            }
+        )
+    })?;
+    let flow = runtime.flows.get(flow_name).ok_or_else(|| {
+        let names: Vec<&str> = runtime.flows.names().collect();
+        format!("no flow {flow_name:?} in flows_dir (flows: {})", names.join(", "))
+    })?;
+    let from = request["from"].as_str().unwrap_or_default();
+    if from.len() > 20
+        || !from
+            .chars()
+            .all(|c| c.is_ascii_digit() || c == '*' || c == '#' || c == '+')
+    {
+        return Err(format!("--from {from:?} is not a number"));
+    }
+    let ring_timeout_s = request["ring_timeout_s"]
+        .as_u64()
+        .unwrap_or(DEFAULT_RING_TIMEOUT_S)
+        .clamp(1, MAX_RING_TIMEOUT_S);
+    let status = state
+        .channels
+        .iter()
+        .find(|c| c.id == chan)
+        .ok_or_else(|| format!("channel {chan} of extension {number} is not running"))?;
+    let info = CallInfo {
+        from: Number::from_str_truncating(from),
+        to: Number::from_str_truncating(number),
+        ..Default::default()
+    };
+    // The flow's variables are made here, before the channel gives the call its id.
+    let setup = CallSetup {
+        call: CallRef::default(),
+        chan,
+        info,
+        country: config
+            .hw
+            .spans
+            .iter()
+            .find(|s| s.span == chan.span)
+            .map_or(crate::config::DEFAULT_COUNTRY, |s| s.country),
+    };
+    let report = OriginateReport::new();
+    let request = OriginateRequest {
+        number: info.to,
+        from: info.from,
+        app: Box::new(Originated(crate::apps::ivr::Ivr::new(flow.clone(), &setup))),
+        ring_timeout_ms: (ring_timeout_s * 1000) as u32,
+        report: report.clone(),
+    };
+    if status.originate.offer(request).is_err() {
+        return Err(format!(
+            "extension {number} already has a call waiting to be placed"
+        ));
+    }
+    let deadline = std::time::Instant::now() + TAKE_TIMEOUT;
+    while report.phase() == OriginatePhase::Waiting {
+        if std::time::Instant::now() >= deadline {
+            if status.originate.reclaim().is_some() {
+                return Err(format!(
+                    "extension {number} is busy (channel {chan} did not take the call)"
+                ));
+            }
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let call = report.call().map(|c| c.to_string());
+    let outcome = report.outcome().map(|o| o.disposition.as_str());
+    Ok(serde_json::json!({
+        "call": call,
+        "channel": chan.to_string(),
+        "number": number,
+        "flow": flow_name,
+        "ended": outcome,
+    }))
+}
+
+/// A flow run on a call telvox places: it starts when the far end answers. A flow's own
+/// `answer_after_rings` is about calls it receives, so the offer and rings are not passed on (an
+/// IVR that answered its own outbound call would run before anyone is there).
+struct Originated(crate::apps::ivr::Ivr);
+
+impl crate::engine::app::App for Originated {
+    fn flow(&self) -> crate::fixed::Label {
+        self.0.flow()
+    }
+    fn on_answered(&mut self, cx: &mut crate::engine::app::CallCx) {
+        self.0.on_answered(cx)
+    }
+    fn on_digit(&mut self, cx: &mut crate::engine::app::CallCx, digit: char) {
+        self.0.on_digit(cx, digit)
+    }
+    fn on_prompts_done(&mut self, cx: &mut crate::engine::app::CallCx) {
+        self.0.on_prompts_done(cx)
+    }
+    fn on_timer(&mut self, cx: &mut crate::engine::app::CallCx) {
+        self.0.on_timer(cx)
+    }
+    fn on_audio(&mut self, cx: &mut crate::engine::app::CallCx, rx: &[i16], tx: &mut [i16]) {
+        self.0.on_audio(cx, rx, tx)
+    }
+    fn wants_audio(&self) -> bool {
+        self.0.wants_audio()
+    }
+}

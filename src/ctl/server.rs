@@ -118,6 +118,10 @@ fn serve(conn: UnixStream, state: &DaemonState) -> std::io::Result<()> {
             Ok(data) => reply_ok(&mut out, data),
             Err(e) => reply_err(&mut out, &e),
         },
+        Some("call") => match crate::apps::extensions::call_command(state, &request) {
+            Ok(data) => reply_ok(&mut out, data),
+            Err(e) => reply_err(&mut out, &e),
+        },
         Some(other) => reply_err(&mut out, &format!("unknown command \"{other}\"")),
         None => reply_err(&mut out, "request has no \"cmd\""),
     }
