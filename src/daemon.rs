@@ -679,6 +679,9 @@ fn spawn_channels(
             extension: mwi.line_for(config, chan.id()),
         };
         let chan = crate::engine::line::wrap(chan, &line);
+        if let Some(ext) = &line.extension {
+            mwi.set_waker(ext.number.as_str(), chan.waker());
+        }
         let runner = ChannelRunner::new(chan, status.clone(), shared.clone(), dtmf, tones)?;
         let thread = std::thread::Builder::new()
             .name(name)

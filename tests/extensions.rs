@@ -221,3 +221,171 @@ fn telvox_call_rings_the_phone_with_the_cadence_and_caller_id_and_plays_the_flow
         "{out:?}"
     );
 }
+
+/// Box 601 (PIN 1234) for extension 601; 8601 leaves it a message, 8701 opens the caller's box.
+fn mwi_daemon() -> TestDaemon {
+    let daemon = TestDaemon::prepare(|c| {
+        let c = format!("hw = \"hw.toml\"\n{c}");
+        c.replace(
+            "[numbers]\n",
+            "[numbers]\n\"8601\" = \"leave601\"\n\"8701\" = \"checkown\"\n",
+        )
+    });
+    let dir = daemon.dir.path();
+    std::fs::write(dir.join("hw.toml"), hw_map("cn")).unwrap();
+    let pin = telvox::apps::ivr::business::hash_pin("1234").unwrap();
+    std::fs::write(
+        dir.join("mailboxes.toml"),
+        format!("[defaults]\nlanguage = \"en\"\n[[box]]\nnumber = \"601\"\nname = \"Desk 601\"\npin = \"{pin}\"\n"),
+    )
+    .unwrap();
+    let bye = "[bye]\nplay = { prompts = [\"goodbye\"], barge_in = false }\nhangup = true\n";
+    std::fs::write(
+        dir.join("flows/leave601.toml"),
+        format!(
+            "start = \"leave\"\nlanguage = \"en\"\n[leave]\nvoicemail_leave = {{ box = \"601\" }}\n\
+             on = {{ saved = \"bye\", too_short = \"bye\", full = \"bye\", unknown = \"bye\", error = \"bye\" }}\n{bye}"
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("flows/checkown.toml"),
+        format!(
+            "start = \"check\"\nlanguage = \"en\"\n[check]\nvoicemail_check = {{ box = \"${{caller}}\" }}\n\
+             on = {{ done = \"bye\", locked = \"bye\", fail = \"bye\", error = \"bye\" }}\n{bye}"
+        ),
+    )
+    .unwrap();
+    daemon.launch()
+}
+
+/// A 1.5 s, 600 Hz "message", A-law blocks.
+fn message_blocks() -> Vec<Block> {
+    (0..75)
+        .map(|b| {
+            let mut block = [0u8; BLOCK_SAMPLES];
+            for (i, out) in block.iter_mut().enumerate() {
+                let t = (b * BLOCK_SAMPLES + i) as f64 / 8000.0;
+                *out = g711::encode(
+                    LAW,
+                    (8000.0 * (2.0 * std::f64::consts::PI * 600.0 * t).sin()) as i16,
+                );
+            }
+            block
+        })
+        .collect()
+}
+
+/// A trunk caller leaves box 601 a message.
+fn leave_message(daemon: &TestDaemon) {
+    let mut party = daemon.party();
+    let beep = prompt_alaw("en", "vm-beep");
+    let mut queued: Vec<Block> = Vec::new();
+    let mut started = false;
+    let outcome =
+        telvox::hw::sim::client::run_call(&mut party, &dial("8601", "13900139000"), WAIT, |blocks, heard| {
+            if blocks > 5000 {
+                return None;
+            }
+            if !started && find(heard, &beep, 0).is_some() {
+                started = true;
+                queued = message_blocks();
+                queued.extend(key_blocks("#"));
+                queued.reverse();
+            }
+            Some(queued.pop().unwrap_or_else(silence))
+        })
+        .expect("call");
+    assert!(
+        started && outcome.cause.is_some(),
+        "the flow took the message and hung up: {outcome:?}"
+    );
+}
+
+/// Whether `heard` holds the VMWI burst, and what a phone's FSK receiver makes of it.
+fn has_vmwi(heard: &[u8], on: bool) -> bool {
+    let burst = telvox::engine::line::extension::vmwi_burst(FskStandard::V23, LAW, on);
+    find(heard, &burst, 0).is_some()
+}
+
+/// Levels of the blocks, as on (1) or off (0).
+fn on_off(heard: &[u8]) -> String {
+    heard
+        .chunks(BLOCK_SAMPLES)
+        .map(|b| {
+            let energy: f64 = linear(b).iter().map(|&x| f64::from(x).powi(2)).sum();
+            if energy / BLOCK_SAMPLES as f64 > 10_000.0 {
+                '1'
+            } else {
+                '0'
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn a_voicemail_for_the_extension_lights_vmwi_and_stutters_dial_tone_until_it_is_heard() {
+    let daemon = mwi_daemon();
+    let mut phone = Phone::register(&daemon, "601");
+    leave_message(&daemon);
+    // On-hook, the phone is sent VMWI on (MDMF 0x82, indicator 0xFF) without ringing.
+    let mut none = Vec::new();
+    phone.listen(&mut none, |p| has_vmwi(&p.heard, true));
+    assert!(phone.controls.is_empty(), "no ring: {:?}", phone.controls);
+    let mut rx = FskCallerIdRx::new(FskStandard::V23);
+    let mut results = Vec::new();
+    for block in phone.heard.chunks(BLOCK_SAMPLES) {
+        rx.process(&linear(block));
+        results.extend(rx.take());
+    }
+    // The receiver's filters lag the line by a few samples: let the last bits through.
+    rx.process(&[0; 2 * BLOCK_SAMPLES]);
+    results.extend(rx.take());
+    assert_eq!(results.len(), 1, "{results:?}");
+    assert!(
+        results[0].as_ref().unwrap_err().to_string().contains("0x82"),
+        "a caller-ID receiver sees a valid frame of the VMWI type: {results:?}"
+    );
+
+    // Lifted: stutter dial tone (100 ms on / off for 1 s), then steady.
+    phone.heard.clear();
+    phone.lift();
+    phone.listen(&mut none, |p| p.blocks() >= 70);
+    let levels = on_off(&phone.heard[..70 * BLOCK_SAMPLES]);
+    // The line's first blocks are on their way (the card forwards what the channel wrote a tick
+    // before, the channel answers the block it was handed).
+    let lead = levels.find('1').expect("a tone");
+    assert!(lead <= 4, "{levels}");
+    assert_eq!(
+        &levels[lead..lead + 60],
+        format!("{}{}", "1111100000".repeat(5), "1".repeat(10)),
+        "{levels}"
+    );
+    let tone = linear(&phone.heard[lead * BLOCK_SAMPLES..(lead + 5) * BLOCK_SAMPLES]);
+    assert!(tone_share(&tone, 450.0) > 0.9);
+
+    // The phone dials its voicemail, hears the message and saves it (no new messages left).
+    let mut send = key_blocks("8701");
+    let mut cursor = phone.heard.len();
+    for (prompt, keys) in [
+        ("vm-enter-password", "1234#"),
+        ("vm-main-menu", "1"),
+        ("vm-msg-menu", "2"),
+        ("vm-main-menu", ""),
+    ] {
+        let needle = prompt_alaw("en", prompt);
+        phone.listen(&mut send, |p| find(&p.heard, &needle, cursor).is_some());
+        cursor = find(&phone.heard, &needle, cursor).unwrap() + needle.len();
+        send.extend(key_blocks(keys));
+    }
+    let heard_message = message_blocks().concat();
+    assert!(
+        find(&phone.heard, &heard_message[..4000], 0).is_some(),
+        "the message was played"
+    );
+    phone.hang_up();
+    // On-hook again: VMWI off.
+    phone.heard.clear();
+    phone.listen(&mut none, |p| has_vmwi(&p.heard, false));
+    assert!(!has_vmwi(&phone.heard, true));
+}

@@ -5,17 +5,28 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use crate::config::Config;
 use crate::engine::line::extension::{default_fsk, ExtensionLine};
 use crate::fixed::Number;
-use crate::hw::ChanId;
+use crate::hw::{ChanId, ChannelWaker};
 
-/// New-message counters by extension number.
-#[derive(Debug, Default)]
+/// New-message counters by extension number, and the wakers of the extensions' channels (a
+/// change wakes an idle line so its phone is sent VMWI at once, even on a card that sends an idle
+/// line no blocks).
+#[derive(Default)]
 pub struct MwiBoard {
     boxes: HashMap<String, Arc<AtomicU32>>,
+    wakers: HashMap<String, OnceLock<Arc<dyn ChannelWaker>>>,
+}
+
+impl std::fmt::Debug for MwiBoard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MwiBoard")
+            .field("boxes", &self.boxes)
+            .finish_non_exhaustive()
+    }
 }
 
 impl MwiBoard {
@@ -23,12 +34,14 @@ impl MwiBoard {
     /// one (a box with the extension's number).
     pub fn new(config: &Config) -> Self {
         let mut boxes = HashMap::new();
+        let mut wakers = HashMap::new();
         for span in &config.hw.spans {
             for number in &span.extensions {
                 boxes.insert(number.clone(), Arc::new(AtomicU32::new(0)));
+                wakers.insert(number.clone(), OnceLock::new());
             }
         }
-        let board = Self { boxes };
+        let board = Self { boxes, wakers };
         if config.voicemail.is_some() && !board.boxes.is_empty() {
             let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY;
             if let Ok(conn) = rusqlite::Connection::open_with_flags(config.db_path(), flags) {
@@ -44,6 +57,25 @@ impl MwiBoard {
     pub fn update(&self, box_: &str, new: u32) {
         if let Some(count) = self.boxes.get(box_) {
             count.store(new, Ordering::Relaxed);
+            if let Some(waker) = self.wakers.get(box_).and_then(OnceLock::get) {
+                waker.wake();
+            }
+        }
+    }
+
+    /// Remembers the waker of extension `number`'s channel; wakes it at once when messages wait
+    /// (the phone is sent VMWI at start).
+    pub fn set_waker(&self, number: &str, waker: Option<Arc<dyn ChannelWaker>>) {
+        let (Some(slot), Some(waker)) = (self.wakers.get(number), waker) else {
+            return;
+        };
+        let _ = slot.set(waker.clone());
+        if self
+            .boxes
+            .get(number)
+            .is_some_and(|c| c.load(Ordering::Relaxed) > 0)
+        {
+            waker.wake();
         }
     }
 

@@ -271,10 +271,13 @@ impl Extension {
             }
             (State::Dialling | State::Cleared, ChanEvent::OnHook) => {
                 self.enter(State::Idle);
+                // Messages heard (or left) while the phone was in use: VMWI now.
+                self.check_vmwi();
                 None
             }
             (State::Calling { .. } | State::Talking, ChanEvent::OnHook) => {
                 self.enter(State::Idle);
+                self.check_vmwi();
                 Some(ChanEvent::Hangup(Cause::NormalClearing))
             }
             (State::Calling { .. } | State::Talking, ChanEvent::Flash) => Some(ChanEvent::Flash),
