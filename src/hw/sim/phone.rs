@@ -218,6 +218,11 @@ impl CardThread {
                 }
             }
             Control::OnHook if phone.off_hook => {
+                // The phone hears every block written before the battery drop (the end of the
+                // flow's goodbye), then the drop.
+                while let Some(block) = self.slots[index].txq.pop_front() {
+                    self.send_block_to_party(index, &block);
+                }
                 if let Some(p) = party {
                     self.tell_party(p, DaemonOp::Disconnect);
                 }
