@@ -97,6 +97,32 @@ impl Phone {
     }
 }
 
+/// `telvox events` lines containing `needle`, as they come.
+fn watch_events(daemon: &TestDaemon, needle: &'static str) -> std::sync::mpsc::Receiver<String> {
+    let mut events = std::process::Command::new(env!("CARGO_BIN_EXE_telvox"))
+        .arg("--config")
+        .arg(&daemon.config)
+        .arg("events")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = events.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            if line.contains(needle) && tx.send(line).is_err() {
+                break;
+            }
+        }
+        let _ = events.kill();
+        let _ = events.wait();
+    });
+    // The subscription is in place once the command has connected.
+    std::thread::sleep(Duration::from_millis(200));
+    rx
+}
+
 /// Power of `hz` in `samples` (Goertzel), relative to the samples' energy: 1.0 = a pure tone.
 fn tone_share(samples: &[i16], hz: f64) -> f64 {
     let w = 2.0 * std::f64::consts::PI * hz / 8000.0;
@@ -119,6 +145,7 @@ fn linear(alaw: &[u8]) -> Vec<i16> {
 #[test]
 fn a_lifted_phone_hears_dial_tone_dials_the_hotline_and_is_logged_as_its_extension() {
     let daemon = daemon("cn", |c| c);
+    let flashes = watch_events(&daemon, "\"type\":\"flash\"");
     let mut phone = Phone::register(&daemon, "601");
     phone.lift();
     let mut send = Vec::new();
@@ -136,6 +163,13 @@ fn a_lifted_phone_hears_dial_tone_dials_the_hotline_and_is_logged_as_its_extensi
     let prompt = prompt_alaw("zh", "choose-language");
     let from = phone.heard.len();
     phone.listen(&mut send, |p| find(&p.heard, &prompt, from).is_some());
+    // A hook flash reaches the call (on the event stream: no flow acts on one yet).
+    phone.party.send_control(&PartyOp::Flash).unwrap();
+    let at = phone.blocks();
+    phone.listen(&mut send, |p| p.blocks() >= at + 5);
+    let flash = flashes.recv_timeout(WAIT).expect("a flash event");
+    let flash: serde_json::Value = serde_json::from_str(&flash).unwrap();
+    assert_eq!(flash["channel"], "2/1", "{flash}");
     phone.hang_up();
     let calls = daemon.wait_calls("the phone's call", |c| {
         c.iter().any(|r| r["src"] == "601" && r["end"].is_string())

@@ -48,7 +48,7 @@ pub fn event_json(event: &CallEvent, starts: &mut HashMap<CallRef, i64>) -> Stri
         } => {
             json!({"src": src.as_str(), "dst": dst.as_str(), "clid": name.as_str(), "flow": flow.as_str()})
         }
-        EventKind::Answer => json!({}),
+        EventKind::Answer | EventKind::Flash => json!({}),
         EventKind::Digit { digit } => json!({"digit": digit.to_string()}),
         EventKind::DigitEnd { digit, duration_ms } => {
             json!({"digit": digit.to_string(), "duration_ms": duration_ms})

@@ -198,7 +198,9 @@ impl ChannelRunner {
             }
             ChanEvent::Answered => self.mark_answered(),
             ChanEvent::Hangup(cause) => self.far_end_cleared(cause),
-            ChanEvent::RingBegin | ChanEvent::Flash | ChanEvent::Alarm(_) => {}
+            // No app acts on a flash yet; it is on the event stream for integrations.
+            ChanEvent::Flash => self.emit(EventKind::Flash),
+            ChanEvent::RingBegin | ChanEvent::Alarm(_) => {}
             // Line-level events are engine::line's to turn into the ones above; a channel that
             // reaches the loop with them is Network-signalled, where they mean nothing.
             ChanEvent::OffHook

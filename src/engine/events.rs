@@ -64,6 +64,8 @@ pub enum EventKind {
     DigitEnd { digit: char, duration_ms: u32 },
     /// The flow entered a state.
     State { state: Label },
+    /// A hook flash from the far end reached the call (an extension's phone flashed).
+    Flash,
     /// The call is over. The row is completed now.
     CallEnd {
         cause: Cause,
@@ -90,6 +92,7 @@ impl CallEvent {
             EventKind::Digit { .. } => "digit",
             EventKind::DigitEnd { .. } => "digit_end",
             EventKind::State { .. } => "state",
+            EventKind::Flash => "flash",
             EventKind::CallEnd { .. } => "call_end",
         }
     }

@@ -133,7 +133,7 @@ fn apply_one(tx: &Transaction, event: &CallEvent) -> Result<bool, StoreError> {
         EventKind::Answer => set_answer(tx, &uniqueid, at_ms)?,
         EventKind::Digit { digit } => append_digit(tx, &uniqueid, digit, at_ms)?,
         // Key durations are on the event stream; the call log keeps the keys themselves.
-        EventKind::DigitEnd { .. } => {}
+        EventKind::DigitEnd { .. } | EventKind::Flash => {}
         EventKind::State { ref state } => append_state(tx, &uniqueid, state.as_str(), at_ms)?,
         EventKind::CallEnd {
             cause,
