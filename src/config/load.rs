@@ -1352,7 +1352,7 @@ fn read_span(src: &Source, index: usize, item: &Item, diags: &mut Diagnostics) -
         Some(_) => section.choice::<Signalling>("signalling", SIGNALLING_NAMES, diags),
     };
     let extensions = read_span_extensions(&section, channels, role, diags);
-    if numbers.as_ref().is_some_and(Vec::is_empty) && !extensions.as_ref().is_some_and(|e| !e.is_empty()) {
+    if numbers.as_ref().is_some_and(Vec::is_empty) && extensions.as_ref().is_some_and(Vec::is_empty) {
         let message = format!(
             "[[span]] #{number} has no numbers, so nothing routes calls to it; add numbers = [\"_X.\"] \
              or the numbers it answers"
@@ -2117,6 +2117,54 @@ mod tests {
     }
 
     #[test]
+    fn extension_numbers_are_checked_per_channel_on_extension_spans() {
+        let site = Site::new();
+        let map = "card = \"sim\"\n\
+                   [[span]]\nname = \"a\"\nlaw = \"alaw\"\nchannels = 2\nrole = \"trunk\"\nnumbers = [\"_X.\"]\n\
+                   extensions = [\"601\"]\n\
+                   [[span]]\nname = \"b\"\nlaw = \"alaw\"\nchannels = 2\nrole = \"extension\"\n\
+                   signalling = \"fxoks\"\nextensions = [\"601\", \"601\"]\n\
+                   [[span]]\nname = \"c\"\nlaw = \"alaw\"\nchannels = 1\nrole = \"extension\"\n\
+                   extensions = [\"6x\", \"602\"]\n\
+                   [[span]]\nname = \"d\"\nlaw = \"alaw\"\nchannels = 2\nrole = \"extension\"\n\
+                   signalling = \"fxoks\"\nextensions = [\"7x\", 5]\n";
+        site.write("site.toml", map);
+        let shown = site.check("hw = \"site.toml\"\n");
+        assert_eq!(shown.len(), 5, "{shown:#?}");
+        assert!(
+            shown[0].starts_with(
+                "site.toml:8:14: error: span #1 extensions: only a span with role = \"extension\""
+            ),
+            "{shown:?}"
+        );
+        assert!(
+            shown[1].starts_with("site.toml:15:22: error: span #2 extensions: \"601\" is listed twice"),
+            "{shown:?}"
+        );
+        assert!(
+            shown[2].starts_with("site.toml:21:14: error: span #3 extensions: 2 numbers for 1 channels"),
+            "{shown:?}"
+        );
+        assert!(
+            shown[3].starts_with(
+                "site.toml:28:15: error: span #4 extensions: \"7x\": expected an extension number"
+            ),
+            "{shown:?}"
+        );
+        assert!(
+            shown[4].starts_with("site.toml:28:21: error: span #4 extensions: 5: expected"),
+            "{shown:?}"
+        );
+        // A valid extension span: no warning for having no routed numbers.
+        site.write(
+            "ok.toml",
+            "card = \"sim\"\n[[span]]\nname = \"b\"\nlaw = \"alaw\"\nchannels = 2\nrole = \"extension\"\n\
+             signalling = \"fxoks\"\nextensions = [\"601\", \"602\"]\n",
+        );
+        assert_eq!(site.check("hw = \"ok.toml\"\n"), Vec::<String>::new());
+    }
+
+    #[test]
     fn hw_map_values_are_checked() {
         let site = Site::new();
         let map = "card = \"sim\"\nring_on_ms = 100\nring_off_ms = 10001\n\
@@ -2142,7 +2190,7 @@ mod tests {
                 "site.toml:10:1: warning: [[span]] #2 has no numbers, so nothing routes calls to it; add \
                  numbers = [\"_X.\"] or the numbers it answers",
                 "site.toml:14:1: error: unknown key `numbres` in [[span]] #2; expected one of: name, law, \
-                 channels, role, numbers, dtmf, country, far_end_hangup, disconnect_tone, signalling",
+                 channels, role, numbers, dtmf, country, far_end_hangup, disconnect_tone, signalling, extensions",
                 "site.toml:15:1: warning: [[span]] #3 has no numbers, so nothing routes calls to it; add \
                  numbers = [\"_X.\"] or the numbers it answers",
             ]
