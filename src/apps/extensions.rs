@@ -106,6 +106,7 @@ impl MwiBoard {
             exact_numbers: Arc::from(exact),
             fsk: default_fsk(span.country),
             dtmf: span.dtmf,
+            utc_offset_s: crate::engine::line::extension::local_utc_offset_s(),
         })
     }
 

@@ -73,6 +73,9 @@ pub struct ExtensionLine {
     /// How caller ID and VMWI are sent (Bell 202 in North America, V.23 elsewhere by default).
     pub fsk: FskStandard,
     pub dtmf: DtmfRxConfig,
+    /// The site's offset from UTC for caller ID's date and time, taken when the daemon starts
+    /// (the channel thread reads no time zone files).
+    pub utc_offset_s: i32,
 }
 
 impl ExtensionLine {
@@ -84,8 +87,15 @@ impl ExtensionLine {
             exact_numbers: Arc::from(Vec::new()),
             fsk: default_fsk(country),
             dtmf: DtmfRxConfig::for_law(law),
+            utc_offset_s: local_utc_offset_s(),
         }
     }
+}
+
+/// The local time zone's offset from UTC now, in seconds.
+pub fn local_utc_offset_s() -> i32 {
+    use chrono::Offset;
+    chrono::Local::now().offset().fix().local_minus_utc()
 }
 
 /// The FSK modem a country's phones expect by default.
@@ -151,6 +161,9 @@ pub struct Extension {
     ring_cycle_samples: u64,
     /// The VMWI state the phone was last sent; None = never sent.
     vmwi_sent: Option<bool>,
+    /// The VMWI bursts, made once: sending one allocates nothing.
+    vmwi_on: Vec<i16>,
+    vmwi_off: Vec<i16>,
     pending: Option<ChanEvent>,
     lin: [i16; BLOCK_SAMPLES],
     out: Block,
@@ -194,6 +207,8 @@ impl Extension {
             ring_on_samples: ms_to_samples(u64::from(first.on_ms)),
             ring_cycle_samples: ms_to_samples(u64::from(ringback.cycle_ms().max(1000))),
             vmwi_sent: None,
+            vmwi_on: vmwi_samples(line.fsk, law, true).unwrap_or_default(),
+            vmwi_off: vmwi_samples(line.fsk, law, false).unwrap_or_default(),
             pending: None,
             lin: [0; BLOCK_SAMPLES],
             out: [law.silence_byte(); BLOCK_SAMPLES],
@@ -373,9 +388,10 @@ impl Extension {
             return;
         }
         self.vmwi_sent = Some(waiting);
-        if let Ok(samples) = vmwi_samples(self.line.fsk, self.law, waiting) {
+        let burst = if waiting { &self.vmwi_on } else { &self.vmwi_off };
+        if !burst.is_empty() {
             self.fsk.clear();
-            self.fsk.extend(samples.iter().take(MAX_FSK_SAMPLES));
+            self.fsk.extend(burst.iter().take(MAX_FSK_SAMPLES));
             self.fsk_pos = 0;
             self.fsk_playing = true;
             // The burst and a block either side reach the on-hook phone.
@@ -431,8 +447,8 @@ impl Extension {
     /// A call from telvox: ring the phone, caller ID ready for the first silence.
     fn ring(&mut self, from: Number) -> Result<(), HwError> {
         self.fsk.clear();
-        let now = chrono::Local::now();
         use chrono::{Datelike, Timelike};
+        let now = chrono::Utc::now() + chrono::Duration::seconds(i64::from(self.line.utc_offset_s));
         let caller_id = CallerId {
             number: (!from.is_empty()).then(|| from.as_str().to_string()),
             datetime: CallTime::new(

@@ -90,6 +90,7 @@ fn line(messages: u32) -> ExtensionLine {
         ]),
         fsk: FskStandard::V23,
         dtmf: DtmfRxConfig::for_law(LAW),
+        utc_offset_s: 8 * 3600,
     }
 }
 
