@@ -1270,6 +1270,7 @@ fn read_spans(root: &Section, diags: &mut Diagnostics) -> Option<Vec<SpanConfig>
         .enumerate()
         .map(|(index, item)| read_span(root.src, index, item, diags))
         .collect();
+    check_extensions_unique(root.src, tables, &spans, diags);
     // Per-span limits imply this today (64 × 31 < 2048); it stays as the engine's real bound on threads.
     let total_channels: usize = spans
         .iter()
@@ -1373,6 +1374,50 @@ fn read_span(src: &Source, index: usize, item: &Item, diags: &mut Diagnostics) -
         signalling: signalling?,
         extensions: extensions?,
     })
+}
+
+/// No extension number on two spans (each span's own list is checked as it is read).
+fn check_extensions_unique(
+    src: &Source,
+    tables: &[Item],
+    spans: &[Option<SpanConfig>],
+    diags: &mut Diagnostics,
+) {
+    let mut seen: std::collections::HashMap<&str, u16> = std::collections::HashMap::new();
+    for (table, span) in tables.iter().zip(spans) {
+        let Some(span) = span else { continue };
+        let Node::Table(entries) = table.get_ref() else {
+            continue;
+        };
+        let elements = entries
+            .iter()
+            .find(|(k, _)| k.get_ref() == "extensions")
+            .and_then(|(_, item)| match item.get_ref() {
+                Node::Array(elements) => Some(elements),
+                _ => None,
+            });
+        for number in &span.extensions {
+            match seen.get(number.as_str()) {
+                Some(first) => {
+                    let at = elements
+                        .and_then(|e| {
+                            e.iter()
+                                .find(|i| matches!(i.get_ref(), Node::Str(t) if t == number))
+                        })
+                        .map_or(table.span().start, |i| i.span().start);
+                    let message = format!(
+                        "span #{} extensions: \"{number}\" is already an extension of span #{first}; an extension \
+                         number rings one phone",
+                        span.span
+                    );
+                    diags.error(src, at, message);
+                }
+                None => {
+                    seen.insert(number, span.span);
+                }
+            }
+        }
+    }
 }
 
 /// A span's `extensions`: one exact number per channel from channel 1, on extension spans only,
@@ -2162,6 +2207,20 @@ mod tests {
              signalling = \"fxoks\"\nextensions = [\"601\", \"602\"]\n",
         );
         assert_eq!(site.check("hw = \"ok.toml\"\n"), Vec::<String>::new());
+        site.write(
+            "two.toml",
+            "card = \"sim\"\n[[span]]\nname = \"b\"\nlaw = \"alaw\"\nchannels = 2\nrole = \"extension\"\n\
+             extensions = [\"601\"]\n[[span]]\nname = \"c\"\nlaw = \"alaw\"\nchannels = 2\nrole = \"extension\"\n\
+             extensions = [\"602\", \"601\"]\n",
+        );
+        let shown = site.check("hw = \"two.toml\"\n");
+        assert_eq!(shown.len(), 1, "{shown:?}");
+        assert!(
+            shown[0].starts_with(
+                "two.toml:13:22: error: span #2 extensions: \"601\" is already an extension of span #1"
+            ),
+            "{shown:?}"
+        );
     }
 
     #[test]
