@@ -432,3 +432,49 @@ fn a_voicemail_for_the_extension_lights_vmwi_and_stutters_dial_tone_until_it_is_
     phone.listen(&mut none, |p| has_vmwi(&p.heard, false));
     assert!(!has_vmwi(&phone.heard, true));
 }
+
+#[test]
+fn a_us_extension_has_the_precise_dial_tone_a_2_4_ring_and_bell_202_caller_id() {
+    let daemon = TestDaemon::prepare(|c| format!("hw = \"hw.toml\"\n{c}"));
+    std::fs::write(daemon.dir.path().join("hw.toml"), hw_map("us")).unwrap();
+    let daemon = with_wakeup_flow(daemon).launch();
+    let mut phone = Phone::register(&daemon, "602");
+    phone.lift();
+    let mut none = Vec::new();
+    phone.listen(&mut none, |p| p.blocks() >= 40);
+    let tone = linear(&phone.heard[10 * BLOCK_SAMPLES..40 * BLOCK_SAMPLES]);
+    let (low, high) = (tone_share(&tone, 350.0), tone_share(&tone, 440.0));
+    assert!(
+        low > 0.4 && high > 0.4 && low + high > 0.95,
+        "350 + 440 Hz: {low} {high}"
+    );
+    phone.hang_up();
+    phone.heard.clear();
+
+    let out = daemon.cli(&["call", "602", "--flow", "wakeup", "--from", "2125550123"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    phone.listen(&mut none, |p| p.controls.len() >= 3);
+    assert_eq!(
+        phone.controls,
+        [DaemonOp::Ring, DaemonOp::Ringoff, DaemonOp::Ring]
+    );
+    // 2 s on, 4 s off.
+    let heard = phone.blocks();
+    assert!(
+        (295..=305).contains(&heard),
+        "one 6 s cycle of audio blocks: {heard}"
+    );
+    let mut rx = FskCallerIdRx::new(FskStandard::Bell202);
+    let mut number = None;
+    for block in phone.heard.chunks(BLOCK_SAMPLES) {
+        rx.process(&linear(block));
+        if let Some(result) = rx.take() {
+            number = Some(result.expect("a valid caller ID message").number);
+        }
+    }
+    assert_eq!(number, Some(Some("2125550123".to_string())));
+    phone.lift();
+    let mut send = Vec::new();
+    phone.listen(&mut send, |p| p.controls.contains(&DaemonOp::Disconnect));
+    phone.hang_up();
+}
