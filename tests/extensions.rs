@@ -478,3 +478,40 @@ fn a_us_extension_has_the_precise_dial_tone_a_2_4_ring_and_bell_202_caller_id() 
     phone.listen(&mut send, |p| p.controls.contains(&DaemonOp::Disconnect));
     phone.hang_up();
 }
+
+#[test]
+fn phone_registration_is_checked_and_a_phone_that_goes_away_hangs_up() {
+    let daemon = daemon("cn", |c| c);
+    let refused = |phone: &mut Phone| match phone.party.recv_control(WAIT).unwrap() {
+        Some(DaemonOp::Error { message }) => message,
+        other => panic!("expected an error, got {other:?}"),
+    };
+    let mut stranger = Phone::register(&daemon, "699");
+    assert!(refused(&mut stranger).contains("no extension 699"));
+    stranger.party.send_control(&PartyOp::Offhook).unwrap();
+    assert!(refused(&mut stranger).contains("register as a phone first"));
+    let mut phone = Phone::register(&daemon, "601");
+    let mut second = Phone::register(&daemon, "601");
+    assert!(refused(&mut second).contains("601 already has a phone"));
+    phone.party.send_control(&PartyOp::Onhook).unwrap();
+    assert!(refused(&mut phone).contains("already on-hook"));
+
+    // Lifted, dialled, connected to the hotline: then the phone's connection closes.
+    phone.lift();
+    let mut send = key_blocks("8000");
+    let prompt = prompt_alaw("zh", "choose-language");
+    phone.listen(&mut send, |p| find(&p.heard, &prompt[..8000], 0).is_some());
+    drop(phone);
+    let calls = daemon.wait_calls("the call of the phone that went away", |c| {
+        c.iter().any(|r| r["src"] == "601" && r["end"].is_string())
+    });
+    let row = calls.iter().find(|r| r["src"] == "601").unwrap();
+    assert_eq!(row["dst"], "8000", "{row}");
+    daemon.wait_all_idle();
+    // The extension is free for a new phone, which can call again.
+    let mut phone = Phone::register(&daemon, "601");
+    phone.lift();
+    let mut none = Vec::new();
+    phone.listen(&mut none, |p| p.blocks() >= 20);
+    phone.hang_up();
+}
