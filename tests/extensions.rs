@@ -515,3 +515,44 @@ fn phone_registration_is_checked_and_a_phone_that_goes_away_hangs_up() {
     phone.listen(&mut none, |p| p.blocks() >= 20);
     phone.hang_up();
 }
+
+#[test]
+fn phone_callerid_picks_the_modem_whatever_the_country() {
+    let daemon = TestDaemon::prepare(|c| format!("hw = \"hw.toml\"\n{c}"));
+    let map = hw_map("cn").replace(
+        "signalling = \"fxoks\"\n",
+        "signalling = \"fxoks\"\nphone_callerid = \"bell202\"\n",
+    );
+    std::fs::write(daemon.dir.path().join("hw.toml"), map).unwrap();
+    let daemon = with_wakeup_flow(daemon).launch();
+    let mut phone = Phone::register(&daemon, "601");
+    let out = daemon.cli(&["call", "601", "--flow", "wakeup", "--from", "13800138000"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let mut none = Vec::new();
+    phone.listen(&mut none, |p| p.controls.len() >= 3);
+    let decode = |standard| {
+        let mut rx = FskCallerIdRx::new(standard);
+        let mut found = None;
+        for block in phone.heard.chunks(BLOCK_SAMPLES) {
+            rx.process(&linear(block));
+            if let Some(Ok(id)) = rx.take() {
+                found = id.number;
+            }
+        }
+        found
+    };
+    assert_eq!(decode(FskStandard::Bell202).as_deref(), Some("13800138000"));
+    // Receivers are tolerant of the other modem's tones; the preamble (seizure and mark signal) is
+    // exact: Bell 202's is there, V.23's is not.
+    let preamble = |standard| -> Vec<u8> {
+        let config = telvox::dsp::callerid::FskTxConfig::new(standard, LAW);
+        let samples = telvox::dsp::callerid::fsk_tx::modulate(&[], &config).unwrap();
+        samples.iter().map(|&s| g711::encode(LAW, s)).collect()
+    };
+    assert!(find(&phone.heard, &preamble(FskStandard::Bell202), 0).is_some());
+    assert!(find(&phone.heard, &preamble(FskStandard::V23), 0).is_none());
+    phone.lift();
+    let mut send = Vec::new();
+    phone.listen(&mut send, |p| p.controls.contains(&DaemonOp::Disconnect));
+    phone.hang_up();
+}

@@ -104,7 +104,7 @@ impl MwiBoard {
                 .and_then(|n| self.counter(n))
                 .unwrap_or_else(|| Arc::new(AtomicU32::new(0))),
             exact_numbers: Arc::from(exact),
-            fsk: default_fsk(span.country),
+            fsk: span.phone_callerid.unwrap_or_else(|| default_fsk(span.country)),
             dtmf: span.dtmf,
             utc_offset_s: crate::engine::line::extension::local_utc_offset_s(),
         })

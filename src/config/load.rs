@@ -96,6 +96,7 @@ const SPAN_KEYS: &[&str] = &[
     "disconnect_tone",
     "signalling",
     "extensions",
+    "phone_callerid",
 ];
 /// The DTMF receiver's settings in a span's `dtmf` table (see dsp::dtmf::DtmfRxConfig).
 const DTMF_INT_KEYS: &[&str] = &["min_on_ms", "min_off_ms", "max_dropout_ms"];
@@ -1353,6 +1354,7 @@ fn read_span(src: &Source, index: usize, item: &Item, diags: &mut Diagnostics) -
         Some(_) => section.choice::<Signalling>("signalling", SIGNALLING_NAMES, diags),
     };
     let extensions = read_span_extensions(&section, channels, role, diags);
+    let phone_callerid = read_phone_callerid(&section, diags);
     if numbers.as_ref().is_some_and(Vec::is_empty) && extensions.as_ref().is_some_and(Vec::is_empty) {
         let message = format!(
             "[[span]] #{number} has no numbers, so nothing routes calls to it; add numbers = [\"_X.\"] \
@@ -1373,7 +1375,33 @@ fn read_span(src: &Source, index: usize, item: &Item, diags: &mut Diagnostics) -
         disconnect_tone: disconnect_tone?,
         signalling: signalling?,
         extensions: extensions?,
+        phone_callerid: phone_callerid?,
     })
+}
+
+/// A span's `phone_callerid`: the FSK modem its phones are sent caller ID with.
+fn read_phone_callerid(
+    section: &Section,
+    diags: &mut Diagnostics,
+) -> Option<Option<crate::dsp::callerid::FskStandard>> {
+    use crate::dsp::callerid::FskStandard;
+    if section.get("phone_callerid").is_none() {
+        return Some(None);
+    }
+    let expected = "\"v23\" (ETSI, China, most of the world) or \"bell202\" (North America)";
+    let (value, offset) = section.string("phone_callerid", expected, diags)?;
+    match value.to_ascii_lowercase().as_str() {
+        "v23" | "v.23" => Some(Some(FskStandard::V23)),
+        "bell202" | "bell 202" => Some(Some(FskStandard::Bell202)),
+        _ => {
+            let message = format!(
+                "{}phone_callerid = \"{value}\": expected {expected}",
+                section.prefix
+            );
+            diags.error(section.src, offset, message);
+            None
+        }
+    }
 }
 
 /// No extension number on two spans (each span's own list is checked as it is read).
@@ -1865,6 +1893,7 @@ mod tests {
             disconnect_tone: false,
             signalling: Signalling::Network,
             extensions: Vec::new(),
+            phone_callerid: None,
         };
         let expected = HwMap {
             source: EMBEDDED_MAP_NAME.into(),
@@ -2208,6 +2237,18 @@ mod tests {
         );
         assert_eq!(site.check("hw = \"ok.toml\"\n"), Vec::<String>::new());
         site.write(
+            "modem.toml",
+            "card = \"sim\"\n[[span]]\nname = \"b\"\nlaw = \"alaw\"\nchannels = 2\nrole = \"extension\"\n\
+             extensions = [\"601\"]\nphone_callerid = \"dtmf\"\n",
+        );
+        let shown = site.check("hw = \"modem.toml\"\n");
+        assert_eq!(shown.len(), 1, "{shown:?}");
+        assert!(
+            shown[0]
+                .starts_with("modem.toml:8:18: error: span #1 phone_callerid = \"dtmf\": expected \"v23\""),
+            "{shown:?}"
+        );
+        site.write(
             "two.toml",
             "card = \"sim\"\n[[span]]\nname = \"b\"\nlaw = \"alaw\"\nchannels = 2\nrole = \"extension\"\n\
              extensions = [\"601\"]\n[[span]]\nname = \"c\"\nlaw = \"alaw\"\nchannels = 2\nrole = \"extension\"\n\
@@ -2249,7 +2290,7 @@ mod tests {
                 "site.toml:10:1: warning: [[span]] #2 has no numbers, so nothing routes calls to it; add \
                  numbers = [\"_X.\"] or the numbers it answers",
                 "site.toml:14:1: error: unknown key `numbres` in [[span]] #2; expected one of: name, law, \
-                 channels, role, numbers, dtmf, country, far_end_hangup, disconnect_tone, signalling, extensions",
+                 channels, role, numbers, dtmf, country, far_end_hangup, disconnect_tone, signalling, extensions, phone_callerid",
                 "site.toml:15:1: warning: [[span]] #3 has no numbers, so nothing routes calls to it; add \
                  numbers = [\"_X.\"] or the numbers it answers",
             ]

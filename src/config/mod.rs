@@ -239,6 +239,9 @@ pub struct SpanConfig {
     /// The numbers an extension span's channels answer to, channel 1 first (`extensions`): the
     /// caller's number on calls the phone makes and the number that rings it.
     pub extensions: Vec<String>,
+    /// The FSK modem caller ID and VMWI are sent to this span's phones with (`phone_callerid`:
+    /// "v23" or "bell202"); None: Bell 202 on `country = "us"` spans, V.23 elsewhere.
+    pub phone_callerid: Option<crate::dsp::callerid::FskStandard>,
 }
 
 /// The tone plan a span uses when its map does not say: China's (the embedded map's ring cadence,
