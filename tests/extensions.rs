@@ -509,11 +509,22 @@ fn phone_registration_is_checked_and_a_phone_that_goes_away_hangs_up() {
     assert_eq!(row["dst"], "8000", "{row}");
     daemon.wait_all_idle();
     // The extension is free for a new phone, which can call again.
+    // … for instance to a number nothing answers: congestion tone (China: 450 Hz, 0.7 s on / off).
     let mut phone = Phone::register(&daemon, "601");
     phone.lift();
-    let mut none = Vec::new();
-    phone.listen(&mut none, |p| p.blocks() >= 20);
+    let mut send = key_blocks("555#");
+    phone.listen(&mut send, |p| p.blocks() >= 300);
+    let levels = on_off(&phone.heard[100 * BLOCK_SAMPLES..]);
+    let cycle = format!("{}{}", "1".repeat(35), "0".repeat(35));
+    assert!(levels.contains(&cycle), "{levels}");
+    assert!(phone.controls.is_empty(), "no battery drop: {:?}", phone.controls);
     phone.hang_up();
+    let calls = daemon.wait_calls("the refused call", |c| {
+        c.iter().any(|r| r["dst"] == "555" && r["end"].is_string())
+    });
+    let row = calls.iter().find(|r| r["dst"] == "555").unwrap();
+    assert_eq!(row["src"], "601", "{row}");
+    assert_eq!(row["disposition"], "FAILED", "{row}");
 }
 
 #[test]

@@ -562,8 +562,9 @@ impl Channel for Extension {
                     _ => ToneKind::Congestion,
                 };
                 self.cleared(kind);
-                // Kewlstart: a battery drop tells the phone the far end is gone.
-                if self.signalling == Signalling::Fxoks {
+                // Kewlstart: a battery drop tells the phone the far end of its call is gone; a
+                // call that never connected (a number nothing answers) just gets the tone.
+                if answered && self.signalling == Signalling::Fxoks {
                     self.inner.control(Control::OnHook)?;
                 }
                 Ok(())
