@@ -243,6 +243,8 @@ pub struct DaemonState {
     pub stopping: AtomicBool,
     /// Call recording (rules, recorder threads, counters for status).
     pub recorder: Arc<CallRecorder>,
+    /// Extensions' message counters and dial plan (apps::extensions).
+    pub extensions: Arc<crate::apps::extensions::MwiBoard>,
 }
 
 impl DaemonState {
@@ -261,6 +263,7 @@ impl DaemonState {
         self.max_call_seconds
             .store(u64::from(runtime.config.max_call_seconds), Ordering::Relaxed);
         self.recorder.set_config(runtime.config.recording.clone());
+        self.extensions.set_dial_plan(&runtime.config);
         self.router.replace(runtime);
         self.reloads.fetch_add(1, Ordering::Relaxed);
         tracing::info!("configuration reloaded from {}", self.config_path.display());
@@ -459,6 +462,7 @@ impl Daemon {
             max_call_seconds,
             stopping: AtomicBool::new(false),
             recorder,
+            extensions: mwi.clone(),
         });
         let alarms = Arc::downgrade(&state);
         let _ = state

@@ -567,3 +567,31 @@ fn phone_callerid_picks_the_modem_whatever_the_country() {
     phone.listen(&mut send, |p| p.controls.contains(&DaemonOp::Disconnect));
     phone.hang_up();
 }
+
+#[test]
+fn a_reloaded_dial_plan_ends_dialling_at_its_new_numbers() {
+    let daemon = daemon("cn", |c| c);
+    let config = std::fs::read_to_string(&daemon.config).unwrap();
+    std::fs::write(
+        &daemon.config,
+        config.replace("[numbers]\n", "[numbers]\n\"6123\" = \"main\"\n"),
+    )
+    .unwrap();
+    let out = daemon.cli(&["reload"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let mut phone = Phone::register(&daemon, "601");
+    phone.lift();
+    let keys = key_blocks("6123");
+    let keys_len = keys.len();
+    let mut send = keys;
+    let prompt = prompt_alaw("zh", "choose-language");
+    phone.listen(&mut send, |p| find(&p.heard, &prompt[..4000], 0).is_some());
+    let at = find(&phone.heard, &prompt[..4000], 0).unwrap() / BLOCK_SAMPLES;
+    // The call went as the last key was heard: 1 s of ringback (answer_after_rings = 1), not the
+    // 3 s inter-digit wait first.
+    assert!(
+        at < keys_len + 75,
+        "the prompt began {at} blocks in ({keys_len} blocks of keys)"
+    );
+    phone.hang_up();
+}

@@ -7,6 +7,8 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, OnceLock};
 
+use arc_swap::ArcSwap;
+
 use crate::config::Config;
 use crate::engine::line::extension::{default_fsk, ExtensionLine};
 use crate::fixed::Number;
@@ -19,6 +21,8 @@ use crate::hw::{ChanId, ChannelWaker};
 pub struct MwiBoard {
     boxes: HashMap<String, Arc<AtomicU32>>,
     wakers: HashMap<String, OnceLock<Arc<dyn ChannelWaker>>>,
+    /// telvox.toml's exact `[numbers]`, shared by every extension line; replaced on reload.
+    dial_plan: Arc<ArcSwap<Vec<Number>>>,
 }
 
 impl std::fmt::Debug for MwiBoard {
@@ -41,7 +45,11 @@ impl MwiBoard {
                 wakers.insert(number.clone(), OnceLock::new());
             }
         }
-        let board = Self { boxes, wakers };
+        let board = Self {
+            boxes,
+            wakers,
+            dial_plan: Arc::new(ArcSwap::from_pointee(exact_numbers(config))),
+        };
         if config.voicemail.is_some() && !board.boxes.is_empty() {
             let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY;
             if let Ok(conn) = rusqlite::Connection::open_with_flags(config.db_path(), flags) {
@@ -92,22 +100,21 @@ impl MwiBoard {
             return None;
         }
         let number = span.extensions.get(usize::from(chan.chan).checked_sub(1)?);
-        let exact: Vec<Number> = config
-            .numbers
-            .keys()
-            .filter(|n| !n.starts_with('_'))
-            .map(|n| Number::from_str_truncating(n))
-            .collect();
         Some(ExtensionLine {
             number: number.map_or_else(Number::new, |n| Number::from_str_truncating(n)),
             messages: number
                 .and_then(|n| self.counter(n))
                 .unwrap_or_else(|| Arc::new(AtomicU32::new(0))),
-            exact_numbers: Arc::from(exact),
+            exact_numbers: self.dial_plan.clone(),
             fsk: span.phone_callerid.unwrap_or_else(|| default_fsk(span.country)),
             dtmf: span.dtmf,
             utc_offset_s: crate::engine::line::extension::local_utc_offset_s(),
         })
+    }
+
+    /// A reloaded configuration's `[numbers]` for the phones' next calls.
+    pub fn set_dial_plan(&self, config: &Config) {
+        self.dial_plan.store(Arc::new(exact_numbers(config)));
     }
 
     /// The channel that answers to extension `number`.
@@ -120,6 +127,16 @@ impl MwiBoard {
             })
         })
     }
+}
+
+/// The exact numbers of `[numbers]` (patterns cannot end dialling early).
+fn exact_numbers(config: &Config) -> Vec<Number> {
+    config
+        .numbers
+        .keys()
+        .filter(|n| !n.starts_with('_'))
+        .map(|n| Number::from_str_truncating(n))
+        .collect()
 }
 
 /// How long `telvox call` waits for the extension's channel to take the call.

@@ -68,8 +68,8 @@ pub struct ExtensionLine {
     /// thread (read lock-free here): stutter dial tone and VMWI.
     pub messages: Arc<AtomicU32>,
     /// The daemon's exact `[numbers]`: dialling ends as soon as the digits are one of them and
-    /// no other starts with them.
-    pub exact_numbers: Arc<[Number]>,
+    /// no other starts with them. Replaced whole on reload (read lock-free).
+    pub exact_numbers: Arc<arc_swap::ArcSwap<Vec<Number>>>,
     /// How caller ID and VMWI are sent (Bell 202 in North America, V.23 elsewhere by default).
     pub fsk: FskStandard,
     pub dtmf: DtmfRxConfig,
@@ -84,7 +84,7 @@ impl ExtensionLine {
         Self {
             number: Number::new(),
             messages: Arc::new(AtomicU32::new(0)),
-            exact_numbers: Arc::from(Vec::new()),
+            exact_numbers: Arc::new(arc_swap::ArcSwap::from_pointee(Vec::new())),
             fsk: default_fsk(country),
             dtmf: DtmfRxConfig::for_law(law),
             utc_offset_s: local_utc_offset_s(),
@@ -366,7 +366,8 @@ impl Extension {
     fn only_match(&self) -> bool {
         let dialled = self.digits.as_str();
         let mut exact = false;
-        for n in self.line.exact_numbers.iter() {
+        let numbers = self.line.exact_numbers.load();
+        for n in numbers.iter() {
             let n = n.as_str();
             if n == dialled {
                 exact = true;

@@ -83,11 +83,11 @@ fn line(messages: u32) -> ExtensionLine {
     ExtensionLine {
         number: Number::from_str_truncating("601"),
         messages: Arc::new(AtomicU32::new(messages)),
-        exact_numbers: Arc::from(vec![
+        exact_numbers: Arc::new(arc_swap::ArcSwap::from_pointee(vec![
             Number::from_str_truncating("8000"),
             Number::from_str_truncating("8999"),
             Number::from_str_truncating("80001"),
-        ]),
+        ])),
         fsk: FskStandard::V23,
         dtmf: DtmfRxConfig::for_law(LAW),
         utc_offset_s: 8 * 3600,
