@@ -515,3 +515,50 @@ fn vmwi_frame_is_mdmf_0x82_with_the_visual_indicator() {
     assert_eq!(frame.iter().fold(0u8, |a, b| a.wrapping_add(*b)), 0);
     assert_eq!(vmwi_frame(false)[4], 0);
 }
+
+#[test]
+fn on_hook_during_caller_id_after_a_lift_ends_the_call_and_the_burst() {
+    let r = run_with(
+        Script::default()
+            .ev(ChanEvent::RingerOn)
+            .quiet(50)
+            .ev(ChanEvent::RingerOff)
+            .quiet(10)
+            .ev(ChanEvent::OffHook)
+            .quiet(2)
+            .ev(ChanEvent::OnHook)
+            .quiet(40),
+        line(0),
+        vec![dial_601()],
+        |_| Vec::new(),
+    );
+    assert_eq!(
+        r.events,
+        [ChanEvent::Answered, ChanEvent::Hangup(Cause::NormalClearing)]
+    );
+    assert!(
+        r.writes[62..].iter().all(|b| *b == silence()),
+        "no more caller ID"
+    );
+}
+
+#[test]
+fn a_ring_without_cadence_sends_no_caller_id_and_is_answered_when_lifted() {
+    // The ringer never goes off (no RINGEROFF): there is no silence to put caller ID in.
+    let r = run_with(
+        Script::default()
+            .ev(ChanEvent::RingerOn)
+            .quiet(300)
+            .ev(ChanEvent::OffHook)
+            .quiet(5),
+        line(0),
+        vec![dial_601()],
+        |_| Vec::new(),
+    );
+    assert!(
+        r.writes.iter().all(|b| *b == silence()),
+        "nothing sent while it rings"
+    );
+    assert_eq!(r.events, [ChanEvent::Answered]);
+    assert_eq!(r.controls, [Control::Ring, Control::RingOff]);
+}
