@@ -45,7 +45,8 @@ pub struct DahdiChannel {
     law: Law,
     signalling: Signalling,
     silence: Block,
-    /// Blocks written ahead of the card at open and after a dial (half the buffers).
+    /// Silence blocks written ahead of the card before the first block and after a dial, so that
+    /// with that block half the buffers are queued.
     prime_blocks: usize,
     /// A DAHDI_DIAL is running: writes are held (a write cancels the dial) until DIALCOMPLETE.
     dialing: bool,
@@ -121,22 +122,23 @@ impl DahdiChannel {
             );
             gains.send(bfd).map_err(|e| io(id, "DAHDI_SETGAINS", e))?;
         }
-        let mut chan = DahdiChannel {
+        let chan = DahdiChannel {
             fd,
             id,
             law,
             signalling: setup.signalling,
             silence: [law.silence_byte(); BLOCK_SAMPLES],
-            prime_blocks: usize::from(options.buffers / 2).max(1),
+            prime_blocks: usize::from(options.buffers / 2).saturating_sub(1).max(1),
             dialing: false,
-            reprime: false,
+            // Primed at the first write, when the channel thread runs: primed now, the blocks would
+            // drain before the thread starts.
+            reprime: true,
             echo_taps: options.echo_taps,
             dial: sys::DialRequest::new(),
             closing,
             counters,
         };
         chan.set_echo_canceller(options.echo_taps);
-        chan.prime();
         Ok(chan)
     }
 
