@@ -214,6 +214,17 @@ impl DahdiCard {
         let mut channels: Vec<Box<dyn Channel>> = Vec::with_capacity(setups.len());
         for setup in &setups {
             let chan = DahdiChannel::open(&device, setup, closing.clone(), counters.clone())?;
+            let mapped = hw.spans.iter().find(|s| s.span == setup.id.span).map(|s| s.law);
+            if mapped.is_some_and(|law| law != chan.law()) && setup.id.chan == 1 {
+                tracing::warn!(
+                    "span {}: the map says {} but DAHDI runs the span in {}: telvox uses DAHDI's law; fix \
+                     `law` in {}",
+                    setup.id.span,
+                    mapped.map_or("?", |l| l.name()),
+                    chan.law().name(),
+                    hw.source
+                );
+            }
             channels.push(Box::new(chan));
         }
         let spans = hw

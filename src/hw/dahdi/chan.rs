@@ -53,6 +53,9 @@ pub struct DahdiChannel {
     /// The tx buffers ran dry (after a dial): refill them before the next block.
     reprime: bool,
     echo_taps: u32,
+    /// The span was in alarm when the channel opened (DAHDI posts no event for that): reported by
+    /// the first read.
+    initial_alarm: Option<ChanEvent>,
     dial: sys::DialRequest,
     closing: Arc<AtomicBool>,
     counters: Arc<CardCounters>,
@@ -122,6 +125,7 @@ impl DahdiChannel {
             );
             gains.send(bfd).map_err(|e| io(id, "DAHDI_SETGAINS", e))?;
         }
+        let alarms = events::alarms_from_dahdi(params.chan_alarms as i32);
         let chan = DahdiChannel {
             fd,
             id,
@@ -134,6 +138,7 @@ impl DahdiChannel {
             // drain before the thread starts.
             reprime: true,
             echo_taps: options.echo_taps,
+            initial_alarm: (!alarms.is_clear()).then_some(ChanEvent::Alarm(alarms)),
             dial: sys::DialRequest::new(),
             closing,
             counters,
@@ -145,11 +150,13 @@ impl DahdiChannel {
     /// Echo canceller on with `taps`, or off (0). A channel without an echo canceller configured in
     /// system.conf (`echocanceller=`) refuses; that is reported once at open, not an error.
     fn set_echo_canceller(&self, taps: u32) {
+        static WARNED: AtomicBool = AtomicBool::new(false);
         if let Err(e) = sys::echocancel(self.fd.as_fd(), taps) {
-            if taps > 0 {
+            if taps > 0 && !WARNED.swap(true, Ordering::Relaxed) {
                 tracing::warn!(
                     "channel {}: echo canceller ({taps} taps) refused by DAHDI: {e}; add echocanceller= \
-                     for this channel to /etc/dahdi/system.conf, or set echo_taps = 0 in the map",
+                     for this channel to /etc/dahdi/system.conf, or set echo_taps = 0 in the map (said once \
+                     for all channels)",
                     self.id
                 );
             }
@@ -194,6 +201,11 @@ impl DahdiChannel {
     }
 
     fn hook(&mut self, op: i32, name: &'static str) -> Result<(), HwError> {
+        if matches!(self.signalling, Signalling::Clear | Signalling::Network) {
+            // A clear channel has no hook: DAHDI refuses DAHDI_HOOK there (EINVAL); the call's
+            // signalling travels elsewhere (CAS bits, a D-channel, or none).
+            return Ok(());
+        }
         match sys::hook(self.fd.as_fd(), op) {
             // Non-blocking fd: ring/start/wink/flash are accepted, HOOKCOMPLETE follows.
             Ok(()) | Err(Errno::EINPROGRESS) => Ok(()),
@@ -232,6 +244,9 @@ impl Channel for DahdiChannel {
     }
 
     fn read(&mut self, block: &mut Block) -> Result<ReadOutcome, HwError> {
+        if let Some(event) = self.initial_alarm.take() {
+            return Ok(ReadOutcome::Event(event));
+        }
         loop {
             if self.closing.load(Ordering::Acquire) {
                 return Ok(ReadOutcome::Closed);

@@ -13,9 +13,11 @@ pub fn parse(names: &[String]) -> Result<Alarms, String> {
             "blue" => Alarms::BLUE,
             "loopback" => Alarms::LOOPBACK,
             "notopen" => Alarms::NOT_OPEN,
-            other => return Err(format!(
+            other => {
+                return Err(format!(
                 "alarm: unknown alarm {other:?}: use red, yellow, blue, loopback or notopen (none = clear)"
-            )),
+            ))
+            }
         };
         Ok(all.union(alarm))
     })
