@@ -115,3 +115,60 @@ fn a_dahdi_daemon_without_the_driver_refuses_to_start_with_the_reason() {
         "{err}"
     );
 }
+
+/// Each example map in hw/ loads, and matches its vendor/ system.conf: the channels that system.conf
+/// gives DAHDI, checked the way telvox checks a map against the driver at start.
+#[test]
+fn example_maps_load_and_match_their_system_conf() {
+    use telvox::hw::dahdi::card::{check_map, DriverChan, DriverSpan};
+    use telvox::hw::dahdi::events::sigtype_from_proc;
+    let pairs = [
+        ("analog-4fxo-4fxs.toml", "analog-4fxo-4fxs.system.conf", 8),
+        ("e1-clear.toml", "e1-clear.system.conf", 30),
+        ("e1-cas.toml", "e1-cas.system.conf", 30),
+        ("t1-em-wink.toml", "t1-em.system.conf", 24),
+    ];
+    for (map_name, conf_name, opened) in pairs {
+        let daemon = TestDaemon::prepare(|c| format!("hw = \"{REPO}/hw/{map_name}\"\n{c}"));
+        let config = telvox::config::load_file(&daemon.config).unwrap_or_else(|e| panic!("{map_name}: {e}"));
+        // system.conf's channel lines: `<sig>=<ranges>[:<idle bits>]`, channels numbered from 1.
+        let conf = std::fs::read_to_string(Path::new(REPO).join("vendor/dahdi").join(conf_name)).unwrap();
+        let mut channels: Vec<DriverChan> = Vec::new();
+        for line in conf.lines().map(str::trim).filter(|l| !l.starts_with('#')) {
+            let Some((key, value)) = line.split_once('=') else {
+                continue;
+            };
+            let sigtype = match key {
+                "bchan" => sigtype_from_proc("Clear"),
+                "dchan" => sigtype_from_proc("HDLCFCS"),
+                "cas" => sigtype_from_proc("CAS"),
+                other => sigtype_from_proc(other),
+            };
+            let Some(sigtype) = sigtype else { continue };
+            let ranges = value.split(':').next().unwrap();
+            for range in ranges.split(',') {
+                let (first, last) = range.split_once('-').unwrap_or((range, range));
+                for chan in first.parse::<u16>().unwrap()..=last.parse::<u16>().unwrap() {
+                    channels.push(DriverChan {
+                        channo: i32::from(chan),
+                        chanpos: chan,
+                        sigtype,
+                        name: format!("X/{chan}"),
+                        curlaw: 0,
+                    });
+                }
+            }
+        }
+        channels.sort_by_key(|c| c.chanpos);
+        let driver = [DriverSpan {
+            spanno: 1,
+            name: "X".into(),
+            desc: String::new(),
+            alarms: 0,
+            spantype: String::new(),
+            channels,
+        }];
+        let setups = check_map(&config.hw, &driver).unwrap_or_else(|p| panic!("{map_name}: {p:#?}"));
+        assert_eq!(setups.len(), opened, "{map_name}");
+    }
+}
