@@ -177,10 +177,11 @@ impl DahdiChannel {
     fn event(&mut self, code: i32) -> Result<Option<ReadOutcome>, HwError> {
         let event = match events::map_event(self.signalling, code) {
             Mapped::Event(event) => event,
-            Mapped::ReadBits => {
-                let raw = sys::get_rxbits(self.fd.as_fd()).map_err(|e| io(self.id, "DAHDI_GETRXBITS", e))?;
-                ChanEvent::Bits(events::rx_bits(raw))
-            }
+            Mapped::ReadBits => match sys::get_rxbits(self.fd.as_fd()) {
+                Ok(raw) => ChanEvent::Bits(events::rx_bits(raw)),
+                // Bits that cannot be read are no event (the channel stays in service).
+                Err(_) => return Ok(None),
+            },
             Mapped::ReadAlarms => {
                 let bits = sys::get_params(self.fd.as_fd(), 0).map_or(0, |p| p.chan_alarms as i32);
                 let alarms = events::alarms_from_dahdi(bits);
@@ -312,8 +313,12 @@ impl Channel for DahdiChannel {
                 self.counters.tx_overruns.fetch_add(1, Ordering::Relaxed);
                 Ok(())
             }
-            // An event is pending; the next read reports it.
-            Err(e) if sys::is_elast(e) => Ok(()),
+            // An event is pending; the next read reports it. The block is lost: queue one ahead
+            // again before the next, so the transmitter keeps its margin.
+            Err(e) if sys::is_elast(e) => {
+                self.reprime = true;
+                Ok(())
+            }
             Err(e) if self.closing.load(Ordering::Acquire) => {
                 let _ = e;
                 Ok(())
