@@ -52,6 +52,8 @@ pub struct DahdiChannel {
     dialing: bool,
     /// The tx buffers ran dry (after a dial): refill them before the next block.
     reprime: bool,
+    /// Nothing read yet: what queued up between open and the thread's first read is stale.
+    fresh: bool,
     echo_taps: u32,
     /// The span was in alarm when the channel opened (DAHDI posts no event for that): reported by
     /// the first read.
@@ -125,6 +127,8 @@ impl DahdiChannel {
             );
             gains.send(bfd).map_err(|e| io(id, "DAHDI_SETGAINS", e))?;
         }
+        // Underruns and overruns as events, counted in `telvox status` (older drivers refuse: no count).
+        let _ = sys::buffer_events(bfd, true);
         let alarms = events::alarms_from_dahdi(params.chan_alarms as i32);
         let chan = DahdiChannel {
             fd,
@@ -137,6 +141,7 @@ impl DahdiChannel {
             // Primed at the first write, when the channel thread runs: primed now, the blocks would
             // drain before the thread starts.
             reprime: true,
+            fresh: true,
             echo_taps: options.echo_taps,
             initial_alarm: (!alarms.is_clear()).then_some(ChanEvent::Alarm(alarms)),
             dial: sys::DialRequest::new(),
@@ -192,6 +197,16 @@ impl DahdiChannel {
                 })
             }
             Mapped::Removed => return Ok(Some(ReadOutcome::Closed)),
+            Mapped::Underrun => {
+                // The card sent idle bytes: the block telvox owed was late (CardCounters' meaning).
+                self.counters.late_blocks.fetch_add(1, Ordering::Relaxed);
+                self.reprime = true;
+                return Ok(None);
+            }
+            Mapped::Overrun => {
+                self.counters.rx_overruns.fetch_add(1, Ordering::Relaxed);
+                return Ok(None);
+            }
             Mapped::Ignore => return Ok(None),
         };
         if event == ChanEvent::DialComplete && self.dialing {
@@ -247,6 +262,12 @@ impl Channel for DahdiChannel {
     fn read(&mut self, block: &mut Block) -> Result<ReadOutcome, HwError> {
         if let Some(event) = self.initial_alarm.take() {
             return Ok(ReadOutcome::Event(event));
+        }
+        if self.fresh {
+            // The blocks received since open are old by the time the thread runs (a second on a slow
+            // machine): drop them, so every channel starts with the same margin (FINDINGS.md 3).
+            self.fresh = false;
+            let _ = sys::flush(self.fd.as_fd());
         }
         loop {
             if self.closing.load(Ordering::Acquire) {
