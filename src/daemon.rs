@@ -25,6 +25,7 @@ use crate::engine::events::CallEvent;
 use crate::engine::line::LineSetup;
 use crate::engine::sink::EventQueue;
 use crate::engine::status::ChanStatus;
+use crate::hw::any::Card;
 use crate::hw::sim::{Clock, SimCard, SimSpec, SpanTones};
 use crate::hw::{CardCounters, SpanInfo};
 use crate::store::{self, Store, StoreCounters};
@@ -245,6 +246,8 @@ pub struct DaemonState {
     pub recorder: Arc<CallRecorder>,
     /// Extensions' message counters and dial plan (apps::extensions).
     pub extensions: Arc<crate::apps::extensions::MwiBoard>,
+    /// Span alarms and error counters (DAHDI's span monitor, the sim's alarm op).
+    pub span_health: Option<Arc<crate::hw::dahdi::monitor::SpanHealth>>,
 }
 
 impl DaemonState {
@@ -357,7 +360,7 @@ impl Drop for PidLock {
 /// The running daemon.
 pub struct Daemon {
     pub state: Arc<DaemonState>,
-    card: SimCard,
+    card: Card,
     channel_threads: Vec<JoinHandle<()>>,
     pump: Option<JoinHandle<()>>,
     store_thread: Option<JoinHandle<store::StoreStats>>,
@@ -463,7 +466,16 @@ impl Daemon {
             stopping: AtomicBool::new(false),
             recorder,
             extensions: mwi.clone(),
+            span_health: card.span_health(),
         });
+        if let Some(health) = &state.span_health {
+            let span_state = Arc::downgrade(&state);
+            let _ = health.sink.set(Box::new(move |line: serde_json::Value| {
+                if let Some(state) = span_state.upgrade() {
+                    publish_line(&state, line.to_string().into());
+                }
+            }));
+        }
         let alarms = Arc::downgrade(&state);
         let _ = state
             .recorder
@@ -493,12 +505,18 @@ impl Daemon {
         let pump = spawn_pump(state.clone(), store_tx)?;
         events.set_pump(pump.thread().clone());
         let ctl = crate::ctl::server::Server::start(&config.ctl_socket(), state.clone())?;
+        let card_text = match config.hw.card {
+            crate::config::CardKind::Dahdi => "DAHDI".to_string(),
+            crate::config::CardKind::Sim => format!(
+                "sim clock {:?}, far end at {}",
+                config.sim.clock,
+                config.sim.socket.display()
+            ),
+        };
         tracing::info!(
-            "telvox running: {} channel(s) on {} span(s), sim clock {:?}, far end at {}, control at {}",
+            "telvox running: {} channel(s) on {} span(s), {card_text}, control at {}",
             state.channels.len(),
             state.spans.len(),
-            config.sim.clock,
-            config.sim.socket.display(),
             config.ctl_socket().display()
         );
         Ok(Daemon {
@@ -598,7 +616,13 @@ pub fn give_to_telvox_group(path: &Path) {
     }
 }
 
-fn start_card(config: &Config) -> Result<SimCard> {
+fn start_card(config: &Config) -> Result<Card> {
+    if config.hw.card == crate::config::CardKind::Dahdi {
+        let dev_dir = crate::hw::dahdi::card::dev_dir();
+        return Ok(Card::Dahdi(crate::hw::dahdi::DahdiCard::start(
+            &config.hw, &dev_dir,
+        )?));
+    }
     let spans: Vec<SpanInfo> = config
         .hw
         .spans
@@ -653,14 +677,14 @@ fn start_card(config: &Config) -> Result<SimCard> {
     };
     let card = SimCard::start(spec)?;
     give_to_telvox_group(&config.sim.socket);
-    Ok(card)
+    Ok(Card::Sim(card))
 }
 
 /// The channel threads, and the status each one publishes.
 type ChannelThreads = (Vec<JoinHandle<()>>, Vec<Arc<ChanStatus>>);
 
 fn spawn_channels(
-    card: &mut SimCard,
+    card: &mut Card,
     shared: &EngineShared,
     config: &Config,
     mwi: &crate::apps::extensions::MwiBoard,
@@ -678,7 +702,11 @@ fn spawn_channels(
             disconnect_tone: s.disconnect_tone,
         });
         let line = LineSetup {
-            signalling: span.map(|s| s.signalling).unwrap_or_default(),
+            // A DAHDI channel knows its own (a span's channel groups may differ); the sim's do not.
+            signalling: match chan.signalling() {
+                crate::hw::Signalling::Network => span.map(|s| s.signalling).unwrap_or_default(),
+                own => own,
+            },
             country: tones.country,
             extension: mwi.line_for(config, chan.id()),
         };

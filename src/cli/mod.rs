@@ -3,6 +3,7 @@
 pub mod bench;
 pub mod fax;
 pub mod faxq;
+pub mod hw;
 pub mod rec;
 pub mod simcall;
 
@@ -42,6 +43,16 @@ pub fn config_check(path: &Path) -> i32 {
         );
         return 1;
     };
+    if let Some(problems) = crate::hw::dahdi::card::check_against_driver(&config.hw) {
+        for problem in &problems {
+            println!("{problem}");
+        }
+        println!(
+            "{}: the map does not match the DAHDI driver here: not usable",
+            path.display()
+        );
+        return 1;
+    }
     match crate::daemon::Runtime::build(config) {
         Ok(rt) => {
             println!(
@@ -91,13 +102,35 @@ pub fn print_status(data: &Value, json: bool) {
             );
         }
     }
+    for s in data
+        .get("span_health")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        println!(
+            "  span {} alarms: {}; bipolar violations {}, CRC-4 errors {}, E-bit errors {}, FAS errors {}, \
+             framing errors {}, coding violations {}, errored seconds {}, alarms since start {}",
+            s["span"],
+            s["alarms"].as_str().unwrap_or("?"),
+            s["bpv"],
+            s["crc4"],
+            s["ebit"],
+            s["fas"],
+            s["framing"],
+            s["coding_violations"],
+            s["errored_seconds"],
+            s["alarm_count"]
+        );
+    }
     println!(
-        "channels: {} total, {} idle, {} ringing, {} up, {} down",
+        "channels: {} total, {} idle, {} ringing, {} up, {} down, {} alarm",
         get("/channels/total"),
         get("/channels/idle"),
         get("/channels/ringing"),
         get("/channels/up"),
-        get("/channels/down")
+        get("/channels/down"),
+        get("/channels/alarm")
     );
     println!(
         "calls: {} today, {} since start",

@@ -242,6 +242,8 @@ pub struct SpanConfig {
     /// The FSK modem caller ID and VMWI are sent to this span's phones with (`phone_callerid`:
     /// "v23" or "bell202"); None: Bell 202 on `country = "us"` spans, V.23 elsewhere.
     pub phone_callerid: Option<crate::dsp::callerid::FskStandard>,
+    /// DAHDI settings: the driver's span number, gains, echo canceller, buffers, channel groups.
+    pub dahdi: crate::hw::dahdi::options::SpanDahdi,
 }
 
 /// The tone plan a span uses when its map does not say: China's (the embedded map's ring cadence,

@@ -49,6 +49,9 @@ pub enum PartyOp {
     Offhook,
     /// A phone's handset is put down.
     Onhook,
+    /// Put span `span` into alarm (`["red"]`, `["yellow","blue"]` …) or clear it (`[]`): a line
+    /// fault on the simulated span (see docs/sim-protocol.md).
+    Alarm { span: u16, alarms: Vec<String> },
 }
 
 /// What the daemon says (daemon → party).
@@ -73,7 +76,7 @@ pub enum DaemonOp {
     Disconnect,
 }
 
-const PARTY_OPS: &str = "dial, register, answer, reject, hangup, flash, offhook, onhook";
+const PARTY_OPS: &str = "dial, register, answer, reject, hangup, flash, offhook, onhook, alarm";
 
 /// One message from a party, parsed.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -224,6 +227,8 @@ mod tests {
             r#"{"op":"offhook"}"#,
             r#"{"op":"onhook"}"#,
             r#"{"op":"register","number":"601","phone":false}"#,
+            r#"{"op":"alarm","span":1,"alarms":["red"]}"#,
+            r#"{"op":"alarm","span":1,"alarms":[]}"#,
         ] {
             assert!(
                 matches!(parse_party_message(&control(json)), Ok(PartyMessage::Control(_))),
