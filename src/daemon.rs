@@ -650,11 +650,16 @@ fn spawn_channels(card: &mut SimCard, shared: &EngineShared, config: &Config) ->
         let dtmf = span.map(|s| s.dtmf).unwrap_or_default();
         let tones = span.map_or_else(ChannelTones::default, |s| ChannelTones {
             country: s.country,
-            disconnect_tone: s.disconnect_tone,
+            disconnect_tone: s.disconnect_tone
+                || crate::engine::line::needs_disconnect_tone(
+                    s.signalling,
+                    s.far_end_hangup == crate::hw::sim::FarEndHangup::Tone,
+                ),
         });
         let line = LineSetup {
             signalling: span.map(|s| s.signalling).unwrap_or_default(),
             country: tones.country,
+            analog: span.map(|s| s.analog).unwrap_or_default(),
         };
         let chan = crate::engine::line::wrap(chan, &line);
         let runner = ChannelRunner::new(chan, status.clone(), shared.clone(), dtmf, tones)?;

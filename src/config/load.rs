@@ -95,6 +95,13 @@ const SPAN_KEYS: &[&str] = &[
     "far_end_hangup",
     "disconnect_tone",
     "signalling",
+    // Analog trunks and E&M (engine::line::trunk / em).
+    "caller_id",
+    "caller_id_start",
+    "hangup_on_polarity",
+    "answer_on_polarity",
+    "ring_timeout_ms",
+    "dnis_timeout_ms",
 ];
 /// The DTMF receiver's settings in a span's `dtmf` table (see dsp::dtmf::DtmfRxConfig).
 const DTMF_INT_KEYS: &[&str] = &["min_on_ms", "min_off_ms", "max_dropout_ms"];
@@ -1340,7 +1347,7 @@ fn read_span(src: &Source, index: usize, item: &Item, diags: &mut Diagnostics) -
     let country = read_span_country(&section, diags);
     let far_end_hangup = match section.get("far_end_hangup") {
         None => Some(FarEndHangup::Signal),
-        Some(_) => section.choice::<FarEndHangup>("far_end_hangup", &["signal", "tone"], diags),
+        Some(_) => section.choice::<FarEndHangup>("far_end_hangup", &["signal", "tone", "polarity"], diags),
     };
     let disconnect_tone = match section.get("disconnect_tone") {
         None => Some(false),
@@ -1350,6 +1357,7 @@ fn read_span(src: &Source, index: usize, item: &Item, diags: &mut Diagnostics) -
         None => Some(Signalling::Network),
         Some(_) => section.choice::<Signalling>("signalling", SIGNALLING_NAMES, diags),
     };
+    let analog = read_span_analog(&section, numbers.as_deref().unwrap_or_default(), diags);
     if numbers.as_ref().is_some_and(Vec::is_empty) {
         let message = format!(
             "[[span]] #{number} has no numbers, so nothing routes calls to it; add numbers = [\"_X.\"] \
@@ -1369,7 +1377,72 @@ fn read_span(src: &Source, index: usize, item: &Item, diags: &mut Diagnostics) -
         far_end_hangup: far_end_hangup?,
         disconnect_tone: disconnect_tone?,
         signalling: signalling?,
+        analog: analog?,
     })
+}
+
+const RING_TIMEOUT: IntRule = IntRule {
+    range: 1000..=60_000,
+    unit: "ms",
+    note: "",
+};
+const DNIS_TIMEOUT: IntRule = IntRule {
+    range: 0..=30_000,
+    unit: "ms",
+    note: " (0: the far end sends no digits)",
+};
+
+/// A span's analog trunk and E&M keys (engine::line::trunk::AnalogOptions); each optional. Calls
+/// on such lines are offered to the span's first exact number (analog lines carry no DNIS).
+fn read_span_analog(
+    section: &Section,
+    numbers: &[String],
+    diags: &mut Diagnostics,
+) -> Option<crate::engine::line::AnalogOptions> {
+    use crate::engine::line::{AnalogOptions, CallerIdSignalling, CallerIdStart};
+    let mut analog = AnalogOptions::default();
+    let mut ok = true;
+    if section.get("caller_id").is_some() {
+        let choices = &["none", "bell202", "v23", "dtmf"];
+        match section.choice::<CallerIdSignalling>("caller_id", choices, diags) {
+            Some(v) => analog.caller_id = v,
+            None => ok = false,
+        }
+    }
+    if section.get("caller_id_start").is_some() {
+        match section.choice::<CallerIdStart>("caller_id_start", &["ring", "polarity"], diags) {
+            Some(v) => analog.caller_id_start = v,
+            None => ok = false,
+        }
+    }
+    for (key, field) in [
+        ("hangup_on_polarity", &mut analog.hangup_on_polarity),
+        ("answer_on_polarity", &mut analog.answer_on_polarity),
+    ] {
+        if section.get(key).is_some() {
+            match section.boolean(key, diags) {
+                Some(v) => *field = v,
+                None => ok = false,
+            }
+        }
+    }
+    for (key, rule, field) in [
+        ("ring_timeout_ms", &RING_TIMEOUT, &mut analog.ring_timeout_ms),
+        ("dnis_timeout_ms", &DNIS_TIMEOUT, &mut analog.dnis_timeout_ms),
+    ] {
+        if section.get(key).is_some() {
+            match section.int(key, rule, diags) {
+                Some(v) => *field = v,
+                None => ok = false,
+            }
+        }
+    }
+    let exact = numbers
+        .iter()
+        .find(|n| !n.starts_with('_'))
+        .map(|n| crate::fixed::Number::from_str_truncating(n));
+    analog.number = exact.unwrap_or_default();
+    ok.then_some(analog)
 }
 
 /// The values a span's `signalling` takes (serde names of [`Signalling`]).
@@ -1747,6 +1820,7 @@ mod tests {
             far_end_hangup: FarEndHangup::Signal,
             disconnect_tone: false,
             signalling: Signalling::Network,
+            analog: crate::engine::line::AnalogOptions::default(),
         };
         let expected = HwMap {
             source: EMBEDDED_MAP_NAME.into(),

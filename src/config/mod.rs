@@ -236,6 +236,9 @@ pub struct SpanConfig {
     /// network and ISDN do); analog and CAS signalling put an `engine::line` state machine in front
     /// of the engine.
     pub signalling: crate::hw::Signalling,
+    /// Analog trunk and E&M settings (`caller_id`, `caller_id_start`, `hangup_on_polarity`,
+    /// `answer_on_polarity`, `ring_timeout_ms`, `dnis_timeout_ms`; the line's number).
+    pub analog: crate::engine::line::AnalogOptions,
 }
 
 /// The tone plan a span uses when its map does not say: China's (the embedded map's ring cadence,

@@ -47,6 +47,9 @@ pub enum FarEndHangup {
     /// No signal: the exchange plays its busy tone on the line until the channel hangs up (bounded),
     /// as on analog lines without loop-current disconnect.
     Tone,
+    /// Analog spans: a polarity reversal tells the channel (an exchange with polarity
+    /// supervision); it also reverses polarity when a call telvox placed is answered.
+    Polarity,
 }
 
 /// The tones a span's simulated exchange plays: ringback to a caller while the channel rings,
