@@ -1797,7 +1797,10 @@ mod tests {
             "{shown:?}"
         );
         assert!(shown[1].starts_with("site.toml:9:18: error:"), "{shown:?}");
-        assert!(shown[1].contains("\"signal\" or \"tone\""), "{shown:?}");
+        assert!(
+            shown[1].contains("\"signal\", \"tone\" or \"polarity\""),
+            "{shown:?}"
+        );
         assert!(shown[2].starts_with("site.toml:10:19: error:"), "{shown:?}");
         assert!(shown[2].contains("true or false"), "{shown:?}");
     }
@@ -2143,7 +2146,9 @@ mod tests {
                 "site.toml:10:1: warning: [[span]] #2 has no numbers, so nothing routes calls to it; add \
                  numbers = [\"_X.\"] or the numbers it answers",
                 "site.toml:14:1: error: unknown key `numbres` in [[span]] #2; expected one of: name, law, \
-                 channels, role, numbers, dtmf, country, far_end_hangup, disconnect_tone, signalling",
+                 channels, role, numbers, dtmf, country, far_end_hangup, disconnect_tone, signalling, \
+                 caller_id, caller_id_start, hangup_on_polarity, answer_on_polarity, ring_timeout_ms, \
+                 dnis_timeout_ms",
                 "site.toml:15:1: warning: [[span]] #3 has no numbers, so nothing routes calls to it; add \
                  numbers = [\"_X.\"] or the numbers it answers",
             ]
