@@ -631,7 +631,13 @@ fn start_card(config: &Config) -> Result<SimCard> {
         route,
         card_thread_setup: config.realtime.then_some(make_card_thread_realtime as fn()),
     };
-    let card = SimCard::start(spec)?;
+    let analog = config
+        .hw
+        .spans
+        .iter()
+        .filter_map(|s| crate::engine::line::sim_analog_span(s.span, s.signalling, &s.analog))
+        .collect();
+    let card = SimCard::start_with_analog(spec, analog)?;
     give_to_telvox_group(&config.sim.socket);
     Ok(card)
 }

@@ -174,7 +174,8 @@ impl EmLine {
             return;
         }
         match (self.state, event) {
-            (State::Idle, ChanEvent::OffHook) => self.seized(),
+            // A new seizure; on a refused call the far end's release may not have been reported.
+            (State::Idle | State::Refused, ChanEvent::OffHook) => self.seized(),
             // Wink sent: now the digits.
             (State::Winking, ChanEvent::HookComplete) => self.collect_or_offer(),
             (State::Winking | State::Digits { .. } | State::Refused, ChanEvent::OnHook) => {
@@ -401,7 +402,9 @@ impl Channel for EmLine {
                     return Ok(());
                 }
                 let refused = matches!(self.state, State::Offered { .. } | State::Digits { .. });
-                if self.off_hook {
+                // Refusing a seizure is staying on-hook: said explicitly, so an exchange that
+                // waits for it (the sim's) releases the call.
+                if self.off_hook || refused {
                     self.line(Control::OnHook);
                 }
                 if refused {

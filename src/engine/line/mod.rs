@@ -47,3 +47,38 @@ pub fn wrap(chan: Box<dyn Channel>, setup: &LineSetup) -> Box<dyn Channel> {
 pub fn needs_disconnect_tone(signalling: Signalling, far_end_tone: bool) -> bool {
     signalling == Signalling::Fxsls || (far_end_tone && signalling == Signalling::Fxsks)
 }
+
+/// The sim card's view of an analog span (how its simulated exchange rings, sends caller ID and
+/// seizes), from the span's signalling and settings; None for spans that are not analog trunks
+/// or E&M.
+pub fn sim_analog_span(
+    span: u16,
+    signalling: Signalling,
+    analog: &AnalogOptions,
+) -> Option<crate::hw::sim::AnalogSpan> {
+    use crate::dsp::callerid::FskStandard;
+    use crate::hw::sim::{AnalogKind, AnalogSpan, SimCallerId};
+    let kind = match signalling {
+        Signalling::Fxsks => AnalogKind::Kewlstart,
+        Signalling::Fxsls => AnalogKind::Loopstart,
+        Signalling::EmImmediate => AnalogKind::EmImmediate,
+        Signalling::EmWink => AnalogKind::EmWink,
+        _ => return None,
+    };
+    let fsk = |standard| match analog.caller_id_start {
+        CallerIdStart::Ring => SimCallerId::FskAfterRing(standard),
+        CallerIdStart::Polarity => SimCallerId::FskAfterPolarity(standard),
+    };
+    let caller_id = match analog.caller_id {
+        CallerIdSignalling::None => SimCallerId::None,
+        CallerIdSignalling::Bell202 => fsk(FskStandard::Bell202),
+        CallerIdSignalling::V23 => fsk(FskStandard::V23),
+        CallerIdSignalling::Dtmf => SimCallerId::Dtmf,
+    };
+    Some(AnalogSpan {
+        span,
+        kind,
+        caller_id,
+        ring_timeout_ms: analog.ring_timeout_ms,
+    })
+}
