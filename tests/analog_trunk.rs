@@ -330,7 +330,6 @@ fn an_outbound_call_on_an_analog_trunk_seizes_dials_and_reaches_the_party() {
             Heard::Control(DaemonOp::Hangup { .. }) => break,
             Heard::Control(_) => {}
             other => panic!("call cut: {other:?}\n{}", daemon.log()),
-            _ => {}
         }
     }
     party.send_control(&PartyOp::Hangup).expect("hangup");
