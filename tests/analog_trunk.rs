@@ -283,6 +283,17 @@ fn em_wink_start_inbound_winks_reads_the_dnis_and_is_answered() {
 /// party's hangup is the battery drop that ends it.
 #[test]
 fn an_outbound_call_on_an_analog_trunk_seizes_dials_and_reaches_the_party() {
+    outbound_call("fxsks");
+}
+
+/// The same on an E&M wink-start trunk: `Start` seizes, the exchange winks, the digits follow the
+/// wink, and the far end's off-hook is the answer.
+#[test]
+fn an_outbound_call_on_an_em_wink_trunk_waits_for_the_wink_and_the_far_ends_answer() {
+    outbound_call("em_wink");
+}
+
+fn outbound_call(signalling: &str) {
     let work = tempfile::Builder::new()
         .prefix("trunk-out-")
         .tempdir()
@@ -295,7 +306,7 @@ fn an_outbound_call_on_an_analog_trunk_seizes_dials_and_reaches_the_party() {
         &doc,
     )
     .expect("a fax document");
-    let daemon = daemon("law = \"alaw\"\nsignalling = \"fxsks\"", |c| {
+    let daemon = daemon(&format!("law = \"alaw\"\nsignalling = \"{signalling}\""), |c| {
         format!("{c}\n[fax]\nring_timeout_s = 60\nretries = 0\n")
     });
     let mut party = daemon.party();

@@ -395,6 +395,10 @@ impl CardThread {
                     line.number = digits;
                 }
                 self.slots[index].tone = None;
+                // A dial takes over the line: a block the channel read before it need not be
+                // written back (DAHDI would cancel the dial on a write), so none is owed.
+                self.slots[index].tx_owed = 0;
+                self.slots[index].fed_last_tick = false;
                 let ticks_left = DIAL_TICKS_PER_DIGIT * digits.len() as u32;
                 self.slots[index].phase = Phase::Dialling { ticks_left };
             }
