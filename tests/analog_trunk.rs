@@ -236,8 +236,20 @@ fn a_caller_who_gives_up_while_ringing_is_a_missed_call() {
 /// which has no flow here and would be refused.
 #[test]
 fn em_wink_start_inbound_winks_reads_the_dnis_and_is_answered() {
-    let hw = "card = \"sim\"\n\n[[span]]\nname = \"e&m\"\nrole = \"trunk\"\nnumbers = [\"7777\", \"8999\"]\n\
-              channels = 2\nlaw = \"ulaw\"\nsignalling = \"em_wink\"\n";
+    em_inbound("em_wink");
+}
+
+/// E&M immediate start: the same without the wink.
+#[test]
+fn em_immediate_start_inbound_reads_the_dnis_and_is_answered() {
+    em_inbound("em");
+}
+
+fn em_inbound(signalling: &str) {
+    let hw = format!(
+        "card = \"sim\"\n\n[[span]]\nname = \"e&m\"\nrole = \"trunk\"\nnumbers = [\"7777\", \"8999\"]\n\
+         channels = 2\nlaw = \"ulaw\"\nsignalling = \"{signalling}\"\n"
+    );
     let daemon = TestDaemon::prepare(|c| format!("hw = \"hw.toml\"\n{c}"));
     std::fs::write(daemon.dir.path().join("hw.toml"), hw).expect("write hw.toml");
     let daemon = daemon.launch();
@@ -262,7 +274,7 @@ fn em_wink_start_inbound_winks_reads_the_dnis_and_is_answered() {
     .expect("call");
     assert!(outcome.answered, "{outcome:?}\n{}", daemon.log());
     let call = only_call(&daemon);
-    assert_eq!(call["dst"], "8999", "offered to the DNIS: {call:#}");
+    assert_eq!(call["dst"], "8999", "{signalling}: offered to the DNIS: {call:#}");
     assert_eq!(call["flow"], "linetest");
     assert_eq!(call["disposition"], "ANSWERED");
     assert_eq!(

@@ -1331,6 +1331,29 @@ pub(crate) mod tests {
         assert_eq!(run.seen, ["audio×80", "Answered", "audio×2"]);
     }
 
+    /// The cost of an idle DAHDI trunk (blocks arrive on idle lines too) per 20 ms block:
+    /// `cargo test --lib idle_line_cost -- --ignored --nocapture`.
+    #[test]
+    #[ignore]
+    fn idle_line_cost() {
+        for cid in [
+            CallerIdSignalling::None,
+            CallerIdSignalling::Dtmf,
+            CallerIdSignalling::V23,
+        ] {
+            let setup = setup(Signalling::Fxsks, |o| o.caller_id = cid);
+            let blocks = 50_000;
+            let (mut line, _log) = trunk(vec![Quiet(blocks)], &setup);
+            let mut block = [0u8; BLOCK_SAMPLES];
+            let start = std::time::Instant::now();
+            while line.read(&mut block).unwrap() == ReadOutcome::Audio {
+                line.write(&block).unwrap();
+            }
+            let per_block_ns = start.elapsed().as_nanos() / blocks as u128;
+            println!("idle fxsks, caller_id {cid:?}: {per_block_ns} ns per 20 ms block");
+        }
+    }
+
     #[test]
     fn glare_a_ring_while_seizing_gives_the_line_to_the_caller() {
         let setup = setup(Signalling::Fxsks, |o| o.caller_id = CallerIdSignalling::Bell202);
