@@ -379,3 +379,31 @@ fn first_faxdoc() -> String {
     tifs.sort();
     tifs.into_iter().next().expect("a .tif in faxdocs/")
 }
+
+/// An E&M caller who releases the seizure before the answer: the call is logged unanswered and the
+/// line takes the next call.
+#[test]
+fn an_em_caller_who_releases_before_the_answer_frees_the_line() {
+    let hw = "card = \"sim\"\n\n[[span]]\nname = \"e&m\"\nrole = \"trunk\"\nnumbers = [\"8999\"]\n\
+              channels = 1\nlaw = \"alaw\"\nsignalling = \"em_wink\"\n";
+    let daemon =
+        TestDaemon::prepare(|c| format!("hw = \"hw.toml\"\n{}", set_key(&c, "answer_after_rings", "3")));
+    std::fs::write(daemon.dir.path().join("hw.toml"), hw).expect("write hw.toml");
+    let daemon = daemon.launch();
+    let mut party = daemon.party();
+    party.send_control(&common::dial("8999", "555")).expect("dial");
+    let mut blocks = 0;
+    while blocks < 150 {
+        match party.recv(Some(WAIT)).expect("recv") {
+            Heard::Audio(a) => blocks += a.len() / 160,
+            Heard::Control(DaemonOp::Ringing) => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    party.send_control(&PartyOp::Hangup).expect("hangup");
+    let missed = only_call(&daemon);
+    assert_eq!(missed["disposition"], "NO ANSWER", "{missed:#}");
+    daemon.wait_all_idle();
+    let next = call(&daemon, "556", None, 10);
+    assert!(next.answered, "the line is free again: {next:?}");
+}

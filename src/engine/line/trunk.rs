@@ -560,11 +560,11 @@ impl TrunkLine {
                     self.offer_with_held_ring();
                     return;
                 }
-                if *in_ring {
-                    return;
-                }
                 *quiet_samples += samples;
-                if *quiet_samples >= timeout {
+                // A burst that never ends (the ring voltage stuck, or its end lost) is given
+                // twice the time before the caller counts as gone.
+                let limit = if *in_ring { 2 * timeout } else { timeout };
+                if *quiet_samples >= limit {
                     self.abandoned();
                 }
             }
@@ -1121,8 +1121,14 @@ pub(crate) mod tests {
         let run = drive(&mut line, &log, Some(1), |_, _| {});
         assert_eq!(
             run.seen,
-            ["Offered(>8000 )", "RingBegin", "audio×1000"],
-            "no timeout mid-ring"
+            [
+                "Offered(>8000 )",
+                "RingBegin",
+                "audio×800",
+                "Hangup(NormalClearing)",
+                "audio×200"
+            ],
+            "a ring that never ends: gone after twice the ring timeout"
         );
     }
 
