@@ -1337,6 +1337,48 @@ pub(crate) mod tests {
         assert_eq!(run.seen, ["audio×80", "Answered", "audio×2"]);
     }
 
+    /// The fxsks side of NOTES.md's table (tests/dahdi-vm): ring, answer, a flash telvox sends
+    /// (HOOKCOMPLETE 0.8 s later), the exchange clearing (ONHOOK), and — 1 s later, inside the
+    /// driver's 2 s ring debounce — the next call arriving as a RINGOFFHOOK alone.
+    #[test]
+    fn the_real_drivers_event_sequence_makes_two_calls() {
+        let setup = setup(Signalling::Fxsks, |_| {});
+        let steps = vec![
+            Ev(RingBegin),
+            Quiet(103),
+            Ev(RingEnd),
+            Quiet(10),
+            Ev(HookComplete),
+            Quiet(30),
+            Ev(OnHook),
+            Quiet(50),
+            Ev(RingEnd),
+            Quiet(5),
+        ];
+        let (mut line, log) = trunk(steps, &setup);
+        let run = drive(&mut line, &log, Some(1), |reads, line| {
+            if reads == 110 {
+                line.control(Control::Flash).unwrap();
+            }
+        });
+        assert_eq!(
+            run.seen,
+            [
+                "Offered(>8000 )",
+                "RingBegin",
+                "audio×103",
+                "RingEnd",
+                "audio×40",
+                "Hangup(NormalClearing)",
+                "audio×50",
+                "Offered(>8000 )",
+                "RingEnd",
+                "audio×5"
+            ]
+        );
+        assert_eq!(run.controls, ["OffHook", "Flash", "OnHook", "OffHook"]);
+    }
+
     /// The cost of an idle DAHDI trunk (blocks arrive on idle lines too) per 20 ms block:
     /// `cargo test --lib idle_line_cost -- --ignored --nocapture`.
     #[test]
