@@ -435,3 +435,23 @@ fn an_em_caller_who_releases_before_the_answer_frees_the_line() {
     let next = call(&daemon, "556", None, 10);
     assert!(next.answered, "the line is free again: {next:?}");
 }
+
+/// The same analog line on the realtime clock (the card ticks every 20 ms of wall time): one
+/// ring, caller ID, the answer at its end, the caller's hangup as a battery drop.
+#[test]
+fn a_kewlstart_call_with_caller_id_on_the_realtime_clock() {
+    let daemon = daemon(
+        "law = \"alaw\"\nsignalling = \"fxsks\"\ncaller_id = \"dtmf\"",
+        |c| set_key(&c, "clock", "\"realtime\""),
+    );
+    let started = std::time::Instant::now();
+    let outcome = call(&daemon, "13800138000", None, 25);
+    assert!(outcome.answered, "{outcome:?}");
+    let call = only_call(&daemon);
+    assert_eq!(call["src"], "13800138000");
+    assert_eq!(call["disposition"], "ANSWERED");
+    assert_eq!(call["hangup_cause"], "NORMAL_CLEARING");
+    // Caller ID (~2.4 s), one ring (1 s), half a second of call: real time, not CPU speed.
+    let took = started.elapsed();
+    assert!(took >= Duration::from_millis(3500), "{took:?}");
+}
