@@ -100,6 +100,13 @@ const SPAN_KEYS: &[&str] = &[
     "signalling",
     "extensions",
     "phone_callerid",
+    // Analog trunks and E&M (engine::line::trunk / em).
+    "caller_id",
+    "caller_id_start",
+    "hangup_on_polarity",
+    "answer_on_polarity",
+    "ring_timeout_ms",
+    "dnis_timeout_ms",
 ];
 /// The DTMF receiver's settings in a span's `dtmf` table (see dsp::dtmf::DtmfRxConfig).
 const DTMF_INT_KEYS: &[&str] = &["min_on_ms", "min_off_ms", "max_dropout_ms"];
@@ -1338,7 +1345,7 @@ fn read_span(src: &Source, index: usize, item: &Item, diags: &mut Diagnostics) -
     let country = read_span_country(&section, diags);
     let far_end_hangup = match section.get("far_end_hangup") {
         None => Some(FarEndHangup::Signal),
-        Some(_) => section.choice::<FarEndHangup>("far_end_hangup", &["signal", "tone"], diags),
+        Some(_) => section.choice::<FarEndHangup>("far_end_hangup", &["signal", "tone", "polarity"], diags),
     };
     let disconnect_tone = match section.get("disconnect_tone") {
         None => Some(false),
@@ -1351,6 +1358,12 @@ fn read_span(src: &Source, index: usize, item: &Item, diags: &mut Diagnostics) -
     let extensions = read_span_extensions(&section, channels, role, diags);
     let phone_callerid = read_phone_callerid(&section, diags);
     let dahdi = dahdi_map::read_span_dahdi(&section, channels, diags);
+    let analog = read_span_analog(
+        &section,
+        numbers.as_deref().unwrap_or_default(),
+        signalling,
+        diags,
+    );
     if numbers.as_ref().is_some_and(Vec::is_empty) && extensions.as_ref().is_some_and(Vec::is_empty) {
         let message = format!(
             "[[span]] #{number} has no numbers, so nothing routes calls to it; add numbers = [\"_X.\"] \
@@ -1373,6 +1386,7 @@ fn read_span(src: &Source, index: usize, item: &Item, diags: &mut Diagnostics) -
         extensions: extensions?,
         phone_callerid: phone_callerid?,
         dahdi: dahdi?,
+        analog: analog?,
     })
 }
 
@@ -1512,6 +1526,98 @@ fn read_span_extensions(
         }
     }
     ok.then_some(out)
+}
+
+const RING_TIMEOUT: IntRule = IntRule {
+    range: 1000..=60_000,
+    unit: "ms",
+    note: "",
+};
+const DNIS_TIMEOUT: IntRule = IntRule {
+    range: 0..=30_000,
+    unit: "ms",
+    note: " (0: the far end sends no digits)",
+};
+
+/// A span's analog trunk and E&M keys (engine::line::trunk::AnalogOptions); each optional. Calls
+/// on such lines are offered to the span's first exact number (analog lines carry no DNIS).
+fn read_span_analog(
+    section: &Section,
+    numbers: &[String],
+    signalling: Option<Signalling>,
+    diags: &mut Diagnostics,
+) -> Option<crate::engine::line::AnalogOptions> {
+    use crate::engine::line::{AnalogOptions, CallerIdSignalling, CallerIdStart};
+    let mut analog = AnalogOptions::default();
+    let mut ok = true;
+    if section.get("caller_id").is_some() {
+        let choices = &["none", "bell202", "v23", "dtmf"];
+        match section.choice::<CallerIdSignalling>("caller_id", choices, diags) {
+            Some(v) => analog.caller_id = v,
+            None => ok = false,
+        }
+    }
+    if section.get("caller_id_start").is_some() {
+        match section.choice::<CallerIdStart>("caller_id_start", &["ring", "polarity"], diags) {
+            Some(v) => analog.caller_id_start = v,
+            None => ok = false,
+        }
+    }
+    for (key, field) in [
+        ("hangup_on_polarity", &mut analog.hangup_on_polarity),
+        ("answer_on_polarity", &mut analog.answer_on_polarity),
+    ] {
+        if section.get(key).is_some() {
+            match section.boolean(key, diags) {
+                Some(v) => *field = v,
+                None => ok = false,
+            }
+        }
+    }
+    for (key, rule, field) in [
+        ("ring_timeout_ms", &RING_TIMEOUT, &mut analog.ring_timeout_ms),
+        ("dnis_timeout_ms", &DNIS_TIMEOUT, &mut analog.dnis_timeout_ms),
+    ] {
+        if section.get(key).is_some() {
+            match section.int(key, rule, diags) {
+                Some(v) => *field = v,
+                None => ok = false,
+            }
+        }
+    }
+    let exact = numbers
+        .iter()
+        .find(|n| !n.starts_with('_'))
+        .map(|n| crate::fixed::Number::from_str_truncating(n));
+    analog.number = exact.unwrap_or_default();
+    let fxo_trunk = signalling.is_some_and(|s| matches!(s, Signalling::Fxsks | Signalling::Fxsls));
+    let fxo_keys = [
+        "caller_id",
+        "caller_id_start",
+        "hangup_on_polarity",
+        "answer_on_polarity",
+    ];
+    if signalling.is_some() && !fxo_trunk {
+        for key in fxo_keys.iter().filter(|k| section.get(k).is_some()) {
+            let message = format!(
+                "{}{key} applies to analog trunks only (signalling = \"fxsks\" or \"fxsls\"); it is ignored here",
+                section.prefix
+            );
+            diags.warning(section.src, section.start_bytes, message);
+        }
+    }
+    let line_signalled = signalling.is_some_and(|s| !matches!(s, Signalling::Network));
+    let is_trunk = signalling.is_some_and(|s| s.role() == Role::Trunk);
+    if line_signalled && is_trunk && exact.is_none() && !numbers.is_empty() {
+        let message = format!(
+            "{}has no exact number in `numbers`: calls on an analog, E&M or clear line are offered to the \
+             span's first exact number (the line carries none), so they would reach no flow; put the \
+             line's number first, e.g. numbers = [\"8000\", ...]",
+            section.prefix
+        );
+        diags.warning(section.src, section.start_bytes, message);
+    }
+    ok.then_some(analog)
 }
 
 /// The values a span's `signalling` takes (serde names of [`Signalling`]).
@@ -1866,9 +1972,73 @@ mod tests {
             "{shown:?}"
         );
         assert!(shown[1].starts_with("site.toml:9:18: error:"), "{shown:?}");
-        assert!(shown[1].contains("\"signal\" or \"tone\""), "{shown:?}");
+        assert!(
+            shown[1].contains("\"signal\", \"tone\" or \"polarity\""),
+            "{shown:?}"
+        );
         assert!(shown[2].starts_with("site.toml:10:19: error:"), "{shown:?}");
         assert!(shown[2].contains("true or false"), "{shown:?}");
+    }
+
+    #[test]
+    fn an_analog_span_sets_caller_id_polarity_and_timers_and_bad_values_are_located() {
+        use crate::engine::line::{CallerIdSignalling, CallerIdStart};
+        let map =
+            "card = \"sim\"\n[[span]]\nname = \"FXO\"\nlaw = \"alaw\"\nchannels = 4\nrole = \"trunk\"\n\
+                   numbers = [\"_X.\", \"8000\"]\nsignalling = \"fxsks\"\ncaller_id = \"v23\"\n\
+                   caller_id_start = \"polarity\"\nhangup_on_polarity = true\nring_timeout_ms = 6000\n";
+        let src = Source::new(PathBuf::from("site.toml"), map.to_owned());
+        let mut diags = Diagnostics::default();
+        let hw = parse_hw(&src, &mut diags).expect("parses");
+        assert_eq!(diags.list, Vec::new());
+        let analog = hw.spans[0].analog;
+        assert_eq!(analog.caller_id, CallerIdSignalling::V23);
+        assert_eq!(analog.caller_id_start, CallerIdStart::Polarity);
+        assert!(analog.hangup_on_polarity && !analog.answer_on_polarity);
+        assert_eq!(analog.ring_timeout_ms, 6000);
+        assert_eq!(
+            analog.number.as_str(),
+            "8000",
+            "the first exact number is the line's"
+        );
+
+        let bad = map
+            .replace("\"v23\"", "\"fsk\"")
+            .replace("= 6000", "= 100")
+            .replace(", \"8000\"", "");
+        let src = Source::new(PathBuf::from("site.toml"), bad);
+        let mut diags = Diagnostics::default();
+        let _ = parse_hw(&src, &mut diags);
+        let shown: Vec<String> = diags.list.iter().map(|d| d.to_string()).collect();
+        assert_eq!(shown.len(), 3, "{shown:?}");
+        assert!(
+            shown[0].starts_with("site.toml:9:13: error: span #1 caller_id"),
+            "{shown:?}"
+        );
+        assert!(shown[0].contains("\"bell202\""), "{shown:?}");
+        assert!(
+            shown[1].starts_with("site.toml:12:19: error: span #1 ring_timeout_ms"),
+            "{shown:?}"
+        );
+        assert!(
+            shown[2].contains("warning: span #1 has no exact number"),
+            "{shown:?}"
+        );
+
+        let network = map.replace("signalling = \"fxsks\"\n", "");
+        let src = Source::new(PathBuf::from("site.toml"), network);
+        let mut diags = Diagnostics::default();
+        let _ = parse_hw(&src, &mut diags);
+        let shown: Vec<String> = diags.list.iter().map(|d| d.to_string()).collect();
+        assert_eq!(
+            shown.len(),
+            3,
+            "caller_id, caller_id_start, hangup_on_polarity: {shown:?}"
+        );
+        assert!(
+            shown[0].contains("warning: span #1 caller_id applies to analog trunks only"),
+            "{shown:?}"
+        );
     }
 
     #[test]
@@ -1895,6 +2065,7 @@ mod tests {
                 place: format!("{EMBEDDED_MAP_NAME}:15:1"),
                 ..Default::default()
             },
+            analog: crate::engine::line::AnalogOptions::default(),
         };
         let expected = HwMap {
             source: EMBEDDED_MAP_NAME.into(),
@@ -2325,7 +2496,9 @@ mod tests {
                  numbers = [\"_X.\"] or the numbers it answers",
                 "site.toml:14:1: error: unknown key `numbres` in [[span]] #2; expected one of: name, law, \
                  channels, role, numbers, dtmf, country, far_end_hangup, disconnect_tone, signalling, extensions, \
-                 phone_callerid, dahdi_span, rx_gain_db, tx_gain_db, echo_taps, buffer_policy, buffers, group",
+                 phone_callerid, caller_id, caller_id_start, hangup_on_polarity, answer_on_polarity, \
+                 ring_timeout_ms, dnis_timeout_ms, dahdi_span, rx_gain_db, tx_gain_db, echo_taps, buffer_policy, \
+                 buffers, group",
                 "site.toml:15:1: warning: [[span]] #3 has no numbers, so nothing routes calls to it; add \
                  numbers = [\"_X.\"] or the numbers it answers",
             ]

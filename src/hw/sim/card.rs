@@ -11,6 +11,9 @@
 //! answered the last block and every party in a call has its next block queued: deterministic and as
 //! fast as the CPU allows.
 
+#[path = "analog.rs"]
+pub(super) mod analog;
+
 use std::collections::{HashMap, VecDeque};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::sync::atomic::Ordering;
@@ -50,7 +53,7 @@ const DRAIN_BUDGET_MESSAGES: usize = 256;
 /// Blocks written ahead by a channel thread that the card keeps; older ones are dropped.
 const TXQ_BLOCKS: usize = 4;
 /// The simulated exchange gives up on an unanswered call after this long, as real ones do.
-const RING_TIMEOUT_TICKS: u32 = 120 * BLOCKS_PER_SECOND;
+pub(super) const RING_TIMEOUT_TICKS: u32 = 120 * BLOCKS_PER_SECOND;
 
 const TOKEN_STOP: u64 = 0;
 const TOKEN_LISTENER: u64 = 1;
@@ -77,6 +80,13 @@ enum Phase {
     /// An extension's phone is on-hook but its line carries audio: ringing, or on-hook transfer
     /// (see [`phone`]).
     Phone,
+    /// Analog: the channel seized the line to dial (it hears dial tone; E&M: waits for the wink).
+    Seized { ticks: u32 },
+    /// Analog: the channel's digits are going out; nothing is fed until they have.
+    Dialling { ticks_left: u32 },
+    /// Analog: the caller gave up while the channel rang; the line stays silent this long, so the
+    /// channel can time the missing rings.
+    Abandoned { ticks_left: u32 },
 }
 
 struct Slot {
@@ -98,10 +108,12 @@ struct Slot {
     tone: Option<LineTone>,
     /// An extension with a number: its phone (see [`phone`]).
     phone: Option<phone::PhoneLine>,
+    /// An analog trunk or E&M line: line-level signalling (see `analog.rs`).
+    analog: Option<analog::AnalogLine>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum PartyCall {
+pub(super) enum PartyCall {
     Idle,
     /// Dialled into the card; ringing.
     Dialing(usize),
@@ -238,6 +250,7 @@ pub(super) struct CardSetup {
     /// Extension numbers by channel (phones register for them).
     pub extensions: Vec<(ChanId, String)>,
     pub health: Arc<crate::hw::dahdi::monitor::SpanHealth>,
+    pub analog: Vec<analog::AnalogSpan>,
 }
 
 fn ms_to_ticks(ms: u32) -> u32 {
@@ -285,6 +298,11 @@ impl CardThread {
                 txq: VecDeque::with_capacity(TXQ_BLOCKS),
                 tones: setup.tones.iter().find(|t| t.span == id.span).copied(),
                 tone: None,
+                analog: setup
+                    .analog
+                    .iter()
+                    .find(|a| a.span == id.span)
+                    .map(|a| analog::AnalogLine::new(*a)),
             })
             .collect();
         let ring_on_ticks = ms_to_ticks(setup.ring_on_ms);
@@ -587,6 +605,9 @@ impl CardThread {
             return self.tick_phone(index);
         }
         self.forward_tx(index);
+        if self.slots[index].analog.is_some() && self.analog_tick(index, phase) {
+            return;
+        }
         if let Phase::Ringing { ticks } = phase {
             if !self.ring_cadence(index, ticks) {
                 return;
@@ -596,6 +617,9 @@ impl CardThread {
             self.send_ringback(index);
         }
         let mut block = [self.slots[index].law.silence_byte(); BLOCK_SAMPLES];
+        if let Phase::Ringing { ticks } = phase {
+            self.analog_ring_audio(index, ticks, &mut block);
+        }
         let talking = self.slots[index].party.filter(|_| phase == Phase::Connected);
         if let Some(p) = talking {
             self.take_party_block(p, &mut block);
@@ -611,7 +635,8 @@ impl CardThread {
                 // The channel never hung up on the busy tone: signal the hangup after all.
                 self.slots[index].phase = Phase::Clearing;
                 self.slots[index].tone = None;
-                self.send_event(index, &ChanEvent::Hangup(Cause::NormalClearing));
+                let event = self.far_end_clear_event(index);
+                self.send_event(index, &event);
                 return;
             }
             if let Some(tone) = self.slots[index].tone.as_mut() {
@@ -665,6 +690,9 @@ impl CardThread {
 
     /// Plays the ring cadence; false when the exchange gave up on the call.
     fn ring_cadence(&mut self, index: usize, ticks: u32) -> bool {
+        if self.slots[index].analog.is_some() {
+            return self.analog_ring_cadence(index, ticks);
+        }
         if ticks >= RING_TIMEOUT_TICKS {
             self.release_from_network(index, Cause::NoAnswer);
             return false;
@@ -681,6 +709,9 @@ impl CardThread {
 
     /// The network clears a call it could not complete: both sides are told.
     fn release_from_network(&mut self, index: usize, cause: Cause) {
+        if self.slots[index].analog.is_some() {
+            return self.analog_abandon(index, cause);
+        }
         if let Some(p) = self.slots[index].party.take() {
             self.tell_party(
                 p,
@@ -795,7 +826,8 @@ impl CardThread {
             Control::Dial { number, from, call } => self.channel_dials(index, number, from, call),
             // The sim protocol has no flash toward a party; a flash on a trunk is simply absorbed.
             Control::Flash => {}
-            // Line-level controls: the sim's analog lines arrive with the DAHDI issue's sim work.
+            // Line-level controls: the sim's analog trunks and E&M lines (analog.rs).
+            control if self.slots[index].analog.is_some() => self.analog_control(index, control),
             Control::OffHook
             | Control::OnHook
             | Control::Ring
@@ -1153,6 +1185,11 @@ impl CardThread {
         if let Some(party) = self.parties[p].as_mut() {
             party.call = PartyCall::Dialing(index);
         }
+        if self.slots[index].analog.is_some() {
+            self.analog_offer(index, &info);
+            self.tell_party(p, DaemonOp::Ringing);
+            return Ok(());
+        }
         self.send_event(index, &ChanEvent::Offered(info));
         self.tell_party(p, DaemonOp::Ringing);
         Ok(())
@@ -1194,6 +1231,10 @@ impl CardThread {
         }
         self.slots[index].phase = Phase::Connected;
         self.slots[index].tone = None;
+        if self.slots[index].analog.is_some() {
+            self.analog_party_answered(index);
+            return Ok(());
+        }
         self.send_event(index, &ChanEvent::Answered);
         Ok(())
     }
@@ -1223,6 +1264,10 @@ impl CardThread {
             }
             PartyCall::Dialing(i) | PartyCall::Alerting(i) | PartyCall::InCall(i) => i,
         };
+        if self.slots[index].analog.is_some() {
+            self.analog_party_hangs_up(p, index);
+            return Ok(());
+        }
         let tone_disconnect = self.slots[index]
             .tones
             .is_some_and(|t| t.far_end_hangup == FarEndHangup::Tone);

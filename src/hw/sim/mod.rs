@@ -23,6 +23,7 @@ use std::thread::JoinHandle;
 
 use nix::sys::eventfd::{EfdFlags, EventFd};
 
+pub use self::card::analog::{AnalogKind, AnalogSpan, SimCallerId};
 use self::card::{CardSetup, CardThread};
 use self::chan::SimChannel;
 use crate::hw::dahdi::monitor::SpanHealth;
@@ -49,6 +50,9 @@ pub enum FarEndHangup {
     /// No signal: the exchange plays its busy tone on the line until the channel hangs up (bounded),
     /// as on analog lines without loop-current disconnect.
     Tone,
+    /// Analog spans: a polarity reversal tells the channel (an exchange with polarity
+    /// supervision); it also reverses polarity when a call telvox placed is answered.
+    Polarity,
 }
 
 /// The tones a span's simulated exchange plays: ringback to a caller while the channel rings,
@@ -93,6 +97,12 @@ pub struct SimCard {
 impl SimCard {
     /// Creates the channels and the far-end socket and starts the card thread.
     pub fn start(spec: SimSpec) -> Result<SimCard, HwError> {
+        Self::start_with_analog(spec, Vec::new())
+    }
+
+    /// As [`SimCard::start`], with analog trunk and E&M spans (see `analog.rs`): their channels
+    /// signal at line level, as DAHDI reports such lines.
+    pub fn start_with_analog(spec: SimSpec, analog: Vec<AnalogSpan>) -> Result<SimCard, HwError> {
         let counters = Arc::new(CardCounters::default());
         let watched: Vec<(u16, u16)> = spec.spans.iter().map(|s| (s.span, s.span)).collect();
         let health = Arc::new(SpanHealth::new(&watched));
@@ -147,6 +157,7 @@ impl SimCard {
             counters: counters.clone(),
             extensions: spec.extensions,
             health: health.clone(),
+            analog,
         };
         let card = CardThread::new(setup).map_err(|e| HwError::Card(format!("sim card setup: {e}")))?;
         let thread = std::thread::Builder::new()
