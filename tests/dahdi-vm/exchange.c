@@ -12,10 +12,11 @@
  *                                 ring fxoks CH, expect telvox to answer after RINGS rings, hear its prompt,
  *                                 key KEYS (DAHDI_DIAL), then HANGUP=exchange: clear (battery drop) and
  *                                 expect telvox to hang up; HANGUP=telvox: expect telvox to clear first
- *   exchange emwink CH KEYS       seize e&m CH (DAHDI_START), expect telvox's wink, then its answer,
- *                                 prompt, key KEYS, clear and see telvox release
- *   exchange load KEYS SECONDS CH...
- *                                 every CH at once: ring (fxoks) / seize (e&m) / listen (clear), hear the
+ *   exchange emwink CH DNIS KEYS [PROMPT_S]
+ *                                 seize e&m CH (DAHDI_START), expect telvox's wink, key the called number
+ *                                 DNIS, expect the answer, prompt, key KEYS, clear and see telvox release
+ *   exchange load DNIS KEYS SECONDS CH...
+ *                                 every CH at once: ring (fxoks) / seize (e&m, DNIS) / listen (clear), hear the
  *                                 prompt, key KEYS; once each hears telvox's continuous tone, check SECONDS of it for idle gaps
  *                                 (a transmit underrun makes DAHDI send silence), then clear all
  *
@@ -365,24 +366,43 @@ static int scenario_call(int ch, int rings, const char *keys, const char *hangup
 	return 0;
 }
 
-static int scenario_emwink(int ch, const char *keys, double prompt_s)
+/* Seizes e&m line l the way a wink-start exchange does: DAHDI_START, telvox's wink, then the called
+ * number as DTMF once the seizure is steady. Returns 0 when telvox then answers. */
+static int em_seize(struct line *l, const char *dnis, int report)
 {
 	static const int wink[] = { DAHDI_EVENT_WINKFLASH, 0 };
+	static const int started[] = { DAHDI_EVENT_HOOKCOMPLETE, 0 };
 	static const int answer[] = { DAHDI_EVENT_RINGOFFHOOK, 0 };
-	struct line l;
-	double t0;
+	double t0 = now();
 	int e;
+	hook(l, DAHDI_START, "START (seize)");
+	e = await_event(l, 3.0, wink);
+	if (report || !e)
+		check(e == DAHDI_EVENT_WINKFLASH, "ch%d: telvox winked %.0f ms after the seizure", l->no,
+		      (now() - t0) * 1000);
+	if (!e)
+		return -1;
+	/* DAHDI's start state ends (HOOKCOMPLETE) with the line off hook: then the digits. */
+	await_event(l, 3.0, started);
+	if (*dnis && key(l, dnis)) {
+		check(0, "ch%d: keyed the called number %s", l->no, dnis);
+		return -1;
+	}
+	t0 = now();
+	e = await_event(l, 12.0, answer);
+	if (report || !e)
+		check(e == DAHDI_EVENT_RINGOFFHOOK, "ch%d: telvox answered (off hook) %.2f s after the called number %s",
+		      l->no, now() - t0, dnis);
+	return e ? 0 : -1;
+}
+
+static int scenario_emwink(int ch, const char *dnis, const char *keys, double prompt_s)
+{
+	struct line l;
 	line_open(&l, ch);
 	check(!strcmp(l.sig, "e&m"), "ch%d is e&m (is %s)", ch, l.sig);
 	listen_for(&l, 0.2);
-	t0 = now();
-	hook(&l, DAHDI_START, "START (seize)");
-	e = await_event(&l, 3.0, wink);
-	check(e == DAHDI_EVENT_WINKFLASH, "ch%d: telvox winked %.0f ms after the seizure", ch, (now() - t0) * 1000);
-	t0 = now();
-	e = await_event(&l, 6.0, answer);
-	check(e == DAHDI_EVENT_RINGOFFHOOK, "ch%d: telvox answered (off hook) %.2f s after the wink", ch, now() - t0);
-	if (!e)
+	if (em_seize(&l, dnis, 1))
 		return 1;
 	prompt_and_keys(&l, keys, prompt_s);
 	listen_for(&l, 1.0);
@@ -434,10 +454,8 @@ static int scenario_selftest(int a_no, int b_no)
 }
 
 /* One channel of the load test: bring the call up, wait for the continuous tone, check it for gaps. */
-static int load_one(int ch, const char *keys, double secs, double up_by, double check_until)
+static int load_one(int ch, const char *dnis, const char *keys, double secs, double up_by, double check_until)
 {
-	static const int wink[] = { DAHDI_EVENT_WINKFLASH, 0 };
-	static const int answer[] = { DAHDI_EVENT_RINGOFFHOOK, 0 };
 	struct line l;
 	double wait;
 	line_open(&l, ch);
@@ -447,11 +465,8 @@ static int load_one(int ch, const char *keys, double secs, double up_by, double 
 			return 1;
 		}
 	} else if (!strcmp(l.sig, "e&m")) {
-		hook(&l, DAHDI_START, "START (seize)");
-		if (!await_event(&l, 3.0, wink) || !await_event(&l, 6.0, answer)) {
-			check(0, "ch%d (e&m): telvox winked and answered", ch);
+		if (em_seize(&l, dnis, 0))
 			return 1;
-		}
 	}
 	/* The prompt, then the keys that send the flow to its endless tone. */
 	if (await_energy(&l, 8.0) < 0) {
@@ -486,7 +501,7 @@ static int load_one(int ch, const char *keys, double secs, double up_by, double 
 	return 0;
 }
 
-static int scenario_load(const char *keys, double secs, int n, char **chans)
+static int scenario_load(const char *dnis, const char *keys, double secs, int n, char **chans)
 {
 	/* Bring-up: rings are counted by telvox, so allow for the slowest (answer after a few rings). */
 	double up_by = (now() - t_start) + 22.0, check_until = up_by + 6.0 + secs;
@@ -497,7 +512,7 @@ static int scenario_load(const char *keys, double secs, int n, char **chans)
 	for (i = 0; i < n; i++) {
 		pids[i] = fork();
 		if (pids[i] == 0) {
-			load_one(atoi(chans[i]), keys, secs, up_by, check_until);
+			load_one(atoi(chans[i]), dnis, keys, secs, up_by, check_until);
 			fflush(stdout);
 			_exit(failures > 100 ? 100 : failures);
 		}
@@ -521,15 +536,15 @@ int main(int argc, char **argv)
 	} else if (argc >= 6 && !strcmp(argv[1], "call")) {
 		scen = !strcmp(argv[5], "exchange") ? "call-exchange-clears" : "call-telvox-clears";
 		scenario_call(atoi(argv[2]), atoi(argv[3]), argv[4], argv[5], argc > 6 ? atof(argv[6]) : 8.0);
-	} else if (argc >= 4 && !strcmp(argv[1], "emwink")) {
+	} else if (argc >= 5 && !strcmp(argv[1], "emwink")) {
 		scen = "em-wink";
-		scenario_emwink(atoi(argv[2]), argv[3], argc > 4 ? atof(argv[4]) : 8.0);
-	} else if (argc >= 5 && !strcmp(argv[1], "load")) {
+		scenario_emwink(atoi(argv[2]), argv[3], argv[4], argc > 5 ? atof(argv[5]) : 8.0);
+	} else if (argc >= 6 && !strcmp(argv[1], "load")) {
 		scen = "load";
-		scenario_load(argv[2], atof(argv[3]), argc - 4, argv + 4);
+		scenario_load(argv[2], argv[3], atof(argv[4]), argc - 5, argv + 5);
 	} else {
 		fprintf(stderr, "usage: exchange selftest FXS FXO | call CH RINGS KEYS exchange|telvox [PROMPT_S] |\n"
-				"       emwink CH KEYS [PROMPT_S] | load KEYS SECONDS CH...\n");
+				"       emwink CH DNIS KEYS [PROMPT_S] | load DNIS KEYS SECONDS CH...\n");
 		return 2;
 	}
 	bad = failures;
