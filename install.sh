@@ -30,6 +30,7 @@ READY_TIMEOUT_S=20
 APT_PACKAGES=(
     build-essential pkg-config
     libclang-dev clang libtiff-dev libjpeg-dev # spandsp-sys builds spandsp from source with bindgen
+    dahdi-source                               # dahdi/user.h: build.rs generates the DAHDI ABI from it
     espeak-ng sox libsox-fmt-base              # voice/generate.sh, and `sox --i` in the demo
     minimodem                                   # an independent Bell 202 / V.23 modem: caller-ID test vectors
     sqlite3                                    # to look into the call log by hand

@@ -25,6 +25,7 @@ use crate::engine::events::CallEvent;
 use crate::engine::line::LineSetup;
 use crate::engine::sink::EventQueue;
 use crate::engine::status::ChanStatus;
+use crate::hw::any::Card;
 use crate::hw::sim::{Clock, SimCard, SimSpec, SpanTones};
 use crate::hw::{CardCounters, SpanInfo};
 use crate::store::{self, Store, StoreCounters};
@@ -354,7 +355,7 @@ impl Drop for PidLock {
 /// The running daemon.
 pub struct Daemon {
     pub state: Arc<DaemonState>,
-    card: SimCard,
+    card: Card,
     channel_threads: Vec<JoinHandle<()>>,
     pump: Option<JoinHandle<()>>,
     store_thread: Option<JoinHandle<store::StoreStats>>,
@@ -592,7 +593,13 @@ pub fn give_to_telvox_group(path: &Path) {
     }
 }
 
-fn start_card(config: &Config) -> Result<SimCard> {
+fn start_card(config: &Config) -> Result<Card> {
+    if config.hw.card == crate::config::CardKind::Dahdi {
+        let dev_dir = crate::hw::dahdi::card::dev_dir();
+        return Ok(Card::Dahdi(crate::hw::dahdi::DahdiCard::start(
+            &config.hw, &dev_dir,
+        )?));
+    }
     let spans: Vec<SpanInfo> = config
         .hw
         .spans
@@ -633,13 +640,13 @@ fn start_card(config: &Config) -> Result<SimCard> {
     };
     let card = SimCard::start(spec)?;
     give_to_telvox_group(&config.sim.socket);
-    Ok(card)
+    Ok(Card::Sim(card))
 }
 
 /// The channel threads, and the status each one publishes.
 type ChannelThreads = (Vec<JoinHandle<()>>, Vec<Arc<ChanStatus>>);
 
-fn spawn_channels(card: &mut SimCard, shared: &EngineShared, config: &Config) -> Result<ChannelThreads> {
+fn spawn_channels(card: &mut Card, shared: &EngineShared, config: &Config) -> Result<ChannelThreads> {
     let realtime = config.realtime;
     let mut threads = Vec::new();
     let mut statuses = Vec::new();
@@ -653,7 +660,11 @@ fn spawn_channels(card: &mut SimCard, shared: &EngineShared, config: &Config) ->
             disconnect_tone: s.disconnect_tone,
         });
         let line = LineSetup {
-            signalling: span.map(|s| s.signalling).unwrap_or_default(),
+            // A DAHDI channel knows its own (a span's channel groups may differ); the sim's do not.
+            signalling: match chan.signalling() {
+                crate::hw::Signalling::Network => span.map(|s| s.signalling).unwrap_or_default(),
+                own => own,
+            },
             country: tones.country,
         };
         let chan = crate::engine::line::wrap(chan, &line);

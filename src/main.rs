@@ -121,6 +121,11 @@ enum Command {
         #[command(subcommand)]
         command: FaxCommand,
     },
+    /// The card: `scan` proposes a hardware map from what DAHDI has.
+    Hw {
+        #[command(subcommand)]
+        command: cli::hw::HwCommand,
+    },
 }
 
 #[derive(Subcommand)]
@@ -405,6 +410,7 @@ fn run(cli: &Cli) -> Result<i32> {
         Command::Vm { command } => run_vm(&path, command).map(|_| 0),
         Command::Sup { command } => telvox::apps::supervisor::cli::run(&path, command),
         Command::Fax { command } => run_fax(&path, command),
+        Command::Hw { command } => cli::hw::run(command),
     }
 }
 

@@ -3,6 +3,7 @@
 pub mod bench;
 pub mod fax;
 pub mod faxq;
+pub mod hw;
 pub mod rec;
 pub mod simcall;
 

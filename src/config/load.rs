@@ -14,6 +14,9 @@ use std::path::{Component, Path, PathBuf};
 use serde::de::{self, DeserializeOwned};
 use toml::Spanned;
 
+#[path = "dahdi_map.rs"]
+mod dahdi_map;
+
 use super::pattern::NumberPattern;
 use super::tree::{Item, Key, Node, Source};
 use super::{
@@ -1243,15 +1246,7 @@ fn parse_hw(src: &Source, diags: &mut Diagnostics) -> Option<HwMap> {
 
 fn read_card(root: &Section, diags: &mut Diagnostics) -> Option<CardKind> {
     root.require("card", "\"sim\"", diags)?;
-    let card = root.choice("card", &["sim"], diags)?;
-    if card == CardKind::Dahdi {
-        let offset = root.get("card").map_or(0, |item| item.span().start);
-        let message =
-            "card = \"dahdi\": DAHDI support arrives with the DAHDI issue; use card = \"sim\" for now";
-        diags.error(root.src, offset, message);
-        return None;
-    }
-    Some(card)
+    root.choice("card", &["sim", "dahdi"], diags)
 }
 
 fn read_spans(root: &Section, diags: &mut Diagnostics) -> Option<Vec<SpanConfig>> {
@@ -1324,7 +1319,7 @@ fn read_span(src: &Source, index: usize, item: &Item, diags: &mut Diagnostics) -
         entries,
         start_bytes: item.span().start,
     };
-    section.check_keys(SPAN_KEYS, diags);
+    section.check_keys(&[SPAN_KEYS, dahdi_map::SPAN_DAHDI_KEYS].concat(), diags);
     let name = read_span_name(&section, diags);
     let law = section
         .require("law", "\"alaw\"", diags)
@@ -1350,6 +1345,7 @@ fn read_span(src: &Source, index: usize, item: &Item, diags: &mut Diagnostics) -
         None => Some(Signalling::Network),
         Some(_) => section.choice::<Signalling>("signalling", SIGNALLING_NAMES, diags),
     };
+    let dahdi = dahdi_map::read_span_dahdi(&section, channels, diags);
     if numbers.as_ref().is_some_and(Vec::is_empty) {
         let message = format!(
             "[[span]] #{number} has no numbers, so nothing routes calls to it; add numbers = [\"_X.\"] \
@@ -1369,6 +1365,7 @@ fn read_span(src: &Source, index: usize, item: &Item, diags: &mut Diagnostics) -
         far_end_hangup: far_end_hangup?,
         disconnect_tone: disconnect_tone?,
         signalling: signalling?,
+        dahdi: dahdi?,
     })
 }
 
@@ -1747,6 +1744,10 @@ mod tests {
             far_end_hangup: FarEndHangup::Signal,
             disconnect_tone: false,
             signalling: Signalling::Network,
+            dahdi: crate::hw::dahdi::options::SpanDahdi {
+                place: format!("{EMBEDDED_MAP_NAME}:15:1"),
+                ..Default::default()
+            },
         };
         let expected = HwMap {
             source: EMBEDDED_MAP_NAME.into(),
@@ -2020,13 +2021,46 @@ mod tests {
     }
 
     #[test]
-    fn dahdi_card_is_refused_for_now() {
+    fn dahdi_map_with_groups_loads_and_bad_dahdi_keys_are_located() {
         let site = Site::new();
-        site.write("site.toml", &SITE_MAP.replace("\"sim\"", "\"dahdi\""));
+        let map = "card = \"dahdi\"\n[[span]]\nname = \"analog\"\ndahdi_span = 2\nlaw = \"alaw\"\nchannels = 8\n\
+                   role = \"trunk\"\nsignalling = \"fxsks\"\nnumbers = [\"_X.\"]\nrx_gain_db = -3.5\necho_taps = 256\n\
+                   [[span.group]]\nchannels = \"5-7\"\nsignalling = \"fxoks\"\ntx_gain_db = 2\n\
+                   [[span.group]]\nchannels = 8\nunused = true\n";
+        site.write("site.toml", map);
+        let config = load_file(&site.config("hw = \"site.toml\"\n")).expect("a DAHDI map loads");
+        assert_eq!(config.hw.card, CardKind::Dahdi);
+        let dahdi = &config.hw.spans[0].dahdi;
+        assert_eq!(dahdi.dahdi_span, Some(2));
+        assert_eq!((dahdi.options.rx_gain_db, dahdi.options.echo_taps), (-3.5, 256));
+        let (signalling, options, place) = dahdi.channel(Signalling::Fxsks, 6);
+        assert_eq!(
+            (signalling, options.tx_gain_db, options.rx_gain_db),
+            (Signalling::Fxoks, 2.0, -3.5)
+        );
+        assert!(place.ends_with("site.toml:12:1"), "{place}");
+        assert_eq!(dahdi.channel(Signalling::Fxsks, 4).0, Signalling::Fxsks);
+        assert!(dahdi.unused(8) && !dahdi.unused(7));
+
+        let bad = "card = \"dahdi\"\n[[span]]\nname = \"a\"\nlaw = \"alaw\"\nchannels = 4\nrole = \"trunk\"\n\
+                   numbers = [\"_X.\"]\ndahdi_span = 0\nbuffers = 1\nbuffer_policy = \"later\"\nrx_gain_db = 40\n\
+                   [[span.group]]\nchannels = \"3-9\"\nsignalling = \"fxo\"\ncolour = 1\n";
+        site.write("site.toml", bad);
         assert_eq!(
             site.check("hw = \"site.toml\"\n"),
-            ["site.toml:1:8: error: card = \"dahdi\": DAHDI support arrives with the DAHDI issue; use card = \
-              \"sim\" for now"]
+            [
+                "site.toml:8:14: error: span #1 dahdi_span = 0: expected a whole number of (DAHDI's span number) \
+                 from 1 to 128",
+                "site.toml:9:11: error: span #1 buffers = 1: expected a whole number of 20 ms buffers from 2 to 32",
+                "site.toml:10:17: error: span #1 buffer_policy = \"later\": expected \"immediate\", \"half\" or \"full\"",
+                "site.toml:11:14: error: span #1 rx_gain_db = 40: expected a gain in dB from -24 to 24",
+                "site.toml:13:12: error: span #1 group #1 channels = \"3-9\": expected a channel or range of this \
+                 span's channels, e.g. \"1-4\" (1 to 4)",
+                "site.toml:14:14: error: span #1 group #1 signalling = \"fxo\": expected \"network\", \"fxsks\", \
+                 \"fxsls\", \"fxoks\", \"fxols\", \"em\", \"em_wink\" or \"clear\"",
+                "site.toml:15:1: error: unknown key `colour` in [[span]] #1 [[span.group]] #1; expected one of: \
+                 channels, signalling, unused, rx_gain_db, tx_gain_db, echo_taps, buffer_policy, buffers",
+            ]
         );
     }
 
@@ -2069,7 +2103,8 @@ mod tests {
                 "site.toml:10:1: warning: [[span]] #2 has no numbers, so nothing routes calls to it; add \
                  numbers = [\"_X.\"] or the numbers it answers",
                 "site.toml:14:1: error: unknown key `numbres` in [[span]] #2; expected one of: name, law, \
-                 channels, role, numbers, dtmf, country, far_end_hangup, disconnect_tone, signalling",
+                 channels, role, numbers, dtmf, country, far_end_hangup, disconnect_tone, signalling, dahdi_span, rx_gain_db, tx_gain_db, echo_taps, \
+                 buffer_policy, buffers, group",
                 "site.toml:15:1: warning: [[span]] #3 has no numbers, so nothing routes calls to it; add \
                  numbers = [\"_X.\"] or the numbers it answers",
             ]

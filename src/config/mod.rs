@@ -236,6 +236,8 @@ pub struct SpanConfig {
     /// network and ISDN do); analog and CAS signalling put an `engine::line` state machine in front
     /// of the engine.
     pub signalling: crate::hw::Signalling,
+    /// DAHDI settings: the driver's span number, gains, echo canceller, buffers, channel groups.
+    pub dahdi: crate::hw::dahdi::options::SpanDahdi,
 }
 
 /// The tone plan a span uses when its map does not say: China's (the embedded map's ring cadence,

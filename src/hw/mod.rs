@@ -5,6 +5,8 @@
 //! `write` queues one block for the card, and `control` is the DAHDI_HOOK family of ioctls. This layer
 //! knows nothing of calls, flows or prompts.
 
+pub mod any;
+pub mod dahdi;
 pub mod sim;
 
 use std::fmt;
