@@ -638,7 +638,13 @@ fn start_card(config: &Config) -> Result<Card> {
         route,
         card_thread_setup: config.realtime.then_some(make_card_thread_realtime as fn()),
     };
-    let card = SimCard::start(spec)?;
+    let analog = config
+        .hw
+        .spans
+        .iter()
+        .filter_map(|s| crate::engine::line::sim_analog_span(s.span, s.signalling, &s.analog))
+        .collect();
+    let card = SimCard::start_with_analog(spec, analog)?;
     give_to_telvox_group(&config.sim.socket);
     Ok(Card::Sim(card))
 }
@@ -657,7 +663,11 @@ fn spawn_channels(card: &mut Card, shared: &EngineShared, config: &Config) -> Re
         let dtmf = span.map(|s| s.dtmf).unwrap_or_default();
         let tones = span.map_or_else(ChannelTones::default, |s| ChannelTones {
             country: s.country,
-            disconnect_tone: s.disconnect_tone,
+            disconnect_tone: s.disconnect_tone
+                || crate::engine::line::needs_disconnect_tone(
+                    s.signalling,
+                    s.far_end_hangup == crate::hw::sim::FarEndHangup::Tone,
+                ),
         });
         let line = LineSetup {
             // A DAHDI channel knows its own (a span's channel groups may differ); the sim's do not.
@@ -666,6 +676,7 @@ fn spawn_channels(card: &mut Card, shared: &EngineShared, config: &Config) -> Re
                 own => own,
             },
             country: tones.country,
+            analog: span.map(|s| s.analog).unwrap_or_default(),
         };
         let chan = crate::engine::line::wrap(chan, &line);
         let runner = ChannelRunner::new(chan, status.clone(), shared.clone(), dtmf, tones)?;

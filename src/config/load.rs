@@ -98,6 +98,13 @@ const SPAN_KEYS: &[&str] = &[
     "far_end_hangup",
     "disconnect_tone",
     "signalling",
+    // Analog trunks and E&M (engine::line::trunk / em).
+    "caller_id",
+    "caller_id_start",
+    "hangup_on_polarity",
+    "answer_on_polarity",
+    "ring_timeout_ms",
+    "dnis_timeout_ms",
 ];
 /// The DTMF receiver's settings in a span's `dtmf` table (see dsp::dtmf::DtmfRxConfig).
 const DTMF_INT_KEYS: &[&str] = &["min_on_ms", "min_off_ms", "max_dropout_ms"];
@@ -1335,7 +1342,7 @@ fn read_span(src: &Source, index: usize, item: &Item, diags: &mut Diagnostics) -
     let country = read_span_country(&section, diags);
     let far_end_hangup = match section.get("far_end_hangup") {
         None => Some(FarEndHangup::Signal),
-        Some(_) => section.choice::<FarEndHangup>("far_end_hangup", &["signal", "tone"], diags),
+        Some(_) => section.choice::<FarEndHangup>("far_end_hangup", &["signal", "tone", "polarity"], diags),
     };
     let disconnect_tone = match section.get("disconnect_tone") {
         None => Some(false),
@@ -1346,6 +1353,7 @@ fn read_span(src: &Source, index: usize, item: &Item, diags: &mut Diagnostics) -
         Some(_) => section.choice::<Signalling>("signalling", SIGNALLING_NAMES, diags),
     };
     let dahdi = dahdi_map::read_span_dahdi(&section, channels, diags);
+    let analog = read_span_analog(&section, numbers.as_deref().unwrap_or_default(), diags);
     if numbers.as_ref().is_some_and(Vec::is_empty) {
         let message = format!(
             "[[span]] #{number} has no numbers, so nothing routes calls to it; add numbers = [\"_X.\"] \
@@ -1366,7 +1374,72 @@ fn read_span(src: &Source, index: usize, item: &Item, diags: &mut Diagnostics) -
         disconnect_tone: disconnect_tone?,
         signalling: signalling?,
         dahdi: dahdi?,
+        analog: analog?,
     })
+}
+
+const RING_TIMEOUT: IntRule = IntRule {
+    range: 1000..=60_000,
+    unit: "ms",
+    note: "",
+};
+const DNIS_TIMEOUT: IntRule = IntRule {
+    range: 0..=30_000,
+    unit: "ms",
+    note: " (0: the far end sends no digits)",
+};
+
+/// A span's analog trunk and E&M keys (engine::line::trunk::AnalogOptions); each optional. Calls
+/// on such lines are offered to the span's first exact number (analog lines carry no DNIS).
+fn read_span_analog(
+    section: &Section,
+    numbers: &[String],
+    diags: &mut Diagnostics,
+) -> Option<crate::engine::line::AnalogOptions> {
+    use crate::engine::line::{AnalogOptions, CallerIdSignalling, CallerIdStart};
+    let mut analog = AnalogOptions::default();
+    let mut ok = true;
+    if section.get("caller_id").is_some() {
+        let choices = &["none", "bell202", "v23", "dtmf"];
+        match section.choice::<CallerIdSignalling>("caller_id", choices, diags) {
+            Some(v) => analog.caller_id = v,
+            None => ok = false,
+        }
+    }
+    if section.get("caller_id_start").is_some() {
+        match section.choice::<CallerIdStart>("caller_id_start", &["ring", "polarity"], diags) {
+            Some(v) => analog.caller_id_start = v,
+            None => ok = false,
+        }
+    }
+    for (key, field) in [
+        ("hangup_on_polarity", &mut analog.hangup_on_polarity),
+        ("answer_on_polarity", &mut analog.answer_on_polarity),
+    ] {
+        if section.get(key).is_some() {
+            match section.boolean(key, diags) {
+                Some(v) => *field = v,
+                None => ok = false,
+            }
+        }
+    }
+    for (key, rule, field) in [
+        ("ring_timeout_ms", &RING_TIMEOUT, &mut analog.ring_timeout_ms),
+        ("dnis_timeout_ms", &DNIS_TIMEOUT, &mut analog.dnis_timeout_ms),
+    ] {
+        if section.get(key).is_some() {
+            match section.int(key, rule, diags) {
+                Some(v) => *field = v,
+                None => ok = false,
+            }
+        }
+    }
+    let exact = numbers
+        .iter()
+        .find(|n| !n.starts_with('_'))
+        .map(|n| crate::fixed::Number::from_str_truncating(n));
+    analog.number = exact.unwrap_or_default();
+    ok.then_some(analog)
 }
 
 /// The values a span's `signalling` takes (serde names of [`Signalling`]).
@@ -1721,7 +1794,10 @@ mod tests {
             "{shown:?}"
         );
         assert!(shown[1].starts_with("site.toml:9:18: error:"), "{shown:?}");
-        assert!(shown[1].contains("\"signal\" or \"tone\""), "{shown:?}");
+        assert!(
+            shown[1].contains("\"signal\", \"tone\" or \"polarity\""),
+            "{shown:?}"
+        );
         assert!(shown[2].starts_with("site.toml:10:19: error:"), "{shown:?}");
         assert!(shown[2].contains("true or false"), "{shown:?}");
     }
@@ -1748,6 +1824,7 @@ mod tests {
                 place: format!("{EMBEDDED_MAP_NAME}:15:1"),
                 ..Default::default()
             },
+            analog: crate::engine::line::AnalogOptions::default(),
         };
         let expected = HwMap {
             source: EMBEDDED_MAP_NAME.into(),
@@ -2103,8 +2180,9 @@ mod tests {
                 "site.toml:10:1: warning: [[span]] #2 has no numbers, so nothing routes calls to it; add \
                  numbers = [\"_X.\"] or the numbers it answers",
                 "site.toml:14:1: error: unknown key `numbres` in [[span]] #2; expected one of: name, law, \
-                 channels, role, numbers, dtmf, country, far_end_hangup, disconnect_tone, signalling, dahdi_span, rx_gain_db, tx_gain_db, echo_taps, \
-                 buffer_policy, buffers, group",
+                 channels, role, numbers, dtmf, country, far_end_hangup, disconnect_tone, signalling, \
+                 caller_id, caller_id_start, hangup_on_polarity, answer_on_polarity, ring_timeout_ms, \
+                 dnis_timeout_ms, dahdi_span, rx_gain_db, tx_gain_db, echo_taps, buffer_policy, buffers, group",
                 "site.toml:15:1: warning: [[span]] #3 has no numbers, so nothing routes calls to it; add \
                  numbers = [\"_X.\"] or the numbers it answers",
             ]

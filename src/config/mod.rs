@@ -238,6 +238,9 @@ pub struct SpanConfig {
     pub signalling: crate::hw::Signalling,
     /// DAHDI settings: the driver's span number, gains, echo canceller, buffers, channel groups.
     pub dahdi: crate::hw::dahdi::options::SpanDahdi,
+    /// Analog trunk and E&M settings (`caller_id`, `caller_id_start`, `hangup_on_polarity`,
+    /// `answer_on_polarity`, `ring_timeout_ms`, `dnis_timeout_ms`; the line's number).
+    pub analog: crate::engine::line::AnalogOptions,
 }
 
 /// The tone plan a span uses when its map does not say: China's (the embedded map's ring cadence,

@@ -11,6 +11,9 @@
 //! answered the last block and every party in a call has its next block queued: deterministic and as
 //! fast as the CPU allows.
 
+#[path = "analog.rs"]
+pub(super) mod analog;
+
 use std::collections::{HashMap, VecDeque};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::sync::atomic::Ordering;
@@ -47,7 +50,7 @@ const DRAIN_BUDGET_MESSAGES: usize = 256;
 /// Blocks written ahead by a channel thread that the card keeps; older ones are dropped.
 const TXQ_BLOCKS: usize = 4;
 /// The simulated exchange gives up on an unanswered call after this long, as real ones do.
-const RING_TIMEOUT_TICKS: u32 = 120 * BLOCKS_PER_SECOND;
+pub(super) const RING_TIMEOUT_TICKS: u32 = 120 * BLOCKS_PER_SECOND;
 
 const TOKEN_STOP: u64 = 0;
 const TOKEN_LISTENER: u64 = 1;
@@ -71,6 +74,13 @@ enum Phase {
     /// The far end hung up on a `far_end_hangup = "tone"` span: no hangup is signalled, the
     /// exchange plays busy tone to the channel (`ticks` counts it) until the channel hangs up.
     FarEndGone { ticks: u32 },
+    /// Analog: the channel seized the line to dial (it hears dial tone; E&M: waits for the wink).
+    Seized { ticks: u32 },
+    /// Analog: the channel's digits are going out; nothing is fed until they have.
+    Dialling { ticks_left: u32 },
+    /// Analog: the caller gave up while the channel rang; the line stays silent this long, so the
+    /// channel can time the missing rings.
+    Abandoned { ticks_left: u32 },
 }
 
 struct Slot {
@@ -90,10 +100,12 @@ struct Slot {
     /// The tone playing on this channel's call: ringback to the caller while ringing, busy to the
     /// channel after the far end hung up.
     tone: Option<LineTone>,
+    /// An analog trunk or E&M line: line-level signalling (see `analog.rs`).
+    analog: Option<analog::AnalogLine>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum PartyCall {
+pub(super) enum PartyCall {
     Idle,
     /// Dialled into the card; ringing.
     Dialing(usize),
@@ -223,6 +235,7 @@ pub(super) struct CardSetup {
     pub ring_on_ms: u32,
     pub ring_off_ms: u32,
     pub counters: Arc<CardCounters>,
+    pub analog: Vec<analog::AnalogSpan>,
 }
 
 fn ms_to_ticks(ms: u32) -> u32 {
@@ -265,6 +278,11 @@ impl CardThread {
                 txq: VecDeque::with_capacity(TXQ_BLOCKS),
                 tones: setup.tones.iter().find(|t| t.span == id.span).copied(),
                 tone: None,
+                analog: setup
+                    .analog
+                    .iter()
+                    .find(|a| a.span == id.span)
+                    .map(|a| analog::AnalogLine::new(*a)),
             })
             .collect();
         let ring_on_ticks = ms_to_ticks(setup.ring_on_ms);
@@ -563,6 +581,9 @@ impl CardThread {
             return;
         }
         self.forward_tx(index);
+        if self.slots[index].analog.is_some() && self.analog_tick(index, phase) {
+            return;
+        }
         if let Phase::Ringing { ticks } = phase {
             if !self.ring_cadence(index, ticks) {
                 return;
@@ -572,6 +593,9 @@ impl CardThread {
             self.send_ringback(index);
         }
         let mut block = [self.slots[index].law.silence_byte(); BLOCK_SAMPLES];
+        if let Phase::Ringing { ticks } = phase {
+            self.analog_ring_audio(index, ticks, &mut block);
+        }
         let talking = self.slots[index].party.filter(|_| phase == Phase::Connected);
         if let Some(p) = talking {
             self.take_party_block(p, &mut block);
@@ -587,7 +611,8 @@ impl CardThread {
                 // The channel never hung up on the busy tone: signal the hangup after all.
                 self.slots[index].phase = Phase::Clearing;
                 self.slots[index].tone = None;
-                self.send_event(index, &ChanEvent::Hangup(Cause::NormalClearing));
+                let event = self.far_end_clear_event(index);
+                self.send_event(index, &event);
                 return;
             }
             if let Some(tone) = self.slots[index].tone.as_mut() {
@@ -641,6 +666,9 @@ impl CardThread {
 
     /// Plays the ring cadence; false when the exchange gave up on the call.
     fn ring_cadence(&mut self, index: usize, ticks: u32) -> bool {
+        if self.slots[index].analog.is_some() {
+            return self.analog_ring_cadence(index, ticks);
+        }
         if ticks >= RING_TIMEOUT_TICKS {
             self.release_from_network(index, Cause::NoAnswer);
             return false;
@@ -657,6 +685,9 @@ impl CardThread {
 
     /// The network clears a call it could not complete: both sides are told.
     fn release_from_network(&mut self, index: usize, cause: Cause) {
+        if self.slots[index].analog.is_some() {
+            return self.analog_abandon(index, cause);
+        }
         if let Some(p) = self.slots[index].party.take() {
             self.tell_party(
                 p,
@@ -768,7 +799,8 @@ impl CardThread {
             Control::Dial { number, from, call } => self.channel_dials(index, number, from, call),
             // The sim protocol has no flash toward a party; a flash on a trunk is simply absorbed.
             Control::Flash => {}
-            // Line-level controls: the sim's analog lines arrive with the DAHDI issue's sim work.
+            // Line-level controls: the sim's analog trunks and E&M lines (analog.rs).
+            control if self.slots[index].analog.is_some() => self.analog_control(index, control),
             Control::OffHook
             | Control::OnHook
             | Control::Ring
@@ -1096,6 +1128,11 @@ impl CardThread {
         if let Some(party) = self.parties[p].as_mut() {
             party.call = PartyCall::Dialing(index);
         }
+        if self.slots[index].analog.is_some() {
+            self.analog_offer(index, &info);
+            self.tell_party(p, DaemonOp::Ringing);
+            return Ok(());
+        }
         self.send_event(index, &ChanEvent::Offered(info));
         self.tell_party(p, DaemonOp::Ringing);
         Ok(())
@@ -1137,6 +1174,10 @@ impl CardThread {
         }
         self.slots[index].phase = Phase::Connected;
         self.slots[index].tone = None;
+        if self.slots[index].analog.is_some() {
+            self.analog_party_answered(index);
+            return Ok(());
+        }
         self.send_event(index, &ChanEvent::Answered);
         Ok(())
     }
@@ -1166,6 +1207,10 @@ impl CardThread {
             }
             PartyCall::Dialing(i) | PartyCall::Alerting(i) | PartyCall::InCall(i) => i,
         };
+        if self.slots[index].analog.is_some() {
+            self.analog_party_hangs_up(p, index);
+            return Ok(());
+        }
         let tone_disconnect = self.slots[index]
             .tones
             .is_some_and(|t| t.far_end_hangup == FarEndHangup::Tone);

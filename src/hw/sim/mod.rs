@@ -22,6 +22,7 @@ use std::thread::JoinHandle;
 
 use nix::sys::eventfd::{EfdFlags, EventFd};
 
+pub use self::card::analog::{AnalogKind, AnalogSpan, SimCallerId};
 use self::card::{CardSetup, CardThread};
 use self::chan::SimChannel;
 use crate::hw::{CardCounters, ChanId, Channel, HwError, SpanInfo};
@@ -47,6 +48,9 @@ pub enum FarEndHangup {
     /// No signal: the exchange plays its busy tone on the line until the channel hangs up (bounded),
     /// as on analog lines without loop-current disconnect.
     Tone,
+    /// Analog spans: a polarity reversal tells the channel (an exchange with polarity
+    /// supervision); it also reverses polarity when a call telvox placed is answered.
+    Polarity,
 }
 
 /// The tones a span's simulated exchange plays: ringback to a caller while the channel rings,
@@ -87,6 +91,12 @@ pub struct SimCard {
 impl SimCard {
     /// Creates the channels and the far-end socket and starts the card thread.
     pub fn start(spec: SimSpec) -> Result<SimCard, HwError> {
+        Self::start_with_analog(spec, Vec::new())
+    }
+
+    /// As [`SimCard::start`], with analog trunk and E&M spans (see `analog.rs`): their channels
+    /// signal at line level, as DAHDI reports such lines.
+    pub fn start_with_analog(spec: SimSpec, analog: Vec<AnalogSpan>) -> Result<SimCard, HwError> {
         let counters = Arc::new(CardCounters::default());
         let listener = bind_far_end_socket(&spec.socket)?;
         let mut channels = Vec::new();
@@ -137,6 +147,7 @@ impl SimCard {
             ring_on_ms: spec.ring_on_ms,
             ring_off_ms: spec.ring_off_ms,
             counters: counters.clone(),
+            analog,
         };
         let card = CardThread::new(setup).map_err(|e| HwError::Card(format!("sim card setup: {e}")))?;
         let thread = std::thread::Builder::new()

@@ -1,0 +1,232 @@
+//! Analog trunks (FXO ports, DAHDI fxsks/fxsls) and E&M end to end on the lockstep sim card: the
+//! sim's exchange rings the channel with the map's cadence and sends caller ID as audio, the
+//! channel's line state machine (engine::line) makes calls of it, and what happened is read back
+//! from the call log through the CLI.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{call_with_keys, set_key, silence, TestDaemon};
+use serde_json::Value;
+use telvox::hw::sim::client::{run_call, CallOutcome, Heard};
+use telvox::hw::sim::protocol::{DaemonOp, PartyOp};
+
+const WAIT: Duration = Duration::from_secs(20);
+
+/// A daemon whose hardware map is one span of `span` keys, routed the line test's number 8999.
+fn daemon(span: &str, edit: impl FnOnce(String) -> String) -> TestDaemon {
+    let hw = format!(
+        "card = \"sim\"\nring_on_ms = 1000\nring_off_ms = 4000\n\n[[span]]\nname = \"analog\"\nrole = \"trunk\"\n\
+         numbers = [\"8999\"]\nchannels = 2\n{span}\n"
+    );
+    let daemon = TestDaemon::prepare(|c| edit(format!("hw = \"hw.toml\"\n{c}")));
+    std::fs::write(daemon.dir.path().join("hw.toml"), hw).expect("write hw.toml");
+    daemon.launch()
+}
+
+fn dial_from(from: &str, name: Option<&str>) -> PartyOp {
+    PartyOp::Dial {
+        to: "8999".into(),
+        from: (!from.is_empty()).then(|| from.into()),
+        name: name.map(str::to_string),
+        span: None,
+    }
+}
+
+/// Calls 8999 from `from` and hangs up after `hangup_at` blocks of the answered call.
+fn call(daemon: &TestDaemon, from: &str, name: Option<&str>, hangup_at: usize) -> CallOutcome {
+    let mut party = daemon.party();
+    run_call(&mut party, &dial_from(from, name), WAIT, |blocks, _| {
+        (blocks < hangup_at).then(silence)
+    })
+    .expect("call")
+}
+
+/// The one call in the log, once it has ended.
+fn only_call(daemon: &TestDaemon) -> Value {
+    let calls = daemon.wait_calls("the call to end", |c| c.len() == 1 && c[0]["end"].is_string());
+    calls[0].clone()
+}
+
+fn path(daemon: &TestDaemon, call: &Value) -> Vec<String> {
+    daemon.call_path(call["uniqueid"].as_str().expect("uniqueid"))
+}
+
+#[test]
+fn kewlstart_rings_answer_after_one_ring_and_the_callers_hangup_is_a_battery_drop() {
+    let daemon = daemon("law = \"alaw\"\nsignalling = \"fxsks\"", |c| c);
+    let outcome = call(&daemon, "13800138000", None, 60);
+    assert!(outcome.answered, "{outcome:?}\n{}", daemon.log());
+    // One ring (1 s) of ringback before the answer at its end.
+    assert_eq!(outcome.early.len() / 160, 51, "ringback blocks before the answer");
+    let call = only_call(&daemon);
+    assert_eq!(call["disposition"], "ANSWERED");
+    assert_eq!(call["hangup_cause"], "NORMAL_CLEARING");
+    assert_eq!(call["dst"], "8999", "offered to the line's number");
+    assert_eq!(call["src"], "", "no caller ID on this line");
+    assert_eq!(call["channel"], "1/1");
+    daemon.wait_all_idle();
+    // The line is free again: the next call goes through and the line test hears its keys.
+    let next = call_with_keys(&mut daemon.party(), "8999", "42#", 100, None);
+    assert!(next.answered);
+    assert_eq!(
+        next.cause.as_deref(),
+        Some("NORMAL_CLEARING"),
+        "the line test hangs up"
+    );
+    let calls = daemon.wait_calls("two calls", |c| {
+        c.len() == 2 && c.iter().all(|x| x["end"].is_string())
+    });
+    assert!(calls.iter().any(|c| c["digits"] == "42#"), "{calls:#?}");
+}
+
+#[test]
+fn answer_after_three_rings_counts_the_exchanges_rings() {
+    let daemon = daemon("law = \"alaw\"\nsignalling = \"fxsks\"", |c| {
+        set_key(&c, "answer_after_rings", "3")
+    });
+    let outcome = call(&daemon, "13800138000", None, 10);
+    assert!(outcome.answered);
+    // Rings end at 1 s, 6 s and 11 s: 11 s of ringback = 550 ticks (plus the tick of the answer).
+    assert_eq!(outcome.early.len() / 160, 551);
+}
+
+#[test]
+fn each_caller_id_format_reaches_the_call_log() {
+    for (keys, name_carried) in [
+        ("caller_id = \"bell202\"", true),
+        ("caller_id = \"v23\"", true),
+        ("caller_id = \"v23\"\ncaller_id_start = \"polarity\"", true),
+        ("caller_id = \"bell202\"\ncaller_id_start = \"polarity\"", true),
+        ("caller_id = \"dtmf\"", false),
+    ] {
+        let daemon = daemon(&format!("law = \"ulaw\"\nsignalling = \"fxsks\"\n{keys}"), |c| c);
+        let outcome = call(&daemon, "13800138000", Some("ZHANG WEI"), 20);
+        assert!(outcome.answered, "{keys}");
+        let call = only_call(&daemon);
+        assert_eq!(call["src"], "13800138000", "{keys}: {call:#}");
+        let name = if name_carried { "ZHANG WEI" } else { "" };
+        assert_eq!(call["clid"], name, "{keys}: {call:#}");
+        assert_eq!(call["disposition"], "ANSWERED", "{keys}");
+    }
+}
+
+#[test]
+fn a_withheld_number_is_logged_without_one() {
+    for keys in ["caller_id = \"v23\"", "caller_id = \"dtmf\""] {
+        let daemon = daemon(&format!("law = \"alaw\"\nsignalling = \"fxsks\"\n{keys}"), |c| c);
+        let outcome = call(&daemon, "", None, 20);
+        assert!(outcome.answered, "{keys}");
+        let call = only_call(&daemon);
+        assert_eq!(call["src"], "", "{keys}: {call:#}");
+        assert_eq!(call["dst"], "8999");
+    }
+}
+
+#[test]
+fn polarity_reversal_disconnect_clears_the_call() {
+    let daemon = daemon(
+        "law = \"alaw\"\nsignalling = \"fxsks\"\nfar_end_hangup = \"polarity\"\nhangup_on_polarity = true",
+        |c| c,
+    );
+    let outcome = call(&daemon, "5551234", None, 40);
+    assert!(outcome.answered);
+    let call = only_call(&daemon);
+    assert_eq!(call["disposition"], "ANSWERED");
+    assert_eq!(call["hangup_cause"], "NORMAL_CLEARING");
+    // The line test waits 5 s for digits: the call ended on the reversal, 40 blocks in.
+    let billsec = call["billsec"].as_i64().expect("billsec");
+    assert!(billsec <= 1, "cleared at the reversal, not by the flow: {call:#}");
+    daemon.wait_all_idle();
+}
+
+#[test]
+fn busy_tone_is_the_only_hangup_signal_on_loopstart_lines_for_every_country() {
+    // Two cycles of each plan's busy cadence, in ms.
+    for (country, law, cycle_ms) in [
+        ("cn", "alaw", 700),
+        ("kr", "alaw", 1000),
+        ("us", "ulaw", 1000),
+        ("uk", "alaw", 750),
+        ("eu", "alaw", 1000),
+    ] {
+        let daemon = daemon(
+            &format!(
+                "law = \"{law}\"\nsignalling = \"fxsls\"\ncountry = \"{country}\"\nfar_end_hangup = \"tone\""
+            ),
+            |c| c,
+        );
+        let outcome = call(&daemon, "5551234", None, 50);
+        assert!(outcome.answered, "{country}");
+        let call = only_call(&daemon);
+        assert_eq!(call["hangup_cause"], "NORMAL_CLEARING", "{country}");
+        assert_eq!(call["disposition"], "ANSWERED", "{country}");
+        let steps = timed_path(&daemon, &call);
+        let (last, busy_at_ms) = steps.last().cloned().expect("a path");
+        assert_eq!(last, "busy_tone", "{country}: {steps:?}");
+        // Offered at the first ring, answered at its end (1 s), the caller hung up 50 blocks
+        // (1 s) later: the busy tone is recognised within two cadence cycles of that.
+        let after_ms = busy_at_ms - steps[0].1 - 2000;
+        println!(
+            "{country}: busy tone recognised {after_ms} ms after the far end hung up (2 cycles = {} ms)",
+            2 * cycle_ms
+        );
+        assert!(
+            (cycle_ms..=2 * cycle_ms).contains(&after_ms),
+            "{country}: recognised {after_ms} ms after the hangup, cycle {cycle_ms} ms"
+        );
+        daemon.wait_all_idle();
+    }
+}
+
+/// The states of a call with their times (ms, on the call's sample clock).
+fn timed_path(daemon: &TestDaemon, call: &Value) -> Vec<(String, i64)> {
+    let id = call["uniqueid"].as_str().expect("uniqueid");
+    let _ = path(daemon, call);
+    let calls = daemon.cli_json(&["calls", "--json", "--path", "--limit", "100"]);
+    let call = calls
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|c| c["uniqueid"] == id)
+        .expect("the call")
+        .clone();
+    call["path"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|step| {
+            (
+                step["state"].as_str().unwrap_or_default().to_string(),
+                step["at_ms"].as_i64().unwrap_or(-1),
+            )
+        })
+        .collect()
+}
+
+/// The caller hangs up while the channel rings: the exchange just stops ringing; the channel
+/// learns it from the missing rings (ring timeout) and the call is logged as not answered.
+#[test]
+fn a_caller_who_gives_up_while_ringing_is_a_missed_call() {
+    let daemon = daemon(
+        "law = \"alaw\"\nsignalling = \"fxsks\"\ncaller_id = \"dtmf\"",
+        |c| set_key(&c, "answer_after_rings", "4"),
+    );
+    let mut party = daemon.party();
+    party.send_control(&dial_from("13912345678", None)).expect("dial");
+    // DTMF caller ID takes ~2.4 s before the first ring (1 s); hang up 5 s in, between rings.
+    let mut blocks = 0;
+    while blocks < 250 {
+        match party.recv(Some(WAIT)).expect("recv") {
+            Heard::Audio(a) => blocks += a.len() / 160,
+            Heard::Control(DaemonOp::Ringing) => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    party.send_control(&PartyOp::Hangup).expect("hangup");
+    let call = only_call(&daemon);
+    assert_eq!(call["disposition"], "NO ANSWER");
+    assert_eq!(call["src"], "13912345678");
+    daemon.wait_all_idle();
+}
