@@ -115,6 +115,8 @@ struct line {
 	int gap_check;           /* count idle gaps from now on */
 	long gap_samples_seen;   /* samples checked for gaps */
 	int gaps, run;           /* idle gaps found; current run of near-zero samples */
+	int gap_max;             /* longest gap, samples */
+	long gap_total;          /* samples in gaps */
 	double first_gap;
 };
 
@@ -200,6 +202,11 @@ static void audio(struct line *l, const unsigned char *b, int n)
 						l->first_gap = now() - t_start;
 				}
 			} else {
+				if (l->run >= GAP_SAMPLES) {
+					l->gap_total += l->run;
+					if (l->run > l->gap_max)
+						l->gap_max = l->run;
+				}
 				l->run = 0;
 			}
 		}
@@ -491,8 +498,8 @@ static int load_one(int ch, const char *dnis, const char *keys, double secs, dou
 	wait = check_until - (now() - t_start);
 	listen_for(&l, wait > 1 ? wait : 1);
 	check(l.gaps == 0 && l.gap_samples_seen >= (long)(secs * 8000 * 0.9),
-	      "ch%d (%s): %.1f s of telvox's tone, %d idle gap(s)%s", ch, l.sig, l.gap_samples_seen / 8000.0, l.gaps,
-	      l.gaps ? " (first at" : "");
+	      "ch%d (%s): %.1f s of telvox's tone, %d idle gap(s) (%.1f ms in all, the longest %.1f ms)", ch, l.sig,
+	      l.gap_samples_seen / 8000.0, l.gaps, l.gap_total / 8.0, l.gap_max / 8.0);
 	if (l.gaps)
 		note("ch%d first idle gap at %.3f", ch, l.first_gap);
 	if (strcmp(l.sig, "clear"))

@@ -415,14 +415,27 @@ pub fn spanstat(fd: BorrowedFd, spanno: i32) -> nix::Result<SpanStat> {
     })
 }
 
-/// `errno` as nix names it, for callers matching EINPROGRESS / ELAST.
+/// Whether a failed read/write on a channel was DAHDI's ELAST (an event is pending). nix knows no
+/// errno 500: it reports it as `UnknownErrno` (0), so the raw errno the call left is what tells.
+/// Call it right after the failed call, before anything else can set errno.
 pub fn is_elast(err: Errno) -> bool {
-    err as i32 == ELAST
+    err as i32 == ELAST || (err == Errno::UnknownErrno && Errno::last_raw() == ELAST)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn elast_is_recognised_although_nix_has_no_name_for_it() {
+        // What nix hands back for a read() that failed with errno 500.
+        Errno::set_raw(ELAST);
+        let err = Errno::last();
+        assert_eq!(err, Errno::UnknownErrno);
+        assert!(is_elast(err));
+        Errno::set_raw(libc::EAGAIN);
+        assert!(!is_elast(Errno::last()));
+    }
 
     extern "C" {
         fn telvox_dahdi_request(which: c_int) -> std::os::raw::c_ulong;
