@@ -39,7 +39,8 @@
 #include <unistd.h>
 #include <dahdi/user.h>
 
-#define BLOCK 160
+/* The exchange reads 100 ms at a time: it only listens, and 24 of it share two emulated CPUs with telvox. */
+#define BLOCK 800
 #define MAXLINES 32
 /* A block whose mean |sample| is above this (16-bit linear) carries a prompt or tone (about -45 dBm0). */
 #define ENERGY_MIN 150
@@ -168,7 +169,7 @@ static void line_open(struct line *l, int no)
 	memset(&bi, 0, sizeof bi);
 	bi.txbufpolicy = DAHDI_POLICY_IMMEDIATE;
 	bi.rxbufpolicy = DAHDI_POLICY_IMMEDIATE;
-	bi.numbufs = 16; /* room for a slow reader: a full receive queue must not look like telvox's fault */
+	bi.numbufs = 16; /* 1.6 s of room for a slow reader: a full receive queue must not look like telvox's fault */
 	bi.bufsize = BLOCK;
 	if (ioctl(l->fd, DAHDI_SET_BUFINFO, &bi))
 		note("ch%d: DAHDI_SET_BUFINFO: %s", no, strerror(errno));
@@ -221,7 +222,7 @@ static void audio(struct line *l, const unsigned char *b, int n)
 /* Reads what is there: audio into the analyser, events returned one by one (0: none pending). */
 static int pump(struct line *l)
 {
-	unsigned char buf[BLOCK * 4];
+	unsigned char buf[BLOCK * 2];
 	int e, r;
 	for (;;) {
 		e = 0;

@@ -317,6 +317,9 @@ impl Channel for DahdiChannel {
             }
             Control::OnHook | Control::Hangup { .. } => {
                 self.dialing = false;
+                // DAHDI empties the channel's buffers on an on-hook (dahdi_hangup): queue the
+                // blocks ahead again, or the transmitter runs dry at the next late wake-up.
+                self.reprime = true;
                 self.hook(sys::HOOK_ONHOOK, "DAHDI_HOOK ONHOOK")
             }
             Control::Ring => self.hook(sys::HOOK_RING, "DAHDI_HOOK RING"),
