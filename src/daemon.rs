@@ -244,6 +244,8 @@ pub struct DaemonState {
     pub stopping: AtomicBool,
     /// Call recording (rules, recorder threads, counters for status).
     pub recorder: Arc<CallRecorder>,
+    /// Span alarms and error counters (DAHDI's span monitor, the sim's alarm op).
+    pub span_health: Option<Arc<crate::hw::dahdi::monitor::SpanHealth>>,
 }
 
 impl DaemonState {
@@ -459,7 +461,16 @@ impl Daemon {
             max_call_seconds,
             stopping: AtomicBool::new(false),
             recorder,
+            span_health: card.span_health(),
         });
+        if let Some(health) = &state.span_health {
+            let span_state = Arc::downgrade(&state);
+            let _ = health.sink.set(Box::new(move |line: serde_json::Value| {
+                if let Some(state) = span_state.upgrade() {
+                    publish_line(&state, line.to_string().into());
+                }
+            }));
+        }
         let alarms = Arc::downgrade(&state);
         let _ = state
             .recorder

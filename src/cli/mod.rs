@@ -92,13 +92,35 @@ pub fn print_status(data: &Value, json: bool) {
             );
         }
     }
+    for s in data
+        .get("span_health")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        println!(
+            "  span {} alarms: {}; bipolar violations {}, CRC-4 errors {}, E-bit errors {}, FAS errors {}, \
+             framing errors {}, coding violations {}, errored seconds {}, alarms since start {}",
+            s["span"],
+            s["alarms"].as_str().unwrap_or("?"),
+            s["bpv"],
+            s["crc4"],
+            s["ebit"],
+            s["fas"],
+            s["framing"],
+            s["coding_violations"],
+            s["errored_seconds"],
+            s["alarm_count"]
+        );
+    }
     println!(
-        "channels: {} total, {} idle, {} ringing, {} up, {} down",
+        "channels: {} total, {} idle, {} ringing, {} up, {} down, {} alarm",
         get("/channels/total"),
         get("/channels/idle"),
         get("/channels/ringing"),
         get("/channels/up"),
-        get("/channels/down")
+        get("/channels/down"),
+        get("/channels/alarm")
     );
     println!(
         "calls: {} today, {} since start",

@@ -128,6 +128,8 @@ pub struct ChannelRunner {
     call: Option<ActiveCall>,
     /// Line actions the app asked for, carried out after the current block is written.
     pending: LineRequests,
+    /// The span's alarms: while any is set the channel is out of service (see `on_alarm`).
+    alarms: crate::hw::Alarms,
 }
 
 impl ChannelRunner {
@@ -160,6 +162,7 @@ impl ChannelRunner {
             lin_out: [0; BLOCK_SAMPLES],
             call: None,
             pending: LineRequests::default(),
+            alarms: crate::hw::Alarms::NONE,
             chan,
         })
     }
@@ -201,7 +204,8 @@ impl ChannelRunner {
             }
             ChanEvent::Answered => self.mark_answered(),
             ChanEvent::Hangup(cause) => self.far_end_cleared(cause),
-            ChanEvent::RingBegin | ChanEvent::Flash | ChanEvent::Alarm(_) => {}
+            ChanEvent::Alarm(alarms) => self.on_alarm(alarms),
+            ChanEvent::RingBegin | ChanEvent::Flash => {}
             // Line-level events are engine::line's to turn into the ones above; a channel that
             // reaches the loop with them is Network-signalled, where they mean nothing.
             ChanEvent::OffHook
@@ -216,7 +220,29 @@ impl ChannelRunner {
         self.carry_out_requests();
     }
 
+    /// The span went into alarm (a call in progress ends NETWORK_OUT_OF_ORDER, offers and
+    /// originations are refused, status shows `alarm`) or came out of it (idle again).
+    fn on_alarm(&mut self, alarms: crate::hw::Alarms) {
+        self.alarms = alarms;
+        if alarms.is_clear() {
+            if self.call.is_none() {
+                self.status.set(ChanState::Idle, None);
+            }
+            return;
+        }
+        self.hang_up(Cause::NetworkOutOfOrder);
+        self.status.set(ChanState::Alarm, None);
+    }
+
     fn offer(&mut self, info: CallInfo) {
+        if !self.alarms.is_clear() {
+            // Out of service: the line cannot carry the call.
+            let cause = Cause::NetworkOutOfOrder;
+            if self.chan.control(Control::Hangup { cause }).is_err() {
+                self.status.errors.fetch_add(1, Ordering::Relaxed);
+            }
+            return;
+        }
         if self
             .call
             .as_ref()
@@ -301,6 +327,13 @@ impl ChannelRunner {
         let Some(request) = self.status.originate.take() else {
             return;
         };
+        if !self.alarms.is_clear() {
+            // Out of service: the outbound call fails at once (its dispatcher retries elsewhere).
+            request
+                .report
+                .ended(Cause::NetworkOutOfOrder, Disposition::Failed);
+            return;
+        }
         let OriginateRequest {
             number,
             from,

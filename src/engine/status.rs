@@ -13,6 +13,8 @@ pub enum ChanState {
     Up,
     /// The thread has exited (card closed or failed).
     Down,
+    /// Out of service: the channel's span is in alarm (it comes back by itself when that clears).
+    Alarm,
 }
 
 impl ChanState {
@@ -21,6 +23,7 @@ impl ChanState {
             0 => ChanState::Idle,
             1 => ChanState::Ringing,
             2 => ChanState::Up,
+            4 => ChanState::Alarm,
             _ => ChanState::Down,
         }
     }
@@ -31,6 +34,7 @@ impl ChanState {
             ChanState::Ringing => 1,
             ChanState::Up => 2,
             ChanState::Down => 3,
+            ChanState::Alarm => 4,
         }
     }
 }

@@ -37,7 +37,7 @@ impl Card {
     /// Span alarms and error counters (DAHDI's span monitor, or the sim's alarm op).
     pub fn span_health(&self) -> Option<Arc<SpanHealth>> {
         match self {
-            Card::Sim(_) => None,
+            Card::Sim(card) => Some(card.span_health()),
             Card::Dahdi(card) => card.span_health(),
         }
     }

@@ -214,6 +214,17 @@ impl DahdiCard {
         let mut channels: Vec<Box<dyn Channel>> = Vec::with_capacity(setups.len());
         for setup in &setups {
             let chan = DahdiChannel::open(&device, setup, closing.clone(), counters.clone())?;
+            let mapped = hw.spans.iter().find(|s| s.span == setup.id.span).map(|s| s.law);
+            if mapped.is_some_and(|law| law != chan.law()) && setup.id.chan == 1 {
+                tracing::warn!(
+                    "span {}: the map says {} but DAHDI runs the span in {}: telvox uses DAHDI's law; fix \
+                     `law` in {}",
+                    setup.id.span,
+                    mapped.map_or("?", |l| l.name()),
+                    chan.law().name(),
+                    hw.source
+                );
+            }
             channels.push(Box::new(chan));
         }
         let spans = hw
@@ -277,4 +288,94 @@ impl DahdiCard {
 /// The device directory: `/dev/dahdi`, or `TELVOX_DAHDI_DEV` (for a test rig with its own nodes).
 pub fn dev_dir() -> PathBuf {
     std::env::var_os("TELVOX_DAHDI_DEV").map_or_else(|| PathBuf::from(DEFAULT_DEV_DIR), PathBuf::from)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hw::dahdi::scan::parse_proc_span;
+
+    /// The dvm loop's span 1 as /proc/dahdi shows it (fxsks 1-4, fxsls 5-6, e&m 7-8, clear 9-20).
+    fn driver() -> Vec<DriverSpan> {
+        let mut text = String::from("Span 1: DYN/loc/1:0 \"Dynamic 'loc' span at '1:0'\" (MASTER)\n\n");
+        for chan in 1..=24 {
+            let sig = match chan {
+                1..=4 => "FXSKS",
+                5..=6 => "FXSLS",
+                7..=8 => "E&M",
+                9..=20 => "Clear",
+                21..=23 => "CAS",
+                _ => "HDLCFCS",
+            };
+            text.push_str(&format!("\t{chan:4} DYN/loc/1:0/{chan} {sig}\n"));
+        }
+        let mut span2 = parse_proc_span(&text.replace("Span 1:", "Span 2:")).unwrap();
+        for (i, c) in span2.channels.iter_mut().enumerate() {
+            c.channo = 25 + i as i32;
+        }
+        vec![parse_proc_span(&text).unwrap(), span2]
+    }
+
+    fn map(text: &str) -> HwMap {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("site.toml"), text).unwrap();
+        std::fs::write(
+            dir.path().join("telvox.toml"),
+            "run_dir = \"run\"\ndata_dir = \"data\"\nhw = \"site.toml\"\n",
+        )
+        .unwrap();
+        let (config, diags) = crate::config::check_file(&dir.path().join("telvox.toml"));
+        config.unwrap_or_else(|| panic!("{diags:?}")).hw
+    }
+
+    const HEAD: &str = "card = \"dahdi\"\n[[span]]\nname = \"loop\"\nlaw = \"alaw\"\nrole = \"trunk\"\nnumbers = [\"_X.\"]\n";
+
+    #[test]
+    fn a_matching_map_resolves_every_channel() {
+        let hw = map(&format!(
+            "{HEAD}channels = 20\nsignalling = \"fxsks\"\ndahdi_span = 2\n\
+             [[span.group]]\nchannels = \"5-6\"\nsignalling = \"fxsls\"\n\
+             [[span.group]]\nchannels = \"7-8\"\nsignalling = \"em_wink\"\n\
+             [[span.group]]\nchannels = \"9-20\"\nsignalling = \"clear\"\necho_taps = 0\n"
+        ));
+        let setups = check_map(&hw, &driver()).expect("matches");
+        assert_eq!(setups.len(), 20);
+        assert_eq!(setups[0].channo, 25, "DAHDI span 2's first channel");
+        assert_eq!(setups[6].signalling, crate::hw::Signalling::EmWink);
+        assert_eq!(setups[19].options.echo_taps, 0);
+        assert_eq!(setups[0].options.echo_taps, 128);
+    }
+
+    #[test]
+    fn a_trunk_on_an_fxoks_channel_is_an_error_naming_both() {
+        let mut driver = driver();
+        driver[0].channels[2].sigtype = sys::SIG_FXOKS;
+        let hw = map(&format!("{HEAD}channels = 4\nsignalling = \"fxsks\"\n"));
+        let problems = check_map(&hw, &driver).expect_err("channel 3 is fxoks");
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        let p = &problems[0];
+        assert!(
+            p.contains("site.toml:2:1: channel 1/3 is an analog trunk (fxsks) in the map"),
+            "{p}"
+        );
+        assert!(p.contains("DAHDI has channel 3 (DYN/loc/1:0/3) as fxoks"), "{p}");
+    }
+
+    #[test]
+    fn missing_spans_and_channels_are_reported() {
+        let hw = map(&format!(
+            "{HEAD}channels = 24\nsignalling = \"clear\"\ndahdi_span = 7\n"
+        ));
+        let problems = check_map(&hw, &driver()).expect_err("no span 7");
+        assert!(problems[0].contains("is DAHDI span 7, which the driver does not have (it has span(s) 1, 2)"));
+        // Channel 24 is a D-channel: refused unless the map leaves it alone.
+        let hw = map(&format!("{HEAD}channels = 24\nsignalling = \"clear\"\n[[span.group]]\nchannels = \"1-8\"\nunused = true\n"));
+        let problems = check_map(&hw, &driver()).expect_err("24 is hdlcfcs");
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0]
+            .contains("channel 1/24 is a clear channel (clear) in the map, but DAHDI has channel 24"));
+        assert!(problems[0].contains("as hdlcfcs (dchan)"));
+        let hw = map(&format!("{HEAD}channels = 24\nsignalling = \"clear\"\n[[span.group]]\nchannels = \"1-8\"\nunused = true\n[[span.group]]\nchannels = 24\nunused = true\n"));
+        assert_eq!(check_map(&hw, &driver()).expect("fits").len(), 15);
+    }
 }

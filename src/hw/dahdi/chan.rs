@@ -45,13 +45,17 @@ pub struct DahdiChannel {
     law: Law,
     signalling: Signalling,
     silence: Block,
-    /// Blocks written ahead of the card at open and after a dial (half the buffers).
+    /// Silence blocks written ahead of the card before the first block and after a dial, so that
+    /// with that block half the buffers are queued.
     prime_blocks: usize,
     /// A DAHDI_DIAL is running: writes are held (a write cancels the dial) until DIALCOMPLETE.
     dialing: bool,
     /// The tx buffers ran dry (after a dial): refill them before the next block.
     reprime: bool,
     echo_taps: u32,
+    /// The span was in alarm when the channel opened (DAHDI posts no event for that): reported by
+    /// the first read.
+    initial_alarm: Option<ChanEvent>,
     dial: sys::DialRequest,
     closing: Arc<AtomicBool>,
     counters: Arc<CardCounters>,
@@ -121,33 +125,38 @@ impl DahdiChannel {
             );
             gains.send(bfd).map_err(|e| io(id, "DAHDI_SETGAINS", e))?;
         }
-        let mut chan = DahdiChannel {
+        let alarms = events::alarms_from_dahdi(params.chan_alarms as i32);
+        let chan = DahdiChannel {
             fd,
             id,
             law,
             signalling: setup.signalling,
             silence: [law.silence_byte(); BLOCK_SAMPLES],
-            prime_blocks: usize::from(options.buffers / 2).max(1),
+            prime_blocks: usize::from(options.buffers / 2).saturating_sub(1).max(1),
             dialing: false,
-            reprime: false,
+            // Primed at the first write, when the channel thread runs: primed now, the blocks would
+            // drain before the thread starts.
+            reprime: true,
             echo_taps: options.echo_taps,
+            initial_alarm: (!alarms.is_clear()).then_some(ChanEvent::Alarm(alarms)),
             dial: sys::DialRequest::new(),
             closing,
             counters,
         };
         chan.set_echo_canceller(options.echo_taps);
-        chan.prime();
         Ok(chan)
     }
 
     /// Echo canceller on with `taps`, or off (0). A channel without an echo canceller configured in
     /// system.conf (`echocanceller=`) refuses; that is reported once at open, not an error.
     fn set_echo_canceller(&self, taps: u32) {
+        static WARNED: AtomicBool = AtomicBool::new(false);
         if let Err(e) = sys::echocancel(self.fd.as_fd(), taps) {
-            if taps > 0 {
+            if taps > 0 && !WARNED.swap(true, Ordering::Relaxed) {
                 tracing::warn!(
                     "channel {}: echo canceller ({taps} taps) refused by DAHDI: {e}; add echocanceller= \
-                     for this channel to /etc/dahdi/system.conf, or set echo_taps = 0 in the map",
+                     for this channel to /etc/dahdi/system.conf, or set echo_taps = 0 in the map (said once \
+                     for all channels)",
                     self.id
                 );
             }
@@ -192,6 +201,11 @@ impl DahdiChannel {
     }
 
     fn hook(&mut self, op: i32, name: &'static str) -> Result<(), HwError> {
+        if matches!(self.signalling, Signalling::Clear | Signalling::Network) {
+            // A clear channel has no hook: DAHDI refuses DAHDI_HOOK there (EINVAL); the call's
+            // signalling travels elsewhere (CAS bits, a D-channel, or none).
+            return Ok(());
+        }
         match sys::hook(self.fd.as_fd(), op) {
             // Non-blocking fd: ring/start/wink/flash are accepted, HOOKCOMPLETE follows.
             Ok(()) | Err(Errno::EINPROGRESS) => Ok(()),
@@ -230,6 +244,9 @@ impl Channel for DahdiChannel {
     }
 
     fn read(&mut self, block: &mut Block) -> Result<ReadOutcome, HwError> {
+        if let Some(event) = self.initial_alarm.take() {
+            return Ok(ReadOutcome::Event(event));
+        }
         loop {
             if self.closing.load(Ordering::Acquire) {
                 return Ok(ReadOutcome::Closed);

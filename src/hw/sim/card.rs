@@ -218,6 +218,7 @@ pub(super) struct CardThread {
     ring_on_ticks: u32,
     ring_cycle_ticks: u32,
     counters: Arc<CardCounters>,
+    health: Arc<crate::hw::dahdi::monitor::SpanHealth>,
     seq_for_outbound: u64,
     rbuf: Box<[u8; MAX_MESSAGE_BYTES + 1]>,
     abuf: [u8; 1 + BLOCK_SAMPLES],
@@ -236,6 +237,7 @@ pub(super) struct CardSetup {
     pub ring_off_ms: u32,
     pub counters: Arc<CardCounters>,
     pub analog: Vec<analog::AnalogSpan>,
+    pub health: Arc<crate::hw::dahdi::monitor::SpanHealth>,
 }
 
 fn ms_to_ticks(ms: u32) -> u32 {
@@ -304,6 +306,7 @@ impl CardThread {
             ring_on_ticks,
             ring_cycle_ticks: ring_on_ticks + ms_to_ticks(setup.ring_off_ms),
             counters: setup.counters,
+            health: setup.health,
             seq_for_outbound: 0,
             rbuf: Box::new([0; MAX_MESSAGE_BYTES + 1]),
             abuf: [0; 1 + BLOCK_SAMPLES],
@@ -1063,6 +1066,7 @@ impl CardThread {
             PartyOp::Reject { cause } => self.party_rejects(p, cause.as_deref()),
             PartyOp::Hangup => self.party_hangs_up(p),
             PartyOp::Flash => self.party_flashes(p),
+            PartyOp::Alarm { span, alarms } => self.span_alarm(span, &alarms),
         };
         if let Err(message) = result {
             let closed = self.parties[p].as_ref().is_some_and(|x| x.closed);
@@ -1070,6 +1074,21 @@ impl CardThread {
                 self.tell_party(p, DaemonOp::Error { message });
             }
         }
+    }
+
+    /// A fault on a span (the `alarm` op, see hw/sim/alarm.rs): recorded, and told to its channels.
+    fn span_alarm(&mut self, span: u16, names: &[String]) -> Result<(), String> {
+        let alarms = super::alarm::parse(names)?;
+        if !self.spans.iter().any(|s| s.span == span) {
+            return Err(format!("alarm: there is no span {span}"));
+        }
+        self.health.set_alarms(span, alarms);
+        for index in 0..self.slots.len() {
+            if self.slots[index].id.span == span {
+                self.send_event(index, &ChanEvent::Alarm(alarms));
+            }
+        }
+        Ok(())
     }
 
     fn party_call(&self, p: usize) -> PartyCall {

@@ -6,6 +6,7 @@
 //! the protocol in [`protocol`] (documented in docs/sim-protocol.md). [`client`] is a party for the
 //! CLI, the tests and the benchmark.
 
+pub mod alarm;
 mod card;
 mod chan;
 pub mod client;
@@ -25,6 +26,7 @@ use nix::sys::eventfd::{EfdFlags, EventFd};
 pub use self::card::analog::{AnalogKind, AnalogSpan, SimCallerId};
 use self::card::{CardSetup, CardThread};
 use self::chan::SimChannel;
+use crate::hw::dahdi::monitor::SpanHealth;
 use crate::hw::{CardCounters, ChanId, Channel, HwError, SpanInfo};
 
 /// How the sim card is clocked (see `[sim] clock`).
@@ -86,6 +88,8 @@ pub struct SimCard {
     stop: EventFd,
     thread: Option<JoinHandle<()>>,
     socket: PathBuf,
+    /// Span alarms a far-end party set (the `alarm` op), for `telvox status`.
+    health: Arc<SpanHealth>,
 }
 
 impl SimCard {
@@ -98,6 +102,8 @@ impl SimCard {
     /// signal at line level, as DAHDI reports such lines.
     pub fn start_with_analog(spec: SimSpec, analog: Vec<AnalogSpan>) -> Result<SimCard, HwError> {
         let counters = Arc::new(CardCounters::default());
+        let watched: Vec<(u16, u16)> = spec.spans.iter().map(|s| (s.span, s.span)).collect();
+        let health = Arc::new(SpanHealth::new(&watched));
         let listener = bind_far_end_socket(&spec.socket)?;
         let mut channels = Vec::new();
         let mut slot_lines = Vec::new();
@@ -148,6 +154,7 @@ impl SimCard {
             ring_off_ms: spec.ring_off_ms,
             counters: counters.clone(),
             analog,
+            health: health.clone(),
         };
         let card = CardThread::new(setup).map_err(|e| HwError::Card(format!("sim card setup: {e}")))?;
         let thread = std::thread::Builder::new()
@@ -166,6 +173,7 @@ impl SimCard {
             stop,
             thread: Some(thread),
             socket: spec.socket,
+            health,
         })
     }
 
@@ -175,6 +183,10 @@ impl SimCard {
 
     pub fn counters(&self) -> Arc<CardCounters> {
         self.counters.clone()
+    }
+
+    pub fn span_health(&self) -> Arc<SpanHealth> {
+        self.health.clone()
     }
 
     /// Hands out the channels, once: each goes to its own channel thread.

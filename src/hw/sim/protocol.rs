@@ -41,6 +41,9 @@ pub enum PartyOp {
     Hangup,
     /// A hook flash.
     Flash,
+    /// Put span `span` into alarm (`["red"]`, `["yellow","blue"]` …) or clear it (`[]`): a line
+    /// fault on the simulated span (see docs/sim-protocol.md).
+    Alarm { span: u16, alarms: Vec<String> },
 }
 
 /// What the daemon says (daemon → party).
@@ -59,7 +62,7 @@ pub enum DaemonOp {
     Error { message: String },
 }
 
-const PARTY_OPS: &str = "dial, register, answer, reject, hangup, flash";
+const PARTY_OPS: &str = "dial, register, answer, reject, hangup, flash, alarm";
 
 /// One message from a party, parsed.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -177,6 +180,8 @@ mod tests {
             r#"{"op":"reject"}"#,
             r#"{"op":"hangup"}"#,
             r#"{"op":"flash"}"#,
+            r#"{"op":"alarm","span":1,"alarms":["red"]}"#,
+            r#"{"op":"alarm","span":1,"alarms":[]}"#,
         ] {
             assert!(
                 matches!(parse_party_message(&control(json)), Ok(PartyMessage::Control(_))),
