@@ -230,3 +230,180 @@ fn a_caller_who_gives_up_while_ringing_is_a_missed_call() {
     assert_eq!(call["src"], "13912345678");
     daemon.wait_all_idle();
 }
+
+/// E&M wink start: the caller's dial seizes the channel, telvox winks, the exchange sends the
+/// dialled number as DTMF (DNIS), and the call is offered to it — not to the line's own number,
+/// which has no flow here and would be refused.
+#[test]
+fn em_wink_start_inbound_winks_reads_the_dnis_and_is_answered() {
+    em_inbound("em_wink");
+}
+
+/// E&M immediate start: the same without the wink.
+#[test]
+fn em_immediate_start_inbound_reads_the_dnis_and_is_answered() {
+    em_inbound("em");
+}
+
+fn em_inbound(signalling: &str) {
+    let hw = format!(
+        "card = \"sim\"\n\n[[span]]\nname = \"e&m\"\nrole = \"trunk\"\nnumbers = [\"7777\", \"8999\"]\n\
+         channels = 2\nlaw = \"ulaw\"\nsignalling = \"{signalling}\"\n"
+    );
+    let daemon = TestDaemon::prepare(|c| format!("hw = \"hw.toml\"\n{c}"));
+    std::fs::write(daemon.dir.path().join("hw.toml"), hw).expect("write hw.toml");
+    let daemon = daemon.launch();
+    let keys = common::key_blocks_in("5#", telvox::hw::Law::Ulaw);
+    let mut party = daemon.party();
+    let outcome = run_call(
+        &mut party,
+        &common::dial("8999", "13800138000"),
+        WAIT,
+        |blocks, _| {
+            if blocks >= 3000 {
+                return None;
+            }
+            Some(
+                blocks
+                    .checked_sub(300)
+                    .and_then(|k| keys.get(k).copied())
+                    .unwrap_or([0xFF; 160]),
+            )
+        },
+    )
+    .expect("call");
+    assert!(outcome.answered, "{outcome:?}\n{}", daemon.log());
+    let call = only_call(&daemon);
+    assert_eq!(call["dst"], "8999", "{signalling}: offered to the DNIS: {call:#}");
+    assert_eq!(call["flow"], "linetest");
+    assert_eq!(call["disposition"], "ANSWERED");
+    assert_eq!(
+        call["digits"], "5#",
+        "the caller's keys after the answer: {call:#}"
+    );
+    assert_eq!(
+        outcome.cause.as_deref(),
+        Some("NORMAL_CLEARING"),
+        "the line test hung up after reading the digits back"
+    );
+    daemon.wait_all_idle();
+}
+
+/// An outbound call on a kewlstart trunk (the fax queue dials through engine origination): the
+/// channel seizes, dials the number as DTMF after dial tone, and the exchange connects it to the
+/// registered party; the call counts as answered when dialled (no answer supervision), and the
+/// party's hangup is the battery drop that ends it.
+#[test]
+fn an_outbound_call_on_an_analog_trunk_seizes_dials_and_reaches_the_party() {
+    outbound_call("fxsks");
+}
+
+/// The same on an E&M wink-start trunk: `Start` seizes, the exchange winks, the digits follow the
+/// wink, and the far end's off-hook is the answer.
+#[test]
+fn an_outbound_call_on_an_em_wink_trunk_waits_for_the_wink_and_the_far_ends_answer() {
+    outbound_call("em_wink");
+}
+
+fn outbound_call(signalling: &str) {
+    let work = tempfile::Builder::new()
+        .prefix("trunk-out-")
+        .tempdir()
+        .expect("tmp");
+    let doc = work.path().join("doc.tif");
+    std::fs::copy(
+        std::path::Path::new(common::REPO)
+            .join("faxdocs")
+            .join(first_faxdoc()),
+        &doc,
+    )
+    .expect("a fax document");
+    let daemon = daemon(&format!("law = \"alaw\"\nsignalling = \"{signalling}\""), |c| {
+        format!("{c}\n[fax]\nring_timeout_s = 60\nretries = 0\n")
+    });
+    let mut party = daemon.party();
+    party
+        .send_control(&PartyOp::Register { number: "601".into() })
+        .expect("register");
+    let out = daemon.cli(&["fax", "send", "601", doc.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // The exchange rings the party with the number the channel dialled.
+    loop {
+        match party.recv(Some(WAIT)).expect("recv") {
+            Heard::Control(DaemonOp::Incoming { to, .. }) => {
+                assert_eq!(to, "601");
+                break;
+            }
+            Heard::Control(DaemonOp::Error { message }) => panic!("{message}"),
+            Heard::Timeout | Heard::Closed => panic!("no incoming call\n{}", daemon.log()),
+            _ => {}
+        }
+    }
+    party.send_control(&PartyOp::Answer).expect("answer");
+    // Lockstep: the card ticks once the party has its block queued; then one block per block heard.
+    party.send_audio(&silence()).expect("first block");
+    // Two seconds of the call, then the party hangs up.
+    let mut blocks = 0;
+    while blocks < 100 {
+        match party.recv(Some(WAIT)).expect("recv") {
+            Heard::Audio(a) => {
+                blocks += a.len() / 160;
+                party.send_audio(&a).expect("echo");
+            }
+            Heard::Control(DaemonOp::Hangup { .. }) => break,
+            Heard::Control(_) => {}
+            other => panic!("call cut: {other:?}\n{}", daemon.log()),
+        }
+    }
+    party.send_control(&PartyOp::Hangup).expect("hangup");
+    let calls = daemon.wait_calls("the outbound call to end", |c| {
+        c.len() == 1 && c[0]["end"].is_string()
+    });
+    assert_eq!(calls[0]["dst"], "601", "{calls:#?}");
+    assert_eq!(
+        calls[0]["disposition"], "ANSWERED",
+        "answered when dialled: {calls:#?}"
+    );
+    assert!(calls[0]["channel"].as_str().is_some_and(|c| c.starts_with("1/")));
+    daemon.wait_all_idle();
+}
+
+fn first_faxdoc() -> String {
+    let dir = std::path::Path::new(common::REPO).join("faxdocs");
+    let mut tifs: Vec<String> = std::fs::read_dir(&dir)
+        .expect("faxdocs/")
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".tif"))
+        .collect();
+    tifs.sort();
+    tifs.into_iter().next().expect("a .tif in faxdocs/")
+}
+
+/// An E&M caller who releases the seizure before the answer: the call is logged unanswered and the
+/// line takes the next call.
+#[test]
+fn an_em_caller_who_releases_before_the_answer_frees_the_line() {
+    let hw = "card = \"sim\"\n\n[[span]]\nname = \"e&m\"\nrole = \"trunk\"\nnumbers = [\"8999\"]\n\
+              channels = 1\nlaw = \"alaw\"\nsignalling = \"em_wink\"\n";
+    let daemon =
+        TestDaemon::prepare(|c| format!("hw = \"hw.toml\"\n{}", set_key(&c, "answer_after_rings", "3")));
+    std::fs::write(daemon.dir.path().join("hw.toml"), hw).expect("write hw.toml");
+    let daemon = daemon.launch();
+    let mut party = daemon.party();
+    party.send_control(&common::dial("8999", "555")).expect("dial");
+    let mut blocks = 0;
+    while blocks < 150 {
+        match party.recv(Some(WAIT)).expect("recv") {
+            Heard::Audio(a) => blocks += a.len() / 160,
+            Heard::Control(DaemonOp::Ringing) => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    party.send_control(&PartyOp::Hangup).expect("hangup");
+    let missed = only_call(&daemon);
+    assert_eq!(missed["disposition"], "NO ANSWER", "{missed:#}");
+    daemon.wait_all_idle();
+    let next = call(&daemon, "556", None, 10);
+    assert!(next.answered, "the line is free again: {next:?}");
+}

@@ -1353,7 +1353,12 @@ fn read_span(src: &Source, index: usize, item: &Item, diags: &mut Diagnostics) -
         Some(_) => section.choice::<Signalling>("signalling", SIGNALLING_NAMES, diags),
     };
     let dahdi = dahdi_map::read_span_dahdi(&section, channels, diags);
-    let analog = read_span_analog(&section, numbers.as_deref().unwrap_or_default(), diags);
+    let analog = read_span_analog(
+        &section,
+        numbers.as_deref().unwrap_or_default(),
+        signalling,
+        diags,
+    );
     if numbers.as_ref().is_some_and(Vec::is_empty) {
         let message = format!(
             "[[span]] #{number} has no numbers, so nothing routes calls to it; add numbers = [\"_X.\"] \
@@ -1394,6 +1399,7 @@ const DNIS_TIMEOUT: IntRule = IntRule {
 fn read_span_analog(
     section: &Section,
     numbers: &[String],
+    signalling: Option<Signalling>,
     diags: &mut Diagnostics,
 ) -> Option<crate::engine::line::AnalogOptions> {
     use crate::engine::line::{AnalogOptions, CallerIdSignalling, CallerIdStart};
@@ -1439,6 +1445,17 @@ fn read_span_analog(
         .find(|n| !n.starts_with('_'))
         .map(|n| crate::fixed::Number::from_str_truncating(n));
     analog.number = exact.unwrap_or_default();
+    let line_signalled = signalling.is_some_and(|s| !matches!(s, Signalling::Network));
+    let is_trunk = signalling.is_some_and(|s| s.role() == Role::Trunk);
+    if line_signalled && is_trunk && exact.is_none() && !numbers.is_empty() {
+        let message = format!(
+            "{}has no exact number in `numbers`: calls on an analog, E&M or clear line are offered to the \
+             span's first exact number (the line carries none), so they would reach no flow; put the \
+             line's number first, e.g. numbers = [\"8000\", ...]",
+            section.prefix
+        );
+        diags.warning(section.src, section.start_bytes, message);
+    }
     ok.then_some(analog)
 }
 
@@ -1800,6 +1817,52 @@ mod tests {
         );
         assert!(shown[2].starts_with("site.toml:10:19: error:"), "{shown:?}");
         assert!(shown[2].contains("true or false"), "{shown:?}");
+    }
+
+    #[test]
+    fn an_analog_span_sets_caller_id_polarity_and_timers_and_bad_values_are_located() {
+        use crate::engine::line::{CallerIdSignalling, CallerIdStart};
+        let map =
+            "card = \"sim\"\n[[span]]\nname = \"FXO\"\nlaw = \"alaw\"\nchannels = 4\nrole = \"trunk\"\n\
+                   numbers = [\"_X.\", \"8000\"]\nsignalling = \"fxsks\"\ncaller_id = \"v23\"\n\
+                   caller_id_start = \"polarity\"\nhangup_on_polarity = true\nring_timeout_ms = 6000\n";
+        let src = Source::new(PathBuf::from("site.toml"), map.to_owned());
+        let mut diags = Diagnostics::default();
+        let hw = parse_hw(&src, &mut diags).expect("parses");
+        assert_eq!(diags.list, Vec::new());
+        let analog = hw.spans[0].analog;
+        assert_eq!(analog.caller_id, CallerIdSignalling::V23);
+        assert_eq!(analog.caller_id_start, CallerIdStart::Polarity);
+        assert!(analog.hangup_on_polarity && !analog.answer_on_polarity);
+        assert_eq!(analog.ring_timeout_ms, 6000);
+        assert_eq!(
+            analog.number.as_str(),
+            "8000",
+            "the first exact number is the line's"
+        );
+
+        let bad = map
+            .replace("\"v23\"", "\"fsk\"")
+            .replace("= 6000", "= 100")
+            .replace(", \"8000\"", "");
+        let src = Source::new(PathBuf::from("site.toml"), bad);
+        let mut diags = Diagnostics::default();
+        let _ = parse_hw(&src, &mut diags);
+        let shown: Vec<String> = diags.list.iter().map(|d| d.to_string()).collect();
+        assert_eq!(shown.len(), 3, "{shown:?}");
+        assert!(
+            shown[0].starts_with("site.toml:9:13: error: span #1 caller_id"),
+            "{shown:?}"
+        );
+        assert!(shown[0].contains("\"bell202\""), "{shown:?}");
+        assert!(
+            shown[1].starts_with("site.toml:12:19: error: span #1 ring_timeout_ms"),
+            "{shown:?}"
+        );
+        assert!(
+            shown[2].contains("warning: span #1 has no exact number"),
+            "{shown:?}"
+        );
     }
 
     #[test]

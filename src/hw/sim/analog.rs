@@ -395,6 +395,10 @@ impl CardThread {
                     line.number = digits;
                 }
                 self.slots[index].tone = None;
+                // A dial takes over the line: a block the channel read before it need not be
+                // written back (DAHDI would cancel the dial on a write), so none is owed.
+                self.slots[index].tx_owed = 0;
+                self.slots[index].fed_last_tick = false;
                 let ticks_left = DIAL_TICKS_PER_DIGIT * digits.len() as u32;
                 self.slots[index].phase = Phase::Dialling { ticks_left };
             }
@@ -501,16 +505,25 @@ impl CardThread {
             );
             self.set_party_idle(p);
         }
-        let Some((em, ticks_left)) = self.slots[index]
-            .analog
-            .as_ref()
-            .map(|line| (line.is_em(), line.abandon_ticks()))
-        else {
+        let (ring_on, cycle) = (self.ring_on_ticks, self.ring_cycle_ticks);
+        let Some((em, ticks_left, mid_ring)) = self.slots[index].analog.as_ref().map(|line| {
+            let since_first = line.ring_tick.checked_sub(line.pre_ring_ticks);
+            let mid_ring = since_first.is_some_and(|t| t % cycle < ring_on);
+            (line.is_em(), line.abandon_ticks(), mid_ring)
+        }) else {
             return;
         };
+        if mid_ring && !em && matches!(self.slots[index].phase, Phase::Ringing { .. }) {
+            // The ring voltage stops with the call: the burst ends early (DAHDI's RINGOFFHOOK).
+            self.send_event(index, &ChanEvent::RingEnd);
+        }
         self.slots[index].tone = None;
         if em {
-            self.slots[index].phase = Phase::Clearing;
+            // The seizure drops; the channel never went off-hook (that would have answered), so
+            // there is nothing to wait for: the line is free.
+            self.slots[index].phase = Phase::Idle;
+            self.slots[index].fed_last_tick = false;
+            self.slots[index].txq.clear();
             self.send_event(index, &ChanEvent::OnHook);
             return;
         }
@@ -551,7 +564,9 @@ mod tests {
                 Law::Ulaw,
             );
             let mut rx = FskCallerIdRx::new(standard);
-            let lin: Vec<i16> = audio.iter().map(|&b| g711::decode(Law::Ulaw, b)).collect();
+            let mut lin: Vec<i16> = audio.iter().map(|&b| g711::decode(Law::Ulaw, b)).collect();
+            // The line goes quiet after the burst (the receiver decides on the last bit after it).
+            lin.extend([0; BLOCK_SAMPLES]);
             rx.process(&lin);
             let cid = rx.take().expect("a message").expect("valid");
             assert_eq!(cid.number.as_deref(), Some("5551234"));
