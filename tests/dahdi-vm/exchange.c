@@ -16,25 +16,24 @@
  *                                 seize e&m CH (DAHDI_START), expect telvox's wink, key the called number
  *                                 DNIS, expect the answer, prompt, key KEYS, clear and see telvox release
  *   exchange load DNIS KEYS SECONDS CH...
- *                                 every CH at once: ring (fxoks) / seize (e&m, DNIS) / listen (clear), hear the
- *                                 prompt, key KEYS; once each hears telvox's continuous tone, check SECONDS of it for idle gaps
- *                                 (a transmit underrun makes DAHDI send silence), then clear all
+ *                                 every CH at once: ring (fxoks) / seize (e&m, DNIS) / listen (clear), hear
+ *                                 the prompt, key KEYS; once each hears telvox's continuous tone, check
+ *                                 SECONDS of it for idle gaps (a transmit underrun makes DAHDI send
+ *                                 silence), then clear all
  *
  * Every check prints one line "CHECK <scenario> PASS|FAIL <what>"; a scenario ends with
  * "SCENARIO <name> PASS|FAIL <seconds>". The exit status is the number of failed checks (capped).
- * Build: cc -O2 -Wall -o exchange exchange.c -lm  (needs dahdi/user.h from dahdi-source)
+ * Build: cc -O2 -Wall -o exchange exchange.c  (needs dahdi/user.h from dahdi-source; tests/dahdi-vm/run does it)
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
-#include <math.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sched.h>
-#include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
