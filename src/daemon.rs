@@ -499,12 +499,18 @@ impl Daemon {
         let pump = spawn_pump(state.clone(), store_tx)?;
         events.set_pump(pump.thread().clone());
         let ctl = crate::ctl::server::Server::start(&config.ctl_socket(), state.clone())?;
+        let card_text = match config.hw.card {
+            crate::config::CardKind::Dahdi => "DAHDI".to_string(),
+            crate::config::CardKind::Sim => format!(
+                "sim clock {:?}, far end at {}",
+                config.sim.clock,
+                config.sim.socket.display()
+            ),
+        };
         tracing::info!(
-            "telvox running: {} channel(s) on {} span(s), sim clock {:?}, far end at {}, control at {}",
+            "telvox running: {} channel(s) on {} span(s), {card_text}, control at {}",
             state.channels.len(),
             state.spans.len(),
-            config.sim.clock,
-            config.sim.socket.display(),
             config.ctl_socket().display()
         );
         Ok(Daemon {

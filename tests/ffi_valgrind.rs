@@ -147,6 +147,7 @@ fn dahdi_ioctls_pass_defined_memory() {
     not_dahdi(sys::set_txbits(fd, 0xf));
     not_dahdi(sys::get_rxbits(fd).map(drop));
     not_dahdi(sys::flush(fd));
+    not_dahdi(sys::buffer_events(fd, true));
     not_dahdi(sys::echocancel(fd, 128));
     not_dahdi(sys::spanstat(fd, 1).map(drop));
     let mut dial = sys::DialRequest::new();

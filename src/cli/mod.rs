@@ -43,6 +43,16 @@ pub fn config_check(path: &Path) -> i32 {
         );
         return 1;
     };
+    if let Some(problems) = crate::hw::dahdi::card::check_against_driver(&config.hw) {
+        for problem in &problems {
+            println!("{problem}");
+        }
+        println!(
+            "{}: the map does not match the DAHDI driver here: not usable",
+            path.display()
+        );
+        return 1;
+    }
     match crate::daemon::Runtime::build(config) {
         Ok(rt) => {
             println!(

@@ -188,6 +188,20 @@ pub fn check_map(hw: &HwMap, driver: &[DriverSpan]) -> Result<Vec<ChanSetup>, Ve
     }
 }
 
+/// For `telvox config check`: a DAHDI map compared with the driver on this machine, when there is
+/// one (None: not a DAHDI map, or no driver here to ask, so only the offline checks apply).
+pub fn check_against_driver(hw: &HwMap) -> Option<Vec<String>> {
+    if hw.card != crate::config::CardKind::Dahdi {
+        return None;
+    }
+    let dev = dev_dir();
+    if !dev.join("ctl").exists() {
+        return None;
+    }
+    let driver = inventory(&dev).map_err(|e| vec![e.to_string()]);
+    driver.and_then(|driver| check_map(hw, &driver)).err()
+}
+
 /// The running DAHDI card: its channels until the engine takes them, and the flag that ends them.
 pub struct DahdiCard {
     spans: Vec<SpanInfo>,

@@ -45,13 +45,10 @@ pub struct DahdiChannel {
     law: Law,
     signalling: Signalling,
     silence: Block,
-    /// Silence blocks written ahead of the card before the first block and after a dial, so that
-    /// with that block half the buffers are queued.
-    prime_blocks: usize,
-    /// A DAHDI_DIAL is running: writes are held (a write cancels the dial) until DIALCOMPLETE.
-    dialing: bool,
-    /// The tx buffers ran dry (after a dial): refill them before the next block.
-    reprime: bool,
+    /// When to write, and how many blocks to queue ahead first.
+    tx: TxMargin,
+    /// Nothing read yet: what queued up between open and the thread's first read is stale.
+    fresh: bool,
     echo_taps: u32,
     /// The span was in alarm when the channel opened (DAHDI posts no event for that): reported by
     /// the first read.
@@ -59,6 +56,61 @@ pub struct DahdiChannel {
     dial: sys::DialRequest,
     closing: Arc<AtomicBool>,
     counters: Arc<CardCounters>,
+}
+
+/// The transmit side's margin: DAHDI sends idle bytes when its buffers run dry, so telvox keeps
+/// `ahead` blocks queued beyond the one it writes for each block it reads — at the first write,
+/// after anything that empties the buffers (an on-hook, a dial, an underrun, a block lost to ELAST),
+/// and never writes while a DAHDI_DIAL runs (a write cancels the dial).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TxMargin {
+    ahead: usize,
+    dialing: bool,
+    refill: bool,
+}
+
+impl TxMargin {
+    /// Half of `buffers` queued once a block is written (at least one ahead).
+    pub fn new(buffers: u8) -> TxMargin {
+        TxMargin {
+            ahead: usize::from(buffers / 2).saturating_sub(1).max(1),
+            dialing: false,
+            // Primed at the first write, when the channel thread runs: primed at open, the blocks
+            // would drain before the thread starts.
+            refill: true,
+        }
+    }
+
+    /// Before a block is written: None = hold it (a dial runs), else the silence blocks to queue first.
+    pub fn before_write(&mut self) -> Option<usize> {
+        if self.dialing {
+            return None;
+        }
+        Some(if std::mem::take(&mut self.refill) {
+            self.ahead
+        } else {
+            0
+        })
+    }
+
+    pub fn dialing(&mut self) {
+        self.dialing = true;
+    }
+
+    pub fn dial_complete(&mut self) {
+        if std::mem::take(&mut self.dialing) {
+            self.refill = true;
+        }
+    }
+
+    pub fn on_hook(&mut self) {
+        self.dialing = false;
+        self.refill = true;
+    }
+
+    pub fn ran_dry(&mut self) {
+        self.refill = true;
+    }
 }
 
 fn io(id: ChanId, op: &'static str, err: Errno) -> HwError {
@@ -125,6 +177,8 @@ impl DahdiChannel {
             );
             gains.send(bfd).map_err(|e| io(id, "DAHDI_SETGAINS", e))?;
         }
+        // Underruns and overruns as events, counted in `telvox status` (older drivers refuse: no count).
+        let _ = sys::buffer_events(bfd, true);
         let alarms = events::alarms_from_dahdi(params.chan_alarms as i32);
         let chan = DahdiChannel {
             fd,
@@ -132,11 +186,8 @@ impl DahdiChannel {
             law,
             signalling: setup.signalling,
             silence: [law.silence_byte(); BLOCK_SAMPLES],
-            prime_blocks: usize::from(options.buffers / 2).saturating_sub(1).max(1),
-            dialing: false,
-            // Primed at the first write, when the channel thread runs: primed now, the blocks would
-            // drain before the thread starts.
-            reprime: true,
+            tx: TxMargin::new(options.buffers),
+            fresh: true,
             echo_taps: options.echo_taps,
             initial_alarm: (!alarms.is_clear()).then_some(ChanEvent::Alarm(alarms)),
             dial: sys::DialRequest::new(),
@@ -165,22 +216,22 @@ impl DahdiChannel {
 
     /// Queues silence ahead of the card so each later write keeps the buffers as full: the
     /// transmitter never runs dry (an underrun makes DAHDI send idle bytes).
-    fn prime(&mut self) {
-        for _ in 0..self.prime_blocks {
+    fn prime(&mut self, blocks: usize) {
+        for _ in 0..blocks {
             if nix::unistd::write(&self.fd, &self.silence).is_err() {
                 break;
             }
         }
-        self.reprime = false;
     }
 
     fn event(&mut self, code: i32) -> Result<Option<ReadOutcome>, HwError> {
         let event = match events::map_event(self.signalling, code) {
             Mapped::Event(event) => event,
-            Mapped::ReadBits => {
-                let raw = sys::get_rxbits(self.fd.as_fd()).map_err(|e| io(self.id, "DAHDI_GETRXBITS", e))?;
-                ChanEvent::Bits(events::rx_bits(raw))
-            }
+            Mapped::ReadBits => match sys::get_rxbits(self.fd.as_fd()) {
+                Ok(raw) => ChanEvent::Bits(events::rx_bits(raw)),
+                // Bits that cannot be read are no event (the channel stays in service).
+                Err(_) => return Ok(None),
+            },
             Mapped::ReadAlarms => {
                 let bits = sys::get_params(self.fd.as_fd(), 0).map_or(0, |p| p.chan_alarms as i32);
                 let alarms = events::alarms_from_dahdi(bits);
@@ -191,11 +242,20 @@ impl DahdiChannel {
                 })
             }
             Mapped::Removed => return Ok(Some(ReadOutcome::Closed)),
+            Mapped::Underrun => {
+                // The card sent idle bytes: the block telvox owed was late (CardCounters' meaning).
+                self.counters.late_blocks.fetch_add(1, Ordering::Relaxed);
+                self.tx.ran_dry();
+                return Ok(None);
+            }
+            Mapped::Overrun => {
+                self.counters.rx_overruns.fetch_add(1, Ordering::Relaxed);
+                return Ok(None);
+            }
             Mapped::Ignore => return Ok(None),
         };
-        if event == ChanEvent::DialComplete && self.dialing {
-            self.dialing = false;
-            self.reprime = true;
+        if event == ChanEvent::DialComplete {
+            self.tx.dial_complete();
         }
         Ok(Some(ReadOutcome::Event(event)))
     }
@@ -246,6 +306,12 @@ impl Channel for DahdiChannel {
     fn read(&mut self, block: &mut Block) -> Result<ReadOutcome, HwError> {
         if let Some(event) = self.initial_alarm.take() {
             return Ok(ReadOutcome::Event(event));
+        }
+        if self.fresh {
+            // The blocks received since open are old by the time the thread runs (a second on a slow
+            // machine): drop them, so every channel starts with the same margin (FINDINGS.md 3).
+            self.fresh = false;
+            let _ = sys::flush(self.fd.as_fd());
         }
         loop {
             if self.closing.load(Ordering::Acquire) {
@@ -298,12 +364,11 @@ impl Channel for DahdiChannel {
     }
 
     fn write(&mut self, block: &Block) -> Result<(), HwError> {
-        if self.dialing {
+        match self.tx.before_write() {
             // A write would cancel the dial: the kernel is sending the digits; this block is dropped.
-            return Ok(());
-        }
-        if self.reprime {
-            self.prime();
+            None => return Ok(()),
+            Some(0) => {}
+            Some(blocks) => self.prime(blocks),
         }
         match nix::unistd::write(&self.fd, block) {
             Ok(_) => Ok(()),
@@ -312,8 +377,12 @@ impl Channel for DahdiChannel {
                 self.counters.tx_overruns.fetch_add(1, Ordering::Relaxed);
                 Ok(())
             }
-            // An event is pending; the next read reports it.
-            Err(e) if sys::is_elast(e) => Ok(()),
+            // An event is pending; the next read reports it. The block is lost: queue one ahead
+            // again before the next, so the transmitter keeps its margin.
+            Err(e) if sys::is_elast(e) => {
+                self.tx.ran_dry();
+                Ok(())
+            }
             Err(e) if self.closing.load(Ordering::Acquire) => {
                 let _ = e;
                 Ok(())
@@ -333,10 +402,9 @@ impl Channel for DahdiChannel {
                 Ok(())
             }
             Control::OnHook | Control::Hangup { .. } => {
-                self.dialing = false;
                 // DAHDI empties the channel's buffers on an on-hook (dahdi_hangup): queue the
                 // blocks ahead again, or the transmitter runs dry at the next late wake-up.
-                self.reprime = true;
+                self.tx.on_hook();
                 self.hook(sys::HOOK_ONHOOK, "DAHDI_HOOK ONHOOK")
             }
             Control::Ring => self.hook(sys::HOOK_RING, "DAHDI_HOOK RING"),
@@ -351,7 +419,7 @@ impl Channel for DahdiChannel {
                 self.dial
                     .send(self.fd.as_fd())
                     .map_err(|e| io(self.id, "DAHDI_DIAL", e))?;
-                self.dialing = true;
+                self.tx.dialing();
                 Ok(())
             }
             Control::SetBits(bits) => sys::set_txbits(self.fd.as_fd(), i32::from(bits & 0xf))
@@ -366,6 +434,38 @@ impl Channel for DahdiChannel {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tx_margin_primes_first_holds_during_a_dial_and_refills_after_what_empties_the_buffers() {
+        let mut tx = TxMargin::new(4);
+        assert_eq!(tx.before_write(), Some(1), "first write: one ahead, two queued");
+        assert_eq!(tx.before_write(), Some(0), "steady: one written per one read");
+        tx.dialing();
+        assert_eq!(tx.before_write(), None, "no write may cancel the dial");
+        assert_eq!(tx.before_write(), None);
+        tx.dial_complete();
+        assert_eq!(tx.before_write(), Some(1), "the buffers drained during the dial");
+        assert_eq!(tx.before_write(), Some(0));
+        tx.on_hook();
+        assert_eq!(
+            tx.before_write(),
+            Some(1),
+            "DAHDI empties the buffers on an on-hook"
+        );
+        tx.ran_dry();
+        assert_eq!(tx.before_write(), Some(1), "after an underrun or a lost block");
+        tx.dial_complete();
+        assert_eq!(
+            tx.before_write(),
+            Some(0),
+            "a DIALCOMPLETE without a dial changes nothing"
+        );
+        tx.dialing();
+        tx.on_hook();
+        assert_eq!(tx.before_write(), Some(1), "hanging up ends the dial");
+        assert_eq!(TxMargin::new(16).before_write(), Some(7), "16 buffers: 8 queued");
+        assert_eq!(TxMargin::new(2).before_write(), Some(1));
+    }
 
     #[test]
     fn gain_tables_scale_in_the_law() {

@@ -15,6 +15,10 @@ pub enum Mapped {
     ReadAlarms,
     /// The channel is gone (hardware removed): the thread should exit.
     Removed,
+    /// The transmitter ran dry and DAHDI sent idle bytes (DAHDI_BUFFER_EVENTS): count it.
+    Underrun,
+    /// A received block was lost because telvox read too late: count it.
+    Overrun,
     /// Nothing telvox acts on (pulse-digit progress, fax tone detection, overruns …).
     Ignore,
 }
@@ -39,6 +43,8 @@ pub fn map_event(signalling: Signalling, code: i32) -> Mapped {
         sys::EVENT_BITSCHANGED => return Mapped::ReadBits,
         sys::EVENT_ALARM => return Mapped::ReadAlarms,
         sys::EVENT_REMOVED => return Mapped::Removed,
+        sys::EVENT_WRITE_UNDERRUN => return Mapped::Underrun,
+        sys::EVENT_READ_OVERRUN => return Mapped::Overrun,
         _ => return Mapped::Ignore,
     };
     Mapped::Event(event)
@@ -213,7 +219,9 @@ mod tests {
         );
         assert_eq!(map_event(s, sys::EVENT_REMOVED), Mapped::Removed);
         // Pulse-digit progress, fax tone detection, DTMF down/up: not telvox's business here.
-        for code in [0, 14, 23, 29, 30, 1 << 16 | b'5' as i32, 1 << 17 | b'1' as i32] {
+        assert_eq!(map_event(s, sys::EVENT_WRITE_UNDERRUN), Mapped::Underrun);
+        assert_eq!(map_event(s, sys::EVENT_READ_OVERRUN), Mapped::Overrun);
+        for code in [0, 14, 23, 1 << 16 | b'5' as i32, 1 << 17 | b'1' as i32] {
             assert_eq!(map_event(s, code), Mapped::Ignore, "{code:#x}");
         }
     }

@@ -205,7 +205,7 @@ pub fn propose_map(spans: &[DriverSpan], source: &str) -> String {
         let _ = writeln!(
             out,
             "\n# DAHDI span {}: {}{kind}, {} channel(s){}\n[[span]]\nname = {:?}\ndahdi_span = {}\nlaw = \"{}\"\n\
-             channels = {channels}\nrole = \"{}\"\nsignalling = \"{}\"\nnumbers = [\"_X.\"]",
+             channels = {channels}\nrole = \"{}\"\nsignalling = \"{}\"{}\nnumbers = [\"_X.\"]",
             span.spanno,
             span.name,
             span.channels.len(),
@@ -215,6 +215,7 @@ pub fn propose_map(spans: &[DriverSpan], source: &str) -> String {
             if ulaw { "ulaw" } else { "alaw" },
             serde_plain(main.role()),
             serde_signalling(main),
+            hint(main),
         );
         for run in runs.iter().filter(|r| r.first <= channels) {
             match run.signalling {
@@ -222,9 +223,10 @@ pub fn propose_map(spans: &[DriverSpan], source: &str) -> String {
                 Some(s) => {
                     let _ = writeln!(
                         out,
-                        "[[span.group]]\nchannels = \"{}\"\nsignalling = \"{}\"",
+                        "[[span.group]]\nchannels = \"{}\"\nsignalling = \"{}\"{}",
                         range(run.first, run.last),
-                        serde_signalling(s)
+                        serde_signalling(s),
+                        hint(s)
                     );
                 }
                 None => {
@@ -239,6 +241,14 @@ pub fn propose_map(spans: &[DriverSpan], source: &str) -> String {
         }
     }
     out
+}
+
+/// What the driver cannot tell: DAHDI's `e&m` is both immediate and wink start.
+fn hint(s: Signalling) -> &'static str {
+    match s {
+        Signalling::EmImmediate => "  # or \"em_wink\" for wink start (DAHDI's e&m is both)",
+        _ => "",
+    }
 }
 
 fn serde_plain(role: crate::hw::Role) -> &'static str {

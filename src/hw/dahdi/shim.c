@@ -17,6 +17,7 @@ unsigned long telvox_dahdi_request(int which) {
     case 10: return DAHDI_ECHOCANCEL_PARAMS;
     case 11: return DAHDI_SPANSTAT;
     case 12: return DAHDI_FLUSH;
+    case 13: return DAHDI_BUFFER_EVENTS;
     default: return 0;
     }
 }
@@ -81,6 +82,8 @@ long telvox_dahdi_const(int which) {
     case 41: return DAHDI_FLUSH_BOTH;
     case 42: return DAHDI_SIG_EM_E1;
     case 43: return DAHDI_EVENT_REMOVED;
+    case 44: return DAHDI_EVENT_READ_OVERRUN;
+    case 45: return DAHDI_EVENT_WRITE_UNDERRUN;
     default: return -1;
     }
 }

@@ -37,6 +37,7 @@ pub const NR_DIAL: u8 = 31;
 pub const NR_ECHOCANCEL: u8 = 33;
 pub const NR_SPECIFY: u8 = 38;
 pub const NR_BITS: u8 = 43;
+pub const NR_BUFFER_EVENTS: u8 = 105;
 
 // Events (DAHDI_EVENT_*).
 pub const EVENT_NONE: i32 = 0;
@@ -53,6 +54,8 @@ pub const EVENT_BITSCHANGED: i32 = 13;
 pub const EVENT_POLARITY: i32 = 17;
 pub const EVENT_RINGBEGIN: i32 = 18;
 pub const EVENT_REMOVED: i32 = 20;
+pub const EVENT_READ_OVERRUN: i32 = 29;
+pub const EVENT_WRITE_UNDERRUN: i32 = 30;
 
 // DAHDI_HOOK operations.
 pub const HOOK_ONHOOK: i32 = 0;
@@ -115,9 +118,10 @@ nix::ioctl_write_ptr!(
 nix::ioctl_write_ptr!(ioc_specify, DAHDI_CODE, NR_SPECIFY, c_int);
 nix::ioctl_write_ptr!(ioc_settxbits, DAHDI_CODE, NR_BITS, c_int);
 nix::ioctl_read!(ioc_getrxbits, DAHDI_CODE, NR_BITS, c_int);
+nix::ioctl_write_ptr!(ioc_buffer_events, DAHDI_CODE, NR_BUFFER_EVENTS, c_int);
 
 /// The request codes telvox issues, as nix computes them: (header name, code, argument size).
-pub fn requests() -> [(&'static str, u64, usize); 13] {
+pub fn requests() -> [(&'static str, u64, usize); 14] {
     use std::mem::size_of;
     let int = size_of::<c_int>();
     [
@@ -186,6 +190,11 @@ pub fn requests() -> [(&'static str, u64, usize); 13] {
             nix::request_code_write!(DAHDI_CODE, NR_FLUSH, int) as u64,
             int,
         ),
+        (
+            "DAHDI_BUFFER_EVENTS",
+            nix::request_code_write!(DAHDI_CODE, NR_BUFFER_EVENTS, int) as u64,
+            int,
+        ),
     ]
 }
 
@@ -213,6 +222,14 @@ pub fn flush(fd: BorrowedFd) -> nix::Result<()> {
     let what = FLUSH_BOTH;
     // SAFETY: as in `specify`: a live c_int the driver only reads.
     unsafe { ioc_flush(fd.as_raw_fd(), &what) }.map(drop)
+}
+
+/// DAHDI_BUFFER_EVENTS: with `on`, the driver queues DAHDI_EVENT_WRITE_UNDERRUN once per transmit
+/// underrun (and READ_OVERRUN), so telvox can count them.
+pub fn buffer_events(fd: BorrowedFd, on: bool) -> nix::Result<()> {
+    let value = c_int::from(on);
+    // SAFETY: a live c_int the driver only reads.
+    unsafe { ioc_buffer_events(fd.as_raw_fd(), &value) }.map(drop)
 }
 
 /// DAHDI_GET_PARAMS for `channo` (0 = the channel this fd is bound to).
@@ -491,7 +508,7 @@ mod tests {
 
     #[test]
     fn constants_match_the_header() {
-        let ours: [i64; 44] = [
+        let ours: [i64; 46] = [
             EVENT_ONHOOK,
             EVENT_RINGOFFHOOK,
             EVENT_WINKFLASH,
@@ -536,6 +553,8 @@ mod tests {
             FLUSH_BOTH,
             SIG_EM_E1,
             EVENT_REMOVED,
+            EVENT_READ_OVERRUN,
+            EVENT_WRITE_UNDERRUN,
         ]
         .map(i64::from);
         for (which, value) in ours.iter().enumerate() {
