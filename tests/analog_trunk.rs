@@ -295,17 +295,30 @@ fn em_inbound(signalling: &str) {
 /// party's hangup is the battery drop that ends it.
 #[test]
 fn an_outbound_call_on_an_analog_trunk_seizes_dials_and_reaches_the_party() {
-    outbound_call("fxsks");
+    outbound_call("signalling = \"fxsks\"", true);
+}
+
+/// With polarity answer supervision the call is answered at the exchange's reversal when the
+/// party picks up — and not at all when it does not (the attempt times out unanswered).
+#[test]
+fn outbound_answer_supervision_by_polarity_reversal() {
+    let keys = "signalling = \"fxsks\"\nfar_end_hangup = \"polarity\"\nanswer_on_polarity = true\n\
+                hangup_on_polarity = true";
+    outbound_call(keys, true);
+    outbound_call(keys, false);
 }
 
 /// The same on an E&M wink-start trunk: `Start` seizes, the exchange winks, the digits follow the
 /// wink, and the far end's off-hook is the answer.
 #[test]
 fn an_outbound_call_on_an_em_wink_trunk_waits_for_the_wink_and_the_far_ends_answer() {
-    outbound_call("em_wink");
+    outbound_call("signalling = \"em_wink\"", true);
+    outbound_call("signalling = \"em_wink\"", false);
 }
 
-fn outbound_call(signalling: &str) {
+/// Sends a fax to 601 on a span with `keys`; the registered party answers (or not), listens 2 s and
+/// hangs up. Checks the call log's outbound row.
+fn outbound_call(keys: &str, answer: bool) {
     let work = tempfile::Builder::new()
         .prefix("trunk-out-")
         .tempdir()
@@ -318,7 +331,7 @@ fn outbound_call(signalling: &str) {
         &doc,
     )
     .expect("a fax document");
-    let daemon = daemon(&format!("law = \"alaw\"\nsignalling = \"{signalling}\""), |c| {
+    let daemon = daemon(&format!("law = \"alaw\"\n{keys}"), |c| {
         format!("{c}\n[fax]\nring_timeout_s = 60\nretries = 0\n")
     });
     let mut party = daemon.party();
@@ -338,6 +351,22 @@ fn outbound_call(signalling: &str) {
             Heard::Timeout | Heard::Closed => panic!("no incoming call\n{}", daemon.log()),
             _ => {}
         }
+    }
+    if !answer {
+        // Never picked up: telvox gives up after the fax queue's ring timeout.
+        loop {
+            match party.recv(Some(WAIT)).expect("recv") {
+                Heard::Control(DaemonOp::Hangup { .. }) => break,
+                Heard::Timeout | Heard::Closed => panic!("no hangup\n{}", daemon.log()),
+                _ => {}
+            }
+        }
+        let calls = daemon.wait_calls("the outbound call to end", |c| {
+            c.len() == 1 && c[0]["end"].is_string()
+        });
+        assert_eq!(calls[0]["disposition"], "NO ANSWER", "{keys}: {calls:#?}");
+        daemon.wait_all_idle();
+        return;
     }
     party.send_control(&PartyOp::Answer).expect("answer");
     // Lockstep: the card ticks once the party has its block queued; then one block per block heard.
@@ -360,10 +389,9 @@ fn outbound_call(signalling: &str) {
         c.len() == 1 && c[0]["end"].is_string()
     });
     assert_eq!(calls[0]["dst"], "601", "{calls:#?}");
-    assert_eq!(
-        calls[0]["disposition"], "ANSWERED",
-        "answered when dialled: {calls:#?}"
-    );
+    assert_eq!(calls[0]["disposition"], "ANSWERED", "{keys}: {calls:#?}");
+    // Cleared by the party's hangup (battery drop, release or reversal), not by the fax session.
+    assert_eq!(calls[0]["hangup_cause"], "NORMAL_CLEARING", "{keys}: {calls:#?}");
     assert!(calls[0]["channel"].as_str().is_some_and(|c| c.starts_with("1/")));
     daemon.wait_all_idle();
 }
@@ -406,4 +434,24 @@ fn an_em_caller_who_releases_before_the_answer_frees_the_line() {
     daemon.wait_all_idle();
     let next = call(&daemon, "556", None, 10);
     assert!(next.answered, "the line is free again: {next:?}");
+}
+
+/// The same analog line on the realtime clock (the card ticks every 20 ms of wall time): one
+/// ring, caller ID, the answer at its end, the caller's hangup as a battery drop.
+#[test]
+fn a_kewlstart_call_with_caller_id_on_the_realtime_clock() {
+    let daemon = daemon(
+        "law = \"alaw\"\nsignalling = \"fxsks\"\ncaller_id = \"dtmf\"",
+        |c| set_key(&c, "clock", "\"realtime\""),
+    );
+    let started = std::time::Instant::now();
+    let outcome = call(&daemon, "13800138000", None, 25);
+    assert!(outcome.answered, "{outcome:?}");
+    let call = only_call(&daemon);
+    assert_eq!(call["src"], "13800138000");
+    assert_eq!(call["disposition"], "ANSWERED");
+    assert_eq!(call["hangup_cause"], "NORMAL_CLEARING");
+    // Caller ID (~2.4 s), one ring (1 s), half a second of call: real time, not CPU speed.
+    let took = started.elapsed();
+    assert!(took >= Duration::from_millis(3500), "{took:?}");
 }

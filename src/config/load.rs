@@ -1445,6 +1445,22 @@ fn read_span_analog(
         .find(|n| !n.starts_with('_'))
         .map(|n| crate::fixed::Number::from_str_truncating(n));
     analog.number = exact.unwrap_or_default();
+    let fxo_trunk = signalling.is_some_and(|s| matches!(s, Signalling::Fxsks | Signalling::Fxsls));
+    let fxo_keys = [
+        "caller_id",
+        "caller_id_start",
+        "hangup_on_polarity",
+        "answer_on_polarity",
+    ];
+    if signalling.is_some() && !fxo_trunk {
+        for key in fxo_keys.iter().filter(|k| section.get(k).is_some()) {
+            let message = format!(
+                "{}{key} applies to analog trunks only (signalling = \"fxsks\" or \"fxsls\"); it is ignored here",
+                section.prefix
+            );
+            diags.warning(section.src, section.start_bytes, message);
+        }
+    }
     let line_signalled = signalling.is_some_and(|s| !matches!(s, Signalling::Network));
     let is_trunk = signalling.is_some_and(|s| s.role() == Role::Trunk);
     if line_signalled && is_trunk && exact.is_none() && !numbers.is_empty() {
@@ -1861,6 +1877,21 @@ mod tests {
         );
         assert!(
             shown[2].contains("warning: span #1 has no exact number"),
+            "{shown:?}"
+        );
+
+        let network = map.replace("signalling = \"fxsks\"\n", "");
+        let src = Source::new(PathBuf::from("site.toml"), network);
+        let mut diags = Diagnostics::default();
+        let _ = parse_hw(&src, &mut diags);
+        let shown: Vec<String> = diags.list.iter().map(|d| d.to_string()).collect();
+        assert_eq!(
+            shown.len(),
+            3,
+            "caller_id, caller_id_start, hangup_on_polarity: {shown:?}"
+        );
+        assert!(
+            shown[0].contains("warning: span #1 caller_id applies to analog trunks only"),
             "{shown:?}"
         );
     }

@@ -203,10 +203,10 @@ impl EmLine {
                 self.state = State::Up;
                 self.events.push(ChanEvent::Answered);
             }
-            // Glare: the far end seized as telvox did. The far end wins; the attempt fails.
+            // Glare: the far end seized as telvox did. The far end wins: its call is taken as any
+            // other, and the offer that follows ends the outbound attempt in the engine loop (as on
+            // the analog trunk), so no hangup is owed for it.
             (State::Seized { .. }, ChanEvent::OffHook) => {
-                self.events
-                    .push(ChanEvent::Hangup(Cause::NormalCircuitCongestion));
                 self.off_hook = false;
                 self.seized();
             }
@@ -566,6 +566,49 @@ mod tests {
             "{:?}",
             run.seen
         );
+    }
+
+    #[test]
+    fn glare_the_far_end_seizing_as_telvox_does_wins_and_an_alarm_clears_its_call() {
+        let steps = vec![
+            Quiet(2),
+            Ev(OffHook),
+            Quiet(2),
+            Ev(HookComplete),
+            Quiet(60),
+            Ev(Alarm(Alarms::BLUE)),
+            Quiet(2),
+            Ev(OffHook),
+            Quiet(1),
+        ];
+        let (mut line, log) = em(steps, Signalling::EmWink, 1000);
+        let run = drive(&mut line, &log, Some(1), |reads, line| {
+            if reads == 0 {
+                line.control(Control::Dial {
+                    number: Number::from_str_truncating("6001"),
+                    from: Number::new(),
+                    call: Default::default(),
+                })
+                .unwrap();
+            }
+        });
+        // The seizure's OffHook while telvox waited for a wink is the far end's own call: telvox
+        // winks for it and offers it after the DNIS timeout (the offer fails the attempt).
+        assert_eq!(
+            run.seen,
+            [
+                "audio×54",
+                "Offered(>8000 )",
+                "RingBegin",
+                "RingEnd",
+                "audio×10",
+                "Hangup(NetworkOutOfOrder)",
+                "Alarm(Alarms(4))",
+                "audio×3"
+            ],
+            "a seizure on an alarmed span is no call"
+        );
+        assert_eq!(run.controls, ["Start", "Wink", "OffHook", "OnHook"]);
     }
 
     #[test]

@@ -21,7 +21,7 @@
 //! call the loop refuses while it rings cannot be refused on an analog line (it is on-hook already):
 //! the line ignores that call's further rings until the caller gives up.
 //!
-//! Outbound (`Dial`): off-hook, wait for dial tone (or [`DIAL_WAIT_MS`]), `DialDigits`, and on
+//! Outbound (`Dial`): off-hook, wait [`DIAL_WAIT_MS`] for dial tone, `DialDigits`, and on
 //! `DialComplete` the call counts as answered — plain analog lines have no answer supervision —
 //! unless `answer_on_polarity` waits for the exchange's polarity reversal. No block is written to
 //! the card while the digits are sent (a write cancels a DAHDI dial).
@@ -35,7 +35,6 @@
 use crate::dsp::callerid::{Absence, CallerId, DtmfClipRx, FskCallerIdRx, FskStandard};
 use crate::dsp::dtmf::{DtmfRx, DtmfRxConfig};
 use crate::dsp::g711;
-use crate::dsp::tones::{ProgressDetector, ProgressEvent};
 use crate::fixed::{Name, Number};
 use crate::hw::{
     Alarms, Block, CallInfo, Cause, ChanEvent, ChanId, Channel, ChannelWaker, Control, HwError, Law,
@@ -109,7 +108,9 @@ pub const DEFAULT_DNIS_TIMEOUT_MS: u32 = 3000;
 
 /// Asterisk's `ringtimeout` default: 8 s without a ring and the caller has gone.
 pub const DEFAULT_RING_TIMEOUT_MS: u32 = 8000;
-/// Outbound: dial after this long off-hook even when no dial tone was recognised.
+/// Outbound: digits go out this long after going off-hook. Exchanges give dial tone within a few
+/// hundred ms; recognising it for sure takes the progress detector 1.5 s (longer than any cadenced
+/// tone's on-time), more than the wait itself, so the line simply waits.
 pub const DIAL_WAIT_MS: u32 = 1000;
 /// Caller ID heard before the first ring is forgotten if no ring follows within this long.
 const PRE_RING_CID_MS: u32 = 5000;
@@ -162,7 +163,6 @@ pub struct TrunkLine {
     fsk_listening: bool,
     dtmf: Option<Box<DtmfRx>>,
     clip: DtmfClipRx,
-    progress: Box<ProgressDetector>,
     /// Caller ID received for the call about to be offered, and how long ago (samples).
     cid: Option<CallInfo>,
     cid_age_samples: u64,
@@ -198,7 +198,6 @@ impl TrunkLine {
             fsk_listening: false,
             dtmf,
             clip: DtmfClipRx::new(),
-            progress: Box::new(ProgressDetector::new(setup.country)),
             cid: None,
             cid_age_samples: 0,
             polarity_window_samples: 0,
@@ -517,8 +516,7 @@ impl TrunkLine {
         let samples = BLOCK_SAMPLES as u64;
         let listen_dtmf = self.dtmf.is_some() && matches!(self.state, State::Idle);
         let listen_fsk = self.fsk_listening && matches!(self.state, State::Idle | State::Ringing { .. });
-        let seizing = matches!(self.state, State::Seizing { .. });
-        if listen_dtmf || listen_fsk || seizing {
+        if listen_dtmf || listen_fsk {
             g711::decode_block(self.law, block, &mut self.lin);
         }
         if listen_dtmf {
@@ -580,17 +578,7 @@ impl TrunkLine {
             } => {
                 *waited += samples;
                 let number = *number;
-                let waited = *waited;
-                self.progress.process(&self.lin);
-                let mut dial_tone = false;
-                for _ in 0..8 {
-                    match self.progress.take_event() {
-                        Some(ProgressEvent::Dial) => dial_tone = true,
-                        Some(_) => {}
-                        None => break,
-                    }
-                }
-                if dial_tone || waited >= ms_to_samples(DIAL_WAIT_MS) {
+                if *waited >= ms_to_samples(DIAL_WAIT_MS) {
                     self.state = State::Dialling;
                     self.line(Control::DialDigits {
                         digits: number,
@@ -744,7 +732,6 @@ impl Channel for TrunkLine {
             Control::Dial { number, .. } => match self.state {
                 State::Idle => {
                     self.line(Control::OffHook);
-                    self.progress.reset();
                     self.state = State::Seizing { samples: 0, number };
                 }
                 // Glare with a ring telvox has not offered yet: the offer that follows ends the
@@ -1335,6 +1322,48 @@ pub(crate) mod tests {
             }
         });
         assert_eq!(run.seen, ["audio×80", "Answered", "audio×2"]);
+    }
+
+    /// The fxsks side of NOTES.md's table (tests/dahdi-vm): ring, answer, a flash telvox sends
+    /// (HOOKCOMPLETE 0.8 s later), the exchange clearing (ONHOOK), and — 1 s later, inside the
+    /// driver's 2 s ring debounce — the next call arriving as a RINGOFFHOOK alone.
+    #[test]
+    fn the_real_drivers_event_sequence_makes_two_calls() {
+        let setup = setup(Signalling::Fxsks, |_| {});
+        let steps = vec![
+            Ev(RingBegin),
+            Quiet(103),
+            Ev(RingEnd),
+            Quiet(10),
+            Ev(HookComplete),
+            Quiet(30),
+            Ev(OnHook),
+            Quiet(50),
+            Ev(RingEnd),
+            Quiet(5),
+        ];
+        let (mut line, log) = trunk(steps, &setup);
+        let run = drive(&mut line, &log, Some(1), |reads, line| {
+            if reads == 110 {
+                line.control(Control::Flash).unwrap();
+            }
+        });
+        assert_eq!(
+            run.seen,
+            [
+                "Offered(>8000 )",
+                "RingBegin",
+                "audio×103",
+                "RingEnd",
+                "audio×40",
+                "Hangup(NormalClearing)",
+                "audio×50",
+                "Offered(>8000 )",
+                "RingEnd",
+                "audio×5"
+            ]
+        );
+        assert_eq!(run.controls, ["OffHook", "Flash", "OnHook", "OffHook"]);
     }
 
     /// The cost of an idle DAHDI trunk (blocks arrive on idle lines too) per 20 ms block:
