@@ -172,8 +172,11 @@ impl ChannelRunner {
         loop {
             let outcome = match self.chan.read(&mut self.rx) {
                 Ok(o) => o,
-                Err(_) => {
+                Err(e) => {
                     self.status.errors.fetch_add(1, Ordering::Relaxed);
+                    // Once, as the thread ends (not on the per-block path): a channel that leaves
+                    // service must say why.
+                    tracing::error!("{e}: the channel is out of service");
                     ReadOutcome::Closed
                 }
             };

@@ -8,8 +8,8 @@
 //! the same code for every kind of line, and each is unit-tested against scripted DAHDI event
 //! sequences.
 
-pub mod extension;
 pub mod em;
+pub mod extension;
 mod queue;
 pub mod trunk;
 
@@ -39,7 +39,6 @@ pub fn wrap(chan: Box<dyn Channel>, setup: &LineSetup) -> Box<dyn Channel> {
         Signalling::EmImmediate | Signalling::EmWink | Signalling::Clear => {
             Box::new(em::EmLine::new(chan, setup))
         }
-
     }
 }
 
