@@ -49,6 +49,8 @@ pub struct DahdiChannel {
     tx: TxMargin,
     /// Nothing read yet: what queued up between open and the thread's first read is stale.
     fresh: bool,
+    /// A block has been read: the thread runs at the card's pace from here on.
+    reading: bool,
     echo_taps: u32,
     /// The span was in alarm when the channel opened (DAHDI posts no event for that): reported by
     /// the first read.
@@ -108,8 +110,11 @@ impl TxMargin {
         self.refill = true;
     }
 
-    pub fn ran_dry(&mut self) {
-        self.refill = true;
+    /// The driver reported a transmit underrun. Returns whether it counts as a late block: an
+    /// underrun while a refill is pending follows what emptied the buffers on purpose (an on-hook
+    /// runs dahdi_hangup, which drops the queue; a dial ends with nothing queued), not a late write.
+    pub fn ran_dry(&mut self) -> bool {
+        !std::mem::replace(&mut self.refill, true)
     }
 }
 
@@ -188,6 +193,7 @@ impl DahdiChannel {
             silence: [law.silence_byte(); BLOCK_SAMPLES],
             tx: TxMargin::new(options.buffers),
             fresh: true,
+            reading: false,
             echo_taps: options.echo_taps,
             initial_alarm: (!alarms.is_clear()).then_some(ChanEvent::Alarm(alarms)),
             dial: sys::DialRequest::new(),
@@ -243,13 +249,19 @@ impl DahdiChannel {
             }
             Mapped::Removed => return Ok(Some(ReadOutcome::Closed)),
             Mapped::Underrun => {
-                // The card sent idle bytes: the block telvox owed was late (CardCounters' meaning).
-                self.counters.late_blocks.fetch_add(1, Ordering::Relaxed);
-                self.tx.ran_dry();
+                // The card sent idle bytes: the block telvox owed was late (CardCounters' meaning),
+                // unless telvox had emptied the queue itself (FINDINGS.md 4: one per hang-up).
+                if self.tx.ran_dry() {
+                    self.counters.late_blocks.fetch_add(1, Ordering::Relaxed);
+                }
                 return Ok(None);
             }
             Mapped::Overrun => {
-                self.counters.rx_overruns.fetch_add(1, Ordering::Relaxed);
+                // Overruns before the first block read are the backlog of open-to-start, which the
+                // first read drops anyway; only a thread that fell behind later lost blocks.
+                if self.reading {
+                    self.counters.rx_overruns.fetch_add(1, Ordering::Relaxed);
+                }
                 return Ok(None);
             }
             Mapped::Ignore => return Ok(None),
@@ -346,6 +358,7 @@ impl Channel for DahdiChannel {
                     if n < BLOCK_SAMPLES {
                         block[n..].fill(self.law.silence_byte());
                     }
+                    self.reading = true;
                     return Ok(ReadOutcome::Audio);
                 }
                 Err(Errno::EAGAIN | Errno::EINTR) => continue,
@@ -380,7 +393,7 @@ impl Channel for DahdiChannel {
             // An event is pending; the next read reports it. The block is lost: queue one ahead
             // again before the next, so the transmitter keeps its margin.
             Err(e) if sys::is_elast(e) => {
-                self.tx.ran_dry();
+                let _ = self.tx.ran_dry();
                 Ok(())
             }
             Err(e) if self.closing.load(Ordering::Acquire) => {
@@ -454,8 +467,17 @@ mod tests {
             Some(1),
             "DAHDI empties the buffers on an on-hook"
         );
-        tx.ran_dry();
+        assert!(
+            tx.ran_dry(),
+            "an underrun with the margin in place is a late block"
+        );
         assert_eq!(tx.before_write(), Some(1), "after an underrun or a lost block");
+        tx.on_hook();
+        assert!(
+            !tx.ran_dry(),
+            "the underrun an on-hook causes (DAHDI drops the queue) is no late block"
+        );
+        assert_eq!(tx.before_write(), Some(1));
         tx.dial_complete();
         assert_eq!(
             tx.before_write(),
