@@ -360,7 +360,7 @@ impl Channel for EmLine {
     }
 
     fn read(&mut self, block: &mut Block) -> Result<ReadOutcome, HwError> {
-        loop {
+        for _ in 0..super::MAX_LINE_EVENTS_PER_READ {
             if let Some(event) = self.events.pop() {
                 return Ok(ReadOutcome::Event(event));
             }
@@ -375,6 +375,7 @@ impl Channel for EmLine {
                 other => return Ok(other),
             }
         }
+        Ok(ReadOutcome::Woken)
     }
 
     fn write(&mut self, block: &Block) -> Result<(), HwError> {

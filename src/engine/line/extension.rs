@@ -491,9 +491,7 @@ impl Channel for Extension {
     }
 
     fn read(&mut self, block: &mut Block) -> Result<ReadOutcome, HwError> {
-        // Bounded: a card that only ever sends events this wrapper absorbs would otherwise hold
-        // the thread here; after this many the read returns Woken (the loop ignores it).
-        for _ in 0..64 {
+        for _ in 0..super::MAX_LINE_EVENTS_PER_READ {
             if let Some(event) = self.pending.take() {
                 return Ok(ReadOutcome::Event(event));
             }

@@ -17,6 +17,11 @@ use crate::hw::{Channel, Signalling};
 
 pub use trunk::{AnalogOptions, CallerIdSignalling, CallerIdStart};
 
+/// Line events a state machine absorbs in one `read` before it returns `Woken` (which the engine
+/// loop takes as nothing to do): a card that only ever sent events the machine swallows would
+/// otherwise hold the channel thread in its read for good.
+const MAX_LINE_EVENTS_PER_READ: usize = 64;
+
 /// What a line's state machine needs to know about the line (from the span's hardware map).
 #[derive(Clone, Debug)]
 pub struct LineSetup {

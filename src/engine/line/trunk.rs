@@ -675,9 +675,7 @@ impl Channel for TrunkLine {
     }
 
     fn read(&mut self, block: &mut Block) -> Result<ReadOutcome, HwError> {
-        // Bounded: every line event read is consumed; a card that sent only events forever would
-        // keep the thread here, as it would keep a DAHDI reader in its event loop.
-        loop {
+        for _ in 0..super::MAX_LINE_EVENTS_PER_READ {
             if let Some(event) = self.events.pop() {
                 return Ok(ReadOutcome::Event(event));
             }
@@ -694,6 +692,7 @@ impl Channel for TrunkLine {
                 other => return Ok(other),
             }
         }
+        Ok(ReadOutcome::Woken)
     }
 
     fn write(&mut self, block: &Block) -> Result<(), HwError> {
@@ -946,6 +945,19 @@ pub(crate) mod tests {
     /// RINGOFFHOOK 2 s later at the end of the burst, 4 s of silence, and again.
     fn ring_cycle() -> Vec<Step> {
         vec![Ev(RingBegin), Quiet(100), Ev(RingEnd), Quiet(200)]
+    }
+
+    #[test]
+    fn a_flood_of_absorbed_line_events_returns_control_to_the_loop() {
+        let setup = setup(Signalling::Fxsks, |_| {});
+        // HOOKCOMPLETE on an idle trunk means nothing: the line absorbs each one.
+        let steps = vec![Ev(HookComplete); 3 * super::super::MAX_LINE_EVENTS_PER_READ];
+        let (mut line, _log) = trunk(steps, &setup);
+        let mut block = [0u8; BLOCK_SAMPLES];
+        for _ in 0..3 {
+            assert_eq!(line.read(&mut block).unwrap(), ReadOutcome::Woken);
+        }
+        assert_eq!(line.read(&mut block).unwrap(), ReadOutcome::Closed);
     }
 
     #[test]
