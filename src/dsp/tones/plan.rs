@@ -10,10 +10,10 @@
 //! - **United Kingdom**: BT SIN 350 (dial 350+450 Hz; DAHDI and Asterisk ship 350+440, which is the
 //!   North American pair, not SIN 350's).
 //! - **Europe**: ETSI ES 201 970 / TR 101 041, the common CEPT plan at 425 Hz.
-//! - **Korea**: a North-American-style plan. The ringback (440 + 480 Hz, 1 s on / 2 s off) is
-//!   checked against FreeSWITCH's tone table (`conf/vanilla/vars.xml`, `ko-ring`) and Korean
-//!   Wikipedia (통화연결음); dial, busy and
-//!   congestion are still unverified (see the table below for what was and was not found).
+//! - **Korea**: a North-American-style plan. Every frequency and cadence is checked against the
+//!   ITU's list of national tones (E.180 Suppl. 2 data) as transcribed in `decal/werdlists`
+//!   (`telco-data/national-network-tones.txt`); the ringback also against FreeSWITCH's `ko-ring`
+//!   and Korean Wikipedia (통화연결음). Only the levels are assumed (see the table below).
 //!
 //! Cross-checked (2026-11) against Asterisk's `configs/samples/indications.conf`, which cites the
 //! ITU's list of national tones (`tones-0203.pdf`, the E.180 Supplement 2 data) for most zones:
@@ -265,27 +265,34 @@ fn north_america(kind: ToneKind) -> ToneSpec {
 }
 
 // ---- Republic of Korea ---------------------------------------------------------------------------
-// Ringback, 440 + 480 Hz, 1 s on / 2 s off: verified against FreeSWITCH's conf/vanilla/vars.xml
-// (`ko-ring=%(1000,2000,440,480)`) and the Korean Wikipedia article 통화연결음 (ringback tone:
-// "대한민국은 1초 재생 후 2초 정지", 440 Hz + 480 Hz like the US).
-// Dial tone 350 + 440 Hz continuous: Frank Durda IV's "International Telephone Dial Tone Signaling
-// Reference" (nemesis.lonestar.org, dialtone.html: "South Korea 350Hz 440Hz Continuous").
-// UNVERIFIED: busy (480 + 620 Hz, 0.5 s / 0.5 s) and congestion
-// (480 + 620 Hz, 0.3 s on / 0.2 s off) are as recalled from E.180 Suppl. 2, which could not be
-// read here; no public table found in this session has them (Asterisk's indications.conf has no
-// `kr` zone, nor have DAHDI's zonedata or FreeTDM's tones.conf; the ITU list itself was not
-// available). Levels are the Precise Tone Plan's (an assumption). Korean exchanges did not always
-// agree with each other (Lee, Won, Kim, "A Study on the Specifications of the Audible Tones of the
-// Switching System", 1987, found tones differing by switch type), so verify against E.180 Suppl. 2
-// or TTA's PSTN tone standard before relying on Korean busy/congestion detection.
+// Frequencies and cadences from the ITU's "Various tones used in national networks" (E.180 Suppl. 2
+// data, the list behind Asterisk's zones), entry "Korea (Republic of)", as transcribed in the public
+// repository decal/werdlists, telco-data/national-network-tones.txt (commit 81edb46, lines 749-758;
+// its China and USA entries agree with the figures in this file):
+//   Busy tone        480+620  0.5 on 0.5 off
+//   Congestion tone  480+620  0.3 on 0.2 off
+//   Dial tone        350+440  continuous
+//   Ringing tone     440+480  1.0 on 2.0 off
+//   Waiting tone     350+440  0.25 on 0.25 off 0.25 on 3.25 off
+// The ringback also agrees with FreeSWITCH's conf/vanilla/vars.xml (`ko-ring=%(1000,2000,440,480)`)
+// and the Korean Wikipedia article 통화연결음 ("대한민국은 1초 재생 후 2초 정지"); busy and dial tone
+// with Frank Durda IV's tone tables (busy "480Hz 620Hz 0.5sec 0.5sec", dial "350Hz 440Hz").
+// Call waiting: the ITU list gives Korea no "call waiting tone", only this "waiting tone"; several
+// administrations list their call-waiting tone under that name, so it is used for call waiting.
+// Levels: no source found gives Korea's in dBm0 (Durda's -12 dBm dial / -20 dBm busy are the same
+// for nearly every country), so they are the Precise Tone Plan's, an assumption. Korean exchanges
+// did not always agree with each other (Lee, Won, Kim, "A Study on the Specifications of the
+// Audible Tones of the Switching System", 1987), hence the detector's cadence tolerance.
 const KR_RINGBACK: &[CadenceStep] = &[CadenceStep::new(1000, 2000)];
 const KR_CONGESTION: &[CadenceStep] = &[CadenceStep::new(300, 200)];
+const KR_CALL_WAITING: &[CadenceStep] = &[CadenceStep::new(250, 250), CadenceStep::new(250, 3250)];
 
 fn korea(kind: ToneKind) -> ToneSpec {
     match kind {
         ToneKind::Ringback => spec(NA_RINGBACK_HZ, NA_RINGBACK_DBM0, KR_RINGBACK),
         ToneKind::Congestion => spec(NA_BUSY_HZ, NA_BUSY_DBM0, KR_CONGESTION),
-        // Dial, busy and call waiting as in North America (an assumption for call waiting).
+        ToneKind::CallWaiting => spec(NA_DIAL_HZ, NA_RINGBACK_DBM0, KR_CALL_WAITING),
+        // Dial tone (350 + 440 Hz) and busy (480 + 620 Hz, 0.5 / 0.5) are North America's.
         _ => north_america(kind),
     }
 }
@@ -429,11 +436,30 @@ mod tests {
             tone(Country::Eu, ToneKind::Congestion).cadence,
             &[CadenceStep::new(250, 250)][..]
         );
-        // Korea's ringback, as FreeSWITCH's `ko-ring` has it.
-        let korea = tone(Country::Kr, ToneKind::Ringback);
+        // Korea, as the ITU's list of national tones has it.
+        let korea = |kind| {
+            let spec = tone(Country::Kr, kind);
+            (spec.freqs_hz, spec.cadence)
+        };
+        assert_eq!(korea(ToneKind::Dial), ([350.0, 440.0], &[][..]));
         assert_eq!(
-            (korea.freqs_hz, korea.cadence),
+            korea(ToneKind::Ringback),
             ([440.0, 480.0], &[CadenceStep::new(1000, 2000)][..])
+        );
+        assert_eq!(
+            korea(ToneKind::Busy),
+            ([480.0, 620.0], &[CadenceStep::new(500, 500)][..])
+        );
+        assert_eq!(
+            korea(ToneKind::Congestion),
+            ([480.0, 620.0], &[CadenceStep::new(300, 200)][..])
+        );
+        assert_eq!(
+            korea(ToneKind::CallWaiting),
+            (
+                [350.0, 440.0],
+                &[CadenceStep::new(250, 250), CadenceStep::new(250, 3250)][..]
+            )
         );
         let sit = tone(Country::Us, ToneKind::Sit);
         assert_eq!(sit.step_freqs_hz(2), [1776.7, 0.0]);
