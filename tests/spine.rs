@@ -714,4 +714,19 @@ fn calls_path_shows_each_calls_way_through_its_flow() {
         text.contains("path: ringing → welcome → collect → sayback → goodbye"),
         "{text}"
     );
+    // The table shows local time (as --since reads it); JSON keeps the log's UTC. A POSIX TZ string
+    // needs no zone files: XST-8 is UTC+8.
+    let start = chrono::DateTime::parse_from_rfc3339(calls[0]["start"].as_str().unwrap()).unwrap();
+    let local = (start + chrono::Duration::hours(8))
+        .format("%Y-%m-%d %H:%M:%S")
+        .to_string();
+    let out = std::process::Command::new(common::BIN)
+        .env("TZ", "XST-8")
+        .arg("--config")
+        .arg(&daemon.config)
+        .arg("calls")
+        .output()
+        .unwrap();
+    let table = String::from_utf8(out.stdout).unwrap();
+    assert!(table.contains(&local), "{local} in {table}");
 }

@@ -124,14 +124,6 @@ pub fn send(config: &Config, args: &SendArgs) -> Result<i32> {
     Ok(0)
 }
 
-fn when(ms: i64) -> String {
-    Local
-        .timestamp_millis_opt(ms)
-        .single()
-        .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
-        .unwrap_or_default()
-}
-
 /// `telvox fax list`: every job, newest first.
 pub fn list(config: &Config, json: bool) -> Result<i32> {
     let conn = queue::open(&config.db_path()).map_err(|e| anyhow!(e))?;
@@ -146,7 +138,7 @@ pub fn list(config: &Config, json: bool) -> Result<i32> {
     );
     for job in &jobs {
         let next = if job.state == "queued" {
-            when(job.next_attempt_ms.max(job.not_before_ms))
+            super::local_time_ms(job.next_attempt_ms.max(job.not_before_ms))
         } else {
             "-".into()
         };
@@ -179,13 +171,13 @@ fn print_job(job: &Job) {
     if job.source == "faxback" {
         println!("  asked by:      {} on call {}", job.caller, job.uniqueid);
     }
-    println!("  queued:        {}", when(job.created_ms));
-    println!("  not before:    {}", when(job.not_before_ms));
+    println!("  queued:        {}", super::local_time_ms(job.created_ms));
+    println!("  not before:    {}", super::local_time_ms(job.not_before_ms));
     println!("  attempts:      {}", job.attempts);
     if job.state == "queued" {
         println!(
             "  next attempt:  {}",
-            when(job.next_attempt_ms.max(job.not_before_ms))
+            super::local_time_ms(job.next_attempt_ms.max(job.not_before_ms))
         );
     }
     println!("  last result:   {}", job.last_result.as_deref().unwrap_or("-"));

@@ -238,6 +238,25 @@ pub fn parse_since(text: &str) -> Result<i64> {
     bail!("--since \"{text}\": expected today, an age like 30m / 2h / 7d, a date like 2026-11-22, or 2026-11-22 08:30")
 }
 
+/// A stored time (epoch ms) as a person reads it in a table: local time, to the second, the same
+/// form `--since`, `--from` and `--to` read. JSON keeps the log's ISO-8601 UTC.
+pub fn local_time_ms(epoch_ms: i64) -> String {
+    use chrono::{Local, TimeZone};
+    Local
+        .timestamp_millis_opt(epoch_ms)
+        .single()
+        .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+        .unwrap_or_default()
+}
+
+/// [`local_time_ms`] for a time stored as ISO-8601 text (the call log's columns); text that does
+/// not parse is shown as it is.
+pub fn local_time_iso(iso: &str) -> String {
+    chrono::DateTime::parse_from_rfc3339(iso)
+        .map(|t| local_time_ms(t.timestamp_millis()))
+        .unwrap_or_else(|_| iso.to_string())
+}
+
 /// `telvox calls`: reads the call log directly (works with the daemon stopped). `with_path` adds each
 /// call's path through its flow: a `path` array of `{state, at_ms}` in JSON, an indented line in text.
 pub fn calls(config: &Config, filter: &CallFilter, with_path: bool, json: bool) -> Result<()> {
@@ -270,7 +289,7 @@ pub fn calls(config: &Config, filter: &CallFilter, with_path: bool, json: bool) 
         println!(
             "{:<20} {:<24} {:<14} {:<8} {:<6} {:>5} {:>5} {:<12} {}",
             r.uniqueid,
-            r.start,
+            local_time_iso(&r.start),
             r.src,
             r.dst,
             r.channel,

@@ -210,7 +210,7 @@ fn print_rows(rows: &[RecRow]) {
             "{:>5} {:<18} {:<24} {:>8.1} {:<14} {:<8} {:<6} {:<7} {:>4} {}{}",
             r.id,
             r.uniqueid,
-            r.start,
+            super::local_time_ms(r.start_ms),
             r.duration_s,
             r.caller,
             r.called,
