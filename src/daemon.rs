@@ -598,6 +598,7 @@ fn fax_dispatch_settings(config: &Config, trunks: usize) -> crate::apps::fax::di
         retries: fax.queue.retries,
         retry_spacing_s: fax.queue.retry_spacing_s,
         ring_timeout_s: fax.queue.ring_timeout_s,
+        keep_finished_days: fax.queue.keep_finished_days,
         from: fax.queue.caller_number(&fax.station_id),
         options: crate::dsp::fax::FaxOptions {
             local_ident: fax.station_id.clone(),

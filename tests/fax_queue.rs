@@ -540,6 +540,55 @@ fn cancel_stops_a_queued_job_and_hangs_up_one_being_sent() {
 }
 
 #[test]
+fn a_finished_jobs_document_is_removed_after_keep_finished_days_and_its_row_kept() {
+    let work = workdir();
+    let mut daemon = queue_daemon(work.path(), "retries = 0\nkeep_finished_days = 30\n");
+    let doc = work.path().join("doc1.tif");
+    let later = ["604", doc.to_str().unwrap(), "--at", "2099-01-01 09:00"];
+    let old = send(&daemon, &later)[0];
+    let waiting = send(&daemon, &later)[0];
+    assert!(daemon.cli(&["fax", "cancel", &old.to_string()]).status.success());
+    let document = |id: i64| PathBuf::from(job(&daemon, id)["document"].as_str().unwrap().to_string());
+    let (old_doc, waiting_doc) = (document(old), document(waiting));
+    assert!(old_doc.exists() && waiting_doc.exists());
+    // A month passes for the cancelled job (and for the waiting one, which must stay regardless).
+    daemon.kill_9();
+    let month_ms: i64 = 31 * 86_400_000;
+    rusqlite::Connection::open(daemon.db_path())
+        .unwrap()
+        .execute(
+            "UPDATE fax_jobs SET updated_ms = updated_ms - ?1, created_ms = created_ms - ?1",
+            [month_ms],
+        )
+        .unwrap();
+    daemon.relaunch();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while old_doc.exists() {
+        assert!(Instant::now() < deadline, "never pruned:\n{}", daemon.log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        !old_doc.parent().unwrap().exists(),
+        "the job's directory goes too"
+    );
+    assert!(
+        waiting_doc.exists(),
+        "a queued job keeps its document however old"
+    );
+    let shown = job(&daemon, old);
+    assert_eq!(shown["state"], "cancelled", "the row stays: {shown:#}");
+    assert_eq!(shown["document_removed"], true);
+    assert_eq!(job(&daemon, waiting)["document_removed"], false);
+    let text = String::from_utf8(daemon.cli(&["fax", "show", &old.to_string()]).stdout).unwrap();
+    assert!(text.contains("(removed: [fax] keep_finished_days)"), "{text}");
+    assert!(
+        daemon.log().contains("removed the files of 1 job(s)"),
+        "{}",
+        daemon.log()
+    );
+}
+
+#[test]
 fn a_job_cut_off_by_a_crash_is_sent_after_the_restart() {
     let work = workdir();
     let mut daemon = queue_daemon(work.path(), "retries = 0\n");

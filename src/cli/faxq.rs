@@ -162,7 +162,11 @@ fn print_job(job: &Job) {
     println!("  state:         {}", job.state);
     println!("  pages:         {} ({} sent)", job.pages, job.pages_sent);
     println!("  files:         {}", job.files.join(", "));
-    println!("  document:      {}", job.document);
+    let removed = match document_removed(job) {
+        true => " (removed: [fax] keep_finished_days)",
+        false => "",
+    };
+    println!("  document:      {}{removed}", job.document);
     println!(
         "  header:        {}",
         job.header.as_deref().unwrap_or("(the [fax] header)")
@@ -193,11 +197,18 @@ pub fn show(config: &Config, id: i64, json: bool) -> Result<i32> {
         return Ok(1);
     };
     if json {
-        println!("{}", serde_json::to_string_pretty(&job)?);
+        let mut value = serde_json::to_value(&job)?;
+        value["document_removed"] = json!(document_removed(&job));
+        println!("{}", serde_json::to_string_pretty(&value)?);
     } else {
         print_job(&job);
     }
     Ok(0)
+}
+
+/// A finished job whose files `[fax] keep_finished_days` has removed.
+fn document_removed(job: &Job) -> bool {
+    !matches!(job.state.as_str(), "queued" | "sending") && !std::path::Path::new(&job.document).exists()
 }
 
 /// `telvox fax cancel ID`: exit 1 when there is no such job or it is finished.

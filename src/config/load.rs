@@ -85,6 +85,7 @@ const FAX_KEYS: &[&str] = &[
     "retry_spacing_s",
     "ring_timeout_s",
     "caller_number",
+    "keep_finished_days",
 ];
 const HW_KEYS: &[&str] = &["card", "ring_on_ms", "ring_off_ms", "span"];
 const SPAN_KEYS: &[&str] = &[
@@ -768,6 +769,11 @@ const FAX_RING_TIMEOUT: IntRule = IntRule {
     unit: "seconds",
     note: "",
 };
+const FAX_KEEP_FINISHED: IntRule = IntRule {
+    range: 0..=3650,
+    unit: "days",
+    note: " (0 keeps every sent document)",
+};
 
 /// `[fax]` keys of the outbound queue. The channel limit leaves at least one trunk for callers.
 fn read_fax_queue(
@@ -814,6 +820,9 @@ fn read_fax_queue(
     }
     if let Some(n) = section.int("ring_timeout_s", &FAX_RING_TIMEOUT, diags) {
         config.ring_timeout_s = n;
+    }
+    if let Some(n) = section.int("keep_finished_days", &FAX_KEEP_FINISHED, diags) {
+        config.keep_finished_days = n;
     }
     if let Some((number, at)) = section.string("caller_number", "our fax number in quotes", diags) {
         match crate::apps::fax::queue::normalize_number(number) {

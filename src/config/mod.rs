@@ -109,6 +109,8 @@ pub struct FaxQueueConfig {
     /// The number outbound fax calls present (the call log's `src`); None: the digits of
     /// `station_id`.
     pub caller_number: Option<String>,
+    /// Days a finished job's files stay in `fax/out/<job>/` (its row stays for good); 0: forever.
+    pub keep_finished_days: u32,
 }
 
 impl Default for FaxQueueConfig {
@@ -119,6 +121,7 @@ impl Default for FaxQueueConfig {
             retry_spacing_s: 300,
             ring_timeout_s: 60,
             caller_number: None,
+            keep_finished_days: 30,
         }
     }
 }

@@ -36,6 +36,8 @@ use crate::hw::{CallRef, Cause};
 
 /// How often the queue is read even without a poke.
 pub const POLL: Duration = Duration::from_secs(1);
+/// How often finished jobs' files are looked at for removal.
+const PRUNE_INTERVAL: Duration = Duration::from_secs(3600);
 /// A request no channel took within this long (it got an inbound call) is taken back.
 const OFFER_TIMEOUT: Duration = Duration::from_secs(2);
 /// Fax-back requests waiting for the intake; more are refused (the flow hears `failed`).
@@ -234,6 +236,8 @@ pub struct DispatchSettings {
     pub retries: u32,
     pub retry_spacing_s: u32,
     pub ring_timeout_s: u32,
+    /// Days a finished job's files are kept (0: for good); see [`queue::prune`].
+    pub keep_finished_days: u32,
     /// Our number (the calls' `src`).
     pub from: String,
     /// Station id, ECM, the default header line.
@@ -298,6 +302,7 @@ impl Dispatcher {
             conn,
             active: Vec::new(),
             stop: stop.clone(),
+            next_prune: Instant::now(),
         };
         let thread = std::thread::Builder::new()
             .name("fax-dispatch".into())
@@ -342,6 +347,8 @@ struct Run {
     conn: rusqlite::Connection,
     active: Vec<Active>,
     stop: Arc<AtomicBool>,
+    /// When `fax/out` is next pruned (at the first step, then hourly).
+    next_prune: Instant,
 }
 
 impl Run {
@@ -390,7 +397,27 @@ impl Run {
             };
         }
         self.progress()?;
+        self.prune_when_due();
         self.start_due()
+    }
+
+    /// Removes finished jobs' files once they are `keep_finished_days` old, hourly: an appliance
+    /// that faxes for years must not fill its disk with documents already sent.
+    fn prune_when_due(&mut self) {
+        if Instant::now() < self.next_prune {
+            return;
+        }
+        self.next_prune = Instant::now() + PRUNE_INTERVAL;
+        let keep_days = self.settings.keep_finished_days;
+        match queue::prune(&self.conn, &self.settings.out_dir, keep_days, queue::now_ms()) {
+            Ok(queue::Pruned { jobs: 0, leftovers: 0 }) => {}
+            Ok(pruned) => tracing::info!(
+                "fax queue: removed the files of {} job(s) finished over {keep_days} day(s) ago and {} leftover(s)",
+                pruned.jobs,
+                pruned.leftovers
+            ),
+            Err(e) => tracing::error!("fax queue: pruning {}: {e}", self.settings.out_dir.display()),
+        }
     }
 
     /// Records attempts that ended; takes back requests no channel took; passes cancellations on.

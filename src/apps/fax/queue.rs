@@ -506,6 +506,82 @@ pub fn is_cancelled(conn: &Connection, id: i64) -> rusqlite::Result<bool> {
     Ok(state.as_deref() == Some("cancelled"))
 }
 
+/// What [`prune`] removed from `fax/out`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Pruned {
+    /// Finished jobs whose files were removed.
+    pub jobs: usize,
+    /// Directories no job owns: a queueing or a conversion cut off before it committed.
+    pub leftovers: usize,
+}
+
+/// A directory no committed job owns is left alone this long: it may be a `telvox fax send` still
+/// converting, or inside its transaction.
+const LEFTOVER_AGE_MS: i64 = 3_600_000;
+const DAY_MS: i64 = 86_400_000;
+
+/// Removes the files of jobs that finished (done, failed, cancelled) more than `keep_days` days
+/// before `now` (0 keeps them), and leftovers older than an hour. Rows stay: the job history is the
+/// call log's, and `telvox fax show` then says the document was removed. The directory is walked
+/// rather than the table, so the cost follows what is on disk, not years of history.
+pub fn prune(conn: &Connection, out_dir: &Path, keep_days: u32, now: i64) -> Result<Pruned, String> {
+    let mut pruned = Pruned::default();
+    let entries = match std::fs::read_dir(out_dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(pruned),
+        Err(e) => return Err(format!("cannot read {}: {e}", out_dir.display())),
+    };
+    let finished_before = now - i64::from(keep_days) * DAY_MS;
+    // Only directories: a job's files are always in one.
+    for entry in entries
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+    {
+        let path = entry.path();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let finished = match name.parse::<i64>() {
+            Ok(id) => finished_at(conn, id).map_err(|e| format!("the fax queue: {e}"))?,
+            Err(_) => None,
+        };
+        let remove = match (name.parse::<i64>(), finished) {
+            (Ok(_), Some(Some(at))) => keep_days > 0 && at < finished_before,
+            (Ok(_), Some(None)) => false,
+            // No row, or not a job's name (.new-*, .job-*.tmp): a leftover once it is old enough.
+            _ => modified_ms(&path).is_some_and(|at| at < now - LEFTOVER_AGE_MS),
+        };
+        if !remove {
+            continue;
+        }
+        match std::fs::remove_dir_all(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(format!("cannot remove {}: {e}", path.display())),
+        }
+        if finished.is_some() {
+            pruned.jobs += 1;
+        } else {
+            pruned.leftovers += 1;
+        }
+    }
+    Ok(pruned)
+}
+
+/// None: no such job; Some(None): not finished; Some(Some(ms)): finished at `ms`.
+fn finished_at(conn: &Connection, id: i64) -> rusqlite::Result<Option<Option<i64>>> {
+    conn.query_row(
+        "SELECT state IN ('done', 'failed', 'cancelled'), updated_ms FROM fax_jobs WHERE id = ?1",
+        params![id],
+        |row| Ok(row.get::<_, bool>(0)?.then_some(row.get::<_, i64>(1)?)),
+    )
+    .optional()
+}
+
+fn modified_ms(path: &Path) -> Option<i64> {
+    let modified = std::fs::metadata(path).and_then(|m| m.modified()).ok()?;
+    let since = modified.duration_since(UNIX_EPOCH).ok()?;
+    i64::try_from(since.as_millis()).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -539,5 +615,79 @@ mod tests {
         std::fs::write(&list, "601\n\nfax me\n").unwrap();
         let e = read_number_list(&list).unwrap_err();
         assert!(e.starts_with(&format!("{}:3: ", list.display())), "{e}");
+    }
+
+    #[test]
+    fn prune_removes_finished_jobs_files_after_their_days_and_old_leftovers_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("telvox.db");
+        let out = out_dir(dir.path());
+        let mut conn = open(&db).unwrap();
+        let prep = dir.path().join("prep");
+        std::fs::create_dir(&prep).unwrap();
+        let doc = prep.join("doc.tif");
+        std::fs::write(&doc, b"not read by enqueue").unwrap();
+        let prepared = Prepared {
+            dir: prep,
+            document: doc,
+            pages: 1,
+            names: vec!["doc.tif".into()],
+        };
+        std::fs::create_dir_all(&out).unwrap();
+        let numbers: Vec<String> = ["601", "602", "603", "604"].map(String::from).to_vec();
+        let ids = enqueue(&mut conn, &out, &prepared, &numbers, &NewJob::default()).unwrap();
+        let now = now_ms();
+        let set = |id: i64, state: &str, updated_ms: i64| {
+            conn.execute(
+                "UPDATE fax_jobs SET state = ?2, updated_ms = ?3 WHERE id = ?1",
+                params![id, state, updated_ms],
+            )
+            .unwrap();
+        };
+        set(ids[0], "done", now - 31 * DAY_MS); // old enough
+        set(ids[1], "failed", now - 29 * DAY_MS); // not yet
+        set(ids[2], "queued", now - 400 * DAY_MS); // never, while it waits
+        set(ids[3], "cancelled", now - 31 * DAY_MS);
+        // A leftover of a queueing that never committed, and a conversion still going on.
+        std::fs::create_dir(out.join("999")).unwrap();
+        std::fs::create_dir(out.join(".new-1-2")).unwrap();
+
+        let pruned = prune(&conn, &out, 30, now).unwrap();
+        assert_eq!(
+            pruned,
+            Pruned {
+                jobs: 2,
+                leftovers: 0
+            }
+        );
+        let exists = |id: i64| out.join(id.to_string()).join("document.tif").exists();
+        assert!(!exists(ids[0]) && !exists(ids[3]));
+        assert!(exists(ids[1]) && exists(ids[2]));
+        assert!(
+            out.join("999").exists() && out.join(".new-1-2").exists(),
+            "young leftovers stay"
+        );
+        assert_eq!(
+            get(&conn, ids[0]).unwrap().unwrap().state,
+            "done",
+            "the row stays"
+        );
+
+        // An hour later the leftovers go; keep_days = 0 keeps every finished job's files.
+        let later = now + LEFTOVER_AGE_MS + 1000;
+        assert_eq!(
+            prune(&conn, &out, 0, later).unwrap(),
+            Pruned {
+                jobs: 0,
+                leftovers: 2
+            }
+        );
+        assert!(exists(ids[1]));
+        assert_eq!(prune(&conn, &out, 30, later + 2 * DAY_MS).unwrap().jobs, 1);
+        assert!(!exists(ids[1]) && exists(ids[2]));
+        assert_eq!(
+            prune(&conn, &dir.path().join("absent"), 30, now).unwrap(),
+            Pruned::default()
+        );
     }
 }
