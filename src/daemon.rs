@@ -853,6 +853,11 @@ pub fn subscribe(state: &DaemonState) -> Option<crossbeam::channel::Receiver<Arc
     Some(rx)
 }
 
+/// `telvox events` listeners subscribed now (one that has gone counts until the next event).
+pub fn event_listeners(state: &DaemonState) -> usize {
+    state.subscribers.lock().map_or(0, |subs| subs.len())
+}
+
 /// Runs the daemon in the foreground until SIGTERM/SIGINT; SIGHUP reloads.
 pub fn run_foreground(config_path: &Path) -> Result<()> {
     let config = config::load_file(config_path).map_err(|e| anyhow!(format_diagnostics(&e.0)))?;

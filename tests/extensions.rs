@@ -99,27 +99,16 @@ impl Phone {
 
 /// `telvox events` lines containing `needle`, as they come.
 fn watch_events(daemon: &TestDaemon, needle: &'static str) -> std::sync::mpsc::Receiver<String> {
-    let mut events = std::process::Command::new(env!("CARGO_BIN_EXE_telvox"))
-        .arg("--config")
-        .arg(&daemon.config)
-        .arg("events")
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = events.stdout.take().unwrap();
+    let events = daemon.events();
     let (tx, rx) = std::sync::mpsc::channel::<String>();
+    // The stream (and its `telvox events`) lives until the daemon stops or the receiver is gone.
     std::thread::spawn(move || {
-        use std::io::BufRead;
-        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+        for line in events.lines.iter() {
             if line.contains(needle) && tx.send(line).is_err() {
                 break;
             }
         }
-        let _ = events.kill();
-        let _ = events.wait();
     });
-    // The subscription is in place once the command has connected.
-    std::thread::sleep(Duration::from_millis(200));
     rx
 }
 

@@ -416,26 +416,7 @@ fn busy_and_unanswered_attempts_are_retried_until_the_fax_goes_through() {
     let plan = [Pickup::Busy, Pickup::Ignore, Pickup::Answer];
     let machine = FaxMachine::start(&daemon.sim_socket(), "602", work.path(), &plan);
     // `telvox events` reports each attempt of the job.
-    let mut events = std::process::Command::new(common::BIN)
-        .arg("--config")
-        .arg(&daemon.config)
-        .arg("events")
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("telvox events");
-    let stdout = events.stdout.take().expect("stdout");
-    let (lines_tx, lines) = mpsc::channel::<Value>();
-    std::thread::spawn(move || {
-        use std::io::BufRead;
-        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Ok(v) = serde_json::from_str::<Value>(&line) {
-                if v["type"] == "fax_job" {
-                    let _ = lines_tx.send(v);
-                }
-            }
-        }
-    });
-    std::thread::sleep(Duration::from_millis(300));
+    let events = daemon.events();
     let doc = work.path().join("doc1.tif");
     let started = Instant::now();
     let ids = send(&daemon, &["602", doc.to_str().unwrap()]);
@@ -454,9 +435,9 @@ fn busy_and_unanswered_attempts_are_retried_until_the_fax_goes_through() {
     assert_eq!(dispositions, ["BUSY", "NO ANSWER", "ANSWERED"]);
     let mut seen = Vec::new();
     while seen.len() < 6 {
-        let v = lines
-            .recv_timeout(Duration::from_secs(10))
-            .unwrap_or_else(|_| panic!("fax_job events so far: {seen:?}"));
+        let v = events
+            .next_event(Duration::from_secs(10), |e| e["type"] == "fax_job")
+            .unwrap_or_else(|| panic!("fax_job events so far: {seen:?}"));
         assert_eq!(v["id"], ids[0]);
         seen.push(format!(
             "{} {} {}",
@@ -476,8 +457,7 @@ fn busy_and_unanswered_attempts_are_retried_until_the_fax_goes_through() {
             "done 3 sent"
         ]
     );
-    let _ = events.kill();
-    let _ = events.wait();
+    drop(events);
 
     // Retries used up: a number that is always busy ends failed after 1 + 2 attempts.
     let busy = FaxMachine::start(&daemon.sim_socket(), "603", work.path(), &[Pickup::Busy; 8]);

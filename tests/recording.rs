@@ -547,23 +547,7 @@ fn below_the_disk_watermark_calls_go_on_unrecorded_and_status_raises_the_alarm()
     let daemon = TestDaemon::start_with(with_recording(
         "[recording]\nmin_free_mb = 10000000\nring_ms = 60000\n[[record]]\nall = true\n",
     ));
-    let mut events = std::process::Command::new(BIN)
-        .arg("--config")
-        .arg(&daemon.config)
-        .arg("events")
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let (tx, rx) = std::sync::mpsc::channel::<String>();
-    let stdout = events.stdout.take().unwrap();
-    std::thread::spawn(move || {
-        use std::io::BufRead;
-        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    // Wait until the listener is in (it sees the call's events).
-    std::thread::sleep(Duration::from_millis(300));
+    let events = daemon.events();
     let (outcome, _) = call(&daemon, "8999", "1001", "3#", 400, None);
     assert_prompts_in_order(&outcome.heard, "en", &["you-entered", "digit-3", "goodbye"]);
     let status = daemon.cli_json(&["status", "--json"]);
@@ -577,14 +561,13 @@ fn below_the_disk_watermark_calls_go_on_unrecorded_and_status_raises_the_alarm()
     let mut lines = Vec::new();
     let alarm = loop {
         let remaining = deadline.saturating_duration_since(Instant::now());
-        match rx.recv_timeout(remaining) {
+        match events.lines.recv_timeout(remaining) {
             Ok(line) if line.contains("\"alarm\"") => break serde_json::from_str::<Value>(&line).unwrap(),
             Ok(line) => lines.push(line),
             Err(_) => panic!("no alarm event; events: {lines:#?}"),
         }
     };
-    let _ = events.kill();
-    let _ = events.wait();
+    drop(events);
     assert_eq!(alarm["alarm"], "recording_low_disk");
     assert_eq!(alarm["active"], true);
     assert!(alarm["calls_unrecorded"].as_u64().unwrap() >= 1, "{alarm}");

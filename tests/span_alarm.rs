@@ -11,7 +11,7 @@ use serde_json::Value;
 use telvox::hw::sim::client::run_call;
 use telvox::hw::sim::protocol::{DaemonOp, PartyOp};
 
-use common::{dial, silence, TestDaemon, BIN};
+use common::{dial, silence, TestDaemon};
 
 fn alarm(daemon: &TestDaemon, names: &[&str]) {
     let party = daemon.party();
@@ -40,22 +40,7 @@ fn wait_status(daemon: &TestDaemon, what: &str, pred: impl Fn(&Value) -> bool) -
 #[test]
 fn an_alarm_mid_call_ends_it_takes_the_span_out_of_service_and_clearing_brings_it_back() {
     let daemon = TestDaemon::start();
-    let mut events = std::process::Command::new(BIN)
-        .arg("--config")
-        .arg(&daemon.config)
-        .arg("events")
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let (tx, rx) = std::sync::mpsc::channel::<String>();
-    let stdout = events.stdout.take().unwrap();
-    std::thread::spawn(move || {
-        use std::io::BufRead;
-        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    std::thread::sleep(Duration::from_millis(300));
+    let events = daemon.events();
 
     // A call in the line test's flow; at block 20 the span goes red.
     let mut caller = daemon.party();
@@ -134,7 +119,7 @@ fn an_alarm_mid_call_ends_it_takes_the_span_out_of_service_and_clearing_brings_i
     let mut seen = Vec::new();
     while seen.len() < 2 {
         let remaining = deadline.saturating_duration_since(Instant::now());
-        match rx.recv_timeout(remaining) {
+        match events.lines.recv_timeout(remaining) {
             Ok(line) if line.contains("\"span_alarm\"") => {
                 seen.push(serde_json::from_str::<Value>(&line).unwrap())
             }
@@ -142,8 +127,7 @@ fn an_alarm_mid_call_ends_it_takes_the_span_out_of_service_and_clearing_brings_i
             Err(_) => panic!("span_alarm events missing; got {seen:?}"),
         }
     }
-    let _ = events.kill();
-    let _ = events.wait();
+    drop(events);
     assert_eq!(
         (seen[0]["alarms"].as_str(), seen[0]["in_service"].as_bool()),
         (Some("red"), Some(false))

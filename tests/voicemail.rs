@@ -949,29 +949,11 @@ fn message_waiting_events_the_notify_hook_and_reload() {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
     let daemon = daemon.launch();
-    let mut events = std::process::Command::new(BIN)
-        .arg("--config")
-        .arg(&daemon.config)
-        .arg("events")
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = events.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel::<String>();
-    std::thread::spawn(move || {
-        use std::io::BufRead;
-        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
-            if line.contains("message_waiting") && tx.send(line).is_err() {
-                return;
-            }
-        }
-    });
-    std::thread::sleep(Duration::from_millis(200));
+    let events = daemon.events();
     leave(&daemon, "8601", Do::SpeakThen(1500, "#"), End::TelvoxHangsUp);
-    let line = rx
-        .recv_timeout(Duration::from_secs(10))
+    let event = events
+        .next_event(Duration::from_secs(10), |e| e["type"] == "message_waiting")
         .expect("a message_waiting event");
-    let event: serde_json::Value = serde_json::from_str(&line).unwrap();
     assert_eq!(event["box"], "101");
     assert_eq!(event["new"], 1);
     assert_eq!(event["waiting"], true);
@@ -995,8 +977,7 @@ fn message_waiting_events_the_notify_hook_and_reload() {
         env.contains(&format!("TELVOX_VM_FILE={}\n", list[0]["path"].as_str().unwrap())),
         "{env}"
     );
-    let _ = events.kill();
-    let _ = events.wait();
+    drop(events);
 
     // Box 104 does not exist yet; a reload adds it for new calls.
     scripted(

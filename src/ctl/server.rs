@@ -193,6 +193,7 @@ fn status_json(state: &DaemonState) -> Value {
         "calls_today": calls_today,
         "fax_queue": crate::apps::fax::queue::state_counts(&runtime.config.db_path()),
         "calls_since_start": calls_since_start,
+        "event_listeners": crate::daemon::event_listeners(state),
         "counters": {
             "late_blocks": card.late_blocks,
             "dropped_blocks": card.tx_overruns + card.rx_overruns,

@@ -221,6 +221,40 @@ impl TestDaemon {
         }
     }
 
+    /// `telvox events` running against this daemon: its lines as they come. Returns once the daemon
+    /// counts the new listener in `telvox status`, so no event after this call is missed.
+    pub fn events(&self) -> EventLines {
+        let listeners = || {
+            self.cli_json(&["status", "--json"])["event_listeners"]
+                .as_u64()
+                .expect("event_listeners")
+        };
+        let before = listeners();
+        let mut child = Command::new(BIN)
+            .arg("--config")
+            .arg(&self.config)
+            .arg("events")
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("run telvox events");
+        let stdout = child.stdout.take().expect("piped");
+        let (tx, rx) = std::sync::mpsc::channel::<String>();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while listeners() <= before {
+            assert!(Instant::now() < deadline, "telvox events never subscribed");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        EventLines { child, lines: rx }
+    }
+
     pub fn party(&self) -> Party {
         Party::connect(&self.sim_socket()).expect("connect to the sim socket")
     }
@@ -385,4 +419,34 @@ pub fn assert_prompts_in_order(heard: &[u8], language: &str, names: &[&str]) -> 
         from = pos + audio.len();
     }
     at
+}
+
+/// A running `telvox events` (killed when dropped) and its lines.
+pub struct EventLines {
+    child: Child,
+    pub lines: std::sync::mpsc::Receiver<String>,
+}
+
+impl EventLines {
+    /// The next event (a parsed line) that `wanted` accepts, within `timeout`; None if none came.
+    pub fn next_event(&self, timeout: Duration, wanted: impl Fn(&Value) -> bool) -> Option<Value> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let line = self
+                .lines
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+                .ok()?;
+            match serde_json::from_str::<Value>(&line) {
+                Ok(event) if wanted(&event) => return Some(event),
+                _ => {}
+            }
+        }
+    }
+}
+
+impl Drop for EventLines {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
