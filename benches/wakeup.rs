@@ -115,8 +115,7 @@ fn run(wake: Wake, channels: usize, seconds: u64) -> (f64, f64, u64) {
         thread::sleep(next.saturating_duration_since(Instant::now()));
         next += BLOCK;
         // Every channel woken at the last tick should have answered by now.
-        late += expected - shared.answered.load(Ordering::Relaxed).min(expected);
-        shared.answered.store(0, Ordering::Relaxed);
+        late += expected - shared.answered.swap(0, Ordering::Relaxed).min(expected);
         expected = channels as u64;
         for waker in &wakers {
             waker.wake();

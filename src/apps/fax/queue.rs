@@ -543,11 +543,11 @@ pub fn prune(conn: &Connection, out_dir: &Path, keep_days: u32, now: i64) -> Res
             Ok(id) => finished_at(conn, id).map_err(|e| format!("the fax queue: {e}"))?,
             Err(_) => None,
         };
-        let remove = match (name.parse::<i64>(), finished) {
-            (Ok(_), Some(Some(at))) => keep_days > 0 && at < finished_before,
-            (Ok(_), Some(None)) => false,
+        let remove = match finished {
+            Some(Some(at)) => keep_days > 0 && at < finished_before,
+            Some(None) => false,
             // No row, or not a job's name (.new-*, .job-*.tmp): a leftover once it is old enough.
-            _ => modified_ms(&path).is_some_and(|at| at < now - LEFTOVER_AGE_MS),
+            None => modified_ms(&path).is_some_and(|at| at < now - LEFTOVER_AGE_MS),
         };
         if !remove {
             continue;
